@@ -1,0 +1,143 @@
+"""The deterministic state machine the Raft log drives.
+
+Same commands with the same (now_ms, seed) in the same order give the same state and
+the same replies on every replica: no clock, no global random, no iteration over
+salted hashes. Bad input never raises; it becomes an Error reply.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import BinaryIO
+
+from raftredis.commands import COMMANDS, Route
+from raftredis.commands.spec import CommandSpec
+from raftredis.reply import CommandError, Error, unknown_command, wrong_arity
+from raftredis.statemachine import snapshot
+from raftredis.statemachine.db import Keyspace
+from raftredis.statemachine.errors import EXECABORT, NOT_READONLY
+from raftredis.statemachine.registry import HANDLERS, Ctx, Handler
+
+log = logging.getLogger(__name__)
+
+# Handler modules, one per command family; missing ones are simply not written yet.
+_FAMILIES = ("strings", "generic", "hashes", "lists", "sets", "zsets")
+for _name in _FAMILIES:
+    try:
+        importlib.import_module(f"raftredis.statemachine.{_name}")
+    except ModuleNotFoundError as _e:
+        if _e.name != f"raftredis.statemachine.{_name}":
+            raise
+
+_Entry = tuple[Handler, CommandSpec]
+_DISPATCH: dict[bytes, _Entry] = {}
+
+
+def _build_dispatch() -> None:
+    """Join handlers with their specs; a handler with no spec is not callable."""
+    for name, fn in HANDLERS.items():
+        spec = COMMANDS.get(name)
+        if spec is not None:
+            _DISPATCH[name.encode()] = (fn, spec)
+
+
+def _resolve(name: bytes) -> _Entry | None:
+    if not _DISPATCH or len(_DISPATCH) != len(HANDLERS):
+        _build_dispatch()
+    return _DISPATCH.get(name.lower())
+
+
+def _unknown(args: list[bytes]) -> Error:
+    return unknown_command(args[0].decode("utf-8", "replace"), args[1:])
+
+
+class StateMachine:
+    def __init__(self) -> None:
+        self.db = Keyspace()
+        self._ctx = Ctx(self.db)
+        self._read_seed = 0  # reads are not replicated; any varying seed will do
+
+    # ---- commands -----------------------------------------------------------------------
+    def apply(self, args: list[bytes], now_ms: int, seed: int = 0) -> object:
+        """Apply one data command from a log entry and return its reply."""
+        if not args:
+            return Error("ERR empty command")
+        entry = _resolve(args[0])
+        if entry is None:
+            return _unknown(args)
+        fn, spec = entry
+        if not spec.check_arity(len(args)):
+            return wrong_arity(spec.name)
+        ctx = self._ctx
+        ctx.reset(now_ms, seed, True)
+        return self._run(fn, ctx, args)
+
+    def read(self, args: list[bytes], now_ms: int) -> object:
+        """Serve a read-only command without changing anything (expired keys look missing)."""
+        if not args:
+            return Error("ERR empty command")
+        entry = _resolve(args[0])
+        if entry is None:
+            return _unknown(args)
+        fn, spec = entry
+        if not spec.check_arity(len(args)):
+            return wrong_arity(spec.name)
+        if spec.route is Route.WRITE:
+            return NOT_READONLY
+        self._read_seed += 1
+        ctx = self._ctx
+        ctx.reset(now_ms, self._read_seed, False)
+        return self._run(fn, ctx, args)
+
+    def apply_multi(self, commands: list[list[bytes]], now_ms: int, seed: int = 0) -> object:
+        """MULTI/EXEC as one entry. As Redis: a command that could not have been queued
+        (unknown, wrong arity) discards the whole transaction (EXECABORT) before anything
+        runs; errors while running (WRONGTYPE, ...) are replies in the list and the
+        other commands still run. Returns the list of replies, or the EXECABORT Error."""
+        plan: list[tuple[Handler, list[bytes]]] = []
+        for args in commands:
+            entry = _resolve(args[0]) if args else None
+            if entry is None or not entry[1].check_arity(len(args)):
+                return EXECABORT
+            plan.append((entry[0], args))
+        ctx = self._ctx
+        ctx.reset(now_ms, seed, True)
+        return [self._run(fn, ctx, args) for fn, args in plan]
+
+    @staticmethod
+    def _run(fn: Handler, ctx: Ctx, args: list[bytes]) -> object:
+        try:
+            return fn(ctx, args)
+        except CommandError as e:
+            return e.reply()
+        except Exception:  # a bug must not take the node down; same on every replica
+            log.exception("state machine handler failed for %r", args[0][:64])
+            return Error("ERR internal error while executing the command")
+
+    # ---- expiry -------------------------------------------------------------------------
+    def apply_expire(self, keys: list[bytes], now_ms: int) -> int:
+        """Delete the given keys whose deadline <= now_ms (the leader's expiry entry)."""
+        return self.db.expire_keys(keys, now_ms)
+
+    def expired_keys(self, now_ms: int, limit: int) -> list[bytes]:
+        """Keys whose deadline <= now_ms, earliest first, for the leader to propose."""
+        return self.db.expired_keys(now_ms, limit)
+
+    # ---- INFO ---------------------------------------------------------------------------
+    def dbsize(self) -> int:
+        return len(self.db.data)
+
+    def expires_count(self) -> int:
+        return len(self.db.expires)
+
+    # ---- snapshots ----------------------------------------------------------------------
+    def write_snapshot(self, fp: BinaryIO) -> None:
+        """Stream the whole state to fp. Do not apply commands while this runs."""
+        snapshot.write(self.db, fp)
+
+    def restore_snapshot(self, fp: BinaryIO) -> None:
+        """Replace the whole state from fp; on bad input raise SnapshotError and keep
+        the current state untouched."""
+        data, expires = snapshot.read(fp)
+        self.db.load(data, expires)

@@ -1,0 +1,136 @@
+"""Streamed snapshots of the keyspace.
+
+Layout (all integers big-endian):
+
+    b"RRSM" version(1 byte)
+    frame*      length(u32) crc32(u32) payload   -- payload: msgpack records
+    end         length=0    crc32=0    key count(u64)
+
+Each record is the msgpack array [key, type code, encoded value, deadline ms or nil].
+Frames are flushed at ~1 MiB so memory stays flat whatever the keyspace size; the CRC
+per frame catches corruption msgpack alone would happily parse. Reading validates
+everything and builds a fresh state, so a bad snapshot changes nothing.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import BinaryIO
+
+import msgpack
+
+from raftredis.statemachine.db import Keyspace
+from raftredis.statemachine.parse import INT64_MAX, INT64_MIN
+from raftredis.statemachine.values import TYPES_BY_CODE, TYPES_BY_PY
+
+MAGIC = b"RRSM"
+VERSION = 1
+_FRAME = struct.Struct(">II")
+_COUNT = struct.Struct(">Q")
+FRAME_TARGET = 1 << 20  # flush a frame once its payload passes this
+MAX_FRAME = (1 << 32) - 1
+MAX_KEY_LEN = 512 * 1024 * 1024
+_READ_CHUNK = 64 << 20  # read big frames piecewise so a corrupt length cannot allocate 4 GiB
+
+
+class SnapshotError(ValueError):
+    """The snapshot is corrupt, truncated or of an unknown format."""
+
+
+def write(db: Keyspace, fp: BinaryIO) -> None:
+    fp.write(MAGIC + bytes([VERSION]))
+    packer = msgpack.Packer(use_bin_type=True)
+    expires = db.expires
+    parts: list[bytes] = []
+    size = 0
+    count = 0
+    for key, value in db.data.items():
+        vt = TYPES_BY_PY[type(value)]
+        rec = packer.pack([key, vt.code, vt.encode(value), expires.get(key)])
+        parts.append(rec)
+        size += len(rec)
+        count += 1
+        if size >= FRAME_TARGET:
+            _write_frame(fp, b"".join(parts))
+            parts, size = [], 0
+    if parts:
+        _write_frame(fp, b"".join(parts))
+    fp.write(_FRAME.pack(0, 0) + _COUNT.pack(count))
+
+
+def _write_frame(fp: BinaryIO, payload: bytes) -> None:
+    if len(payload) > MAX_FRAME:
+        raise ValueError("snapshot record too large for one frame")
+    fp.write(_FRAME.pack(len(payload), zlib.crc32(payload)))
+    fp.write(payload)
+
+
+def _read_exact(fp: BinaryIO, n: int, what: str) -> bytes:
+    chunks: list[bytes] = []
+    left = n
+    while left > 0:
+        chunk = fp.read(min(left, _READ_CHUNK))
+        if not chunk:
+            raise SnapshotError(f"snapshot truncated in {what}")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read(fp: BinaryIO) -> tuple[dict[bytes, object], dict[bytes, int]]:
+    """Parse and validate a whole snapshot; returns (data, expires)."""
+    head = _read_exact(fp, len(MAGIC) + 1, "header")
+    if head[: len(MAGIC)] != MAGIC:
+        raise SnapshotError("not a raftredis state machine snapshot (bad magic)")
+    if head[-1] != VERSION:
+        raise SnapshotError(f"unsupported snapshot version {head[-1]}")
+    data: dict[bytes, object] = {}
+    expires: dict[bytes, int] = {}
+    while True:
+        length, crc = _FRAME.unpack(_read_exact(fp, _FRAME.size, "frame header"))
+        if length == 0:
+            if crc != 0:
+                raise SnapshotError("snapshot end marker is corrupt")
+            (count,) = _COUNT.unpack(_read_exact(fp, _COUNT.size, "end marker"))
+            if count != len(data):
+                raise SnapshotError(f"snapshot says {count} keys but holds {len(data)}")
+            return data, expires
+        payload = _read_exact(fp, length, "frame")
+        if zlib.crc32(payload) != crc:
+            raise SnapshotError("snapshot frame checksum mismatch")
+        _load_frame(payload, data, expires)
+
+
+def _load_frame(payload: bytes, data: dict[bytes, object], expires: dict[bytes, int]) -> None:
+    unpacker = msgpack.Unpacker(
+        raw=False, strict_map_key=False, max_buffer_size=max(len(payload), 1)
+    )
+    unpacker.feed(payload)
+    try:
+        for rec in unpacker:
+            _load_record(rec, data, expires)
+    except SnapshotError:
+        raise
+    except Exception as e:  # msgpack's many error types, ValueError from decoders
+        raise SnapshotError(f"snapshot record is corrupt: {e}") from e
+
+
+def _load_record(rec: object, data: dict[bytes, object], expires: dict[bytes, int]) -> None:
+    if not isinstance(rec, list) or len(rec) != 4:
+        raise SnapshotError("snapshot record is not a 4-item array")
+    key, code, encoded, deadline = rec
+    if not isinstance(key, bytes) or len(key) > MAX_KEY_LEN:
+        raise SnapshotError("snapshot key is not a byte string")
+    if key in data:
+        raise SnapshotError("snapshot holds a key twice")
+    vt = TYPES_BY_CODE.get(code) if type(code) is int else None
+    if vt is None:
+        raise SnapshotError(f"snapshot value type {code!r} is unknown")
+    if deadline is not None and (
+        type(deadline) is not int or not INT64_MIN <= deadline <= INT64_MAX
+    ):
+        raise SnapshotError("snapshot deadline is not an int64")
+    data[key] = vt.decode(encoded)
+    if deadline is not None:
+        expires[key] = deadline
