@@ -1,0 +1,187 @@
+"""Mutual authentication of a peer connection with the cluster secret.
+
+Three frames and an answer (framing as in framing.py, each at most 4 KiB):
+
+    dialer   -> acceptor  HELLO  [protocol, dialer_id, nonce_d, meta_d]
+    acceptor -> dialer    CHALLENGE [body, mac_a]   body = [acceptor_id, nonce_a, meta_a]
+    dialer   -> acceptor  PROOF  [mac_d]
+    acceptor -> dialer    ["ok"]  (or ["err", reason] and close)
+
+    mac_a = HMAC-SHA256(secret, b"A" + HELLO + body)
+    mac_d = HMAC-SHA256(secret, b"D" + HELLO + body)
+
+Each MAC covers both fresh nonces, both ids and both meta dicts, so neither side
+can be replayed, reflected (the role letter differs) or have its meta altered,
+and the secret never crosses the wire. The dialer also checks that the acceptor
+is the node id it meant to reach (an address may now belong to another node).
+The whole exchange runs under a deadline, so a slow or silent peer only holds
+its own connection until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from raftredis.transport.framing import HEADER, frame
+
+PROTOCOL = "raftredis-peer/1"
+NONCE_LEN = 32
+MAX_HANDSHAKE_FRAME = 4096
+MAX_META_ITEMS = 16
+MAX_META_KEY = 64
+MAX_META_VALUE = 256
+DEFAULT_HANDSHAKE_TIMEOUT = 5.0
+MAX_NODE_ID = (1 << 63) - 1
+
+
+class HandshakeError(Exception):
+    """The handshake failed; the message says why (safe to log)."""
+
+
+def check_meta(meta: Any) -> dict[str, str]:
+    """Validate a meta dict (str -> str, bounded); returns a plain copy."""
+    if not isinstance(meta, dict):
+        raise HandshakeError("meta must be a map")
+    if len(meta) > MAX_META_ITEMS:
+        raise HandshakeError(f"meta has more than {MAX_META_ITEMS} items")
+    out: dict[str, str] = {}
+    for k, v in meta.items():
+        if type(k) is not str or type(v) is not str:
+            raise HandshakeError("meta keys and values must be strings")
+        if len(k) > MAX_META_KEY or len(v) > MAX_META_VALUE:
+            raise HandshakeError("meta key or value too long")
+        out[k] = v
+    return out
+
+
+def _mac(secret: bytes, role: bytes, hello: bytes, body: bytes) -> bytes:
+    return hmac.new(secret, role + hello + body, hashlib.sha256).digest()
+
+
+def _check_id(v: Any, what: str) -> int:
+    if type(v) is not int or v < 1 or v > MAX_NODE_ID:
+        raise HandshakeError(f"{what} is not a valid node id")
+    return v
+
+
+def _unpack(data: bytes, what: str) -> Any:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as exc:
+        raise HandshakeError(f"{what} is not valid msgpack ({type(exc).__name__})") from None
+
+
+async def _read_frame(reader: asyncio.StreamReader, what: str) -> bytes:
+    try:
+        head = await reader.readexactly(4)
+        (n,) = HEADER.unpack(head)
+        if n == 0 or n > MAX_HANDSHAKE_FRAME:
+            raise HandshakeError(f"{what}: frame length {n} outside 1..{MAX_HANDSHAKE_FRAME}")
+        return await reader.readexactly(n)
+    except asyncio.IncompleteReadError:
+        raise HandshakeError(f"connection closed during {what}") from None
+
+
+def _write(writer: asyncio.StreamWriter, payload: bytes) -> None:
+    writer.write(frame(payload, MAX_HANDSHAKE_FRAME))
+
+
+async def dial_handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    node_id: int,
+    expected_peer: int,
+    secret: bytes,
+    meta: dict[str, str],
+    timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+) -> dict[str, str]:
+    """Run the dialer's side. Returns the acceptor's meta; raises HandshakeError."""
+    async with asyncio.timeout(timeout):
+        nonce = os.urandom(NONCE_LEN)
+        hello = msgpack.packb([PROTOCOL, node_id, nonce, meta], use_bin_type=True)
+        _write(writer, hello)
+        await writer.drain()
+
+        msg = _unpack(await _read_frame(reader, "challenge"), "challenge")
+        if type(msg) is list and len(msg) == 2 and msg[0] == "err" and type(msg[1]) is str:
+            raise HandshakeError(f"refused by peer: {msg[1][:200]}")
+        if type(msg) is not list or len(msg) != 2 or type(msg[0]) is not bytes:
+            raise HandshakeError("malformed challenge")
+        body, mac_a = msg
+        if type(mac_a) is not bytes or not hmac.compare_digest(
+            mac_a, _mac(secret, b"A", hello, body)
+        ):
+            raise HandshakeError("peer failed authentication (wrong cluster secret?)")
+        fields = _unpack(body, "challenge body")
+        if type(fields) is not list or len(fields) != 3:
+            raise HandshakeError("malformed challenge body")
+        peer_id = _check_id(fields[0], "peer id")
+        if peer_id != expected_peer:
+            raise HandshakeError(f"reached node {peer_id}, expected node {expected_peer}")
+        peer_meta = check_meta(fields[2])
+
+        proof = msgpack.packb([_mac(secret, b"D", hello, body)], use_bin_type=True)
+        _write(writer, proof)
+        await writer.drain()
+
+        answer = _unpack(await _read_frame(reader, "answer"), "answer")
+        if answer == ["ok"]:
+            return peer_meta
+        if type(answer) is list and len(answer) == 2 and answer[0] == "err":
+            raise HandshakeError(f"refused by peer: {str(answer[1])[:200]}")
+        raise HandshakeError("malformed answer")
+
+
+async def accept_handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    node_id: int,
+    secret: bytes,
+    meta: dict[str, str],
+    is_known: Callable[[int], bool],
+    timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+) -> tuple[int, dict[str, str]]:
+    """Run the acceptor's side. Returns (peer id, peer meta); raises HandshakeError
+    after telling the dialer why (the reason is also meant for the local log)."""
+
+    def refuse(reason: str) -> HandshakeError:
+        # The socket may already be gone; the refusal stands anyway.
+        with contextlib.suppress(Exception):
+            _write(writer, msgpack.packb(["err", reason]))
+        return HandshakeError(reason)
+
+    async with asyncio.timeout(timeout):
+        hello = await _read_frame(reader, "hello")
+        msg = _unpack(hello, "hello")
+        if type(msg) is not list or len(msg) != 4 or msg[0] != PROTOCOL:
+            raise refuse("not a raftredis peer hello (or another protocol version)")
+        peer_id = _check_id(msg[1], "peer id")
+        if type(msg[2]) is not bytes or len(msg[2]) != NONCE_LEN:
+            raise refuse("bad nonce")
+        peer_meta = check_meta(msg[3])
+        if peer_id == node_id or not is_known(peer_id):
+            raise refuse(f"unknown node id {peer_id}")
+
+        body = msgpack.packb([node_id, os.urandom(NONCE_LEN), meta], use_bin_type=True)
+        _write(writer, msgpack.packb([body, _mac(secret, b"A", hello, body)], use_bin_type=True))
+        await writer.drain()
+
+        proof = _unpack(await _read_frame(reader, "proof"), "proof")
+        if (
+            type(proof) is not list
+            or len(proof) != 1
+            or type(proof[0]) is not bytes
+            or not hmac.compare_digest(proof[0], _mac(secret, b"D", hello, body))
+        ):
+            raise refuse(f"node {peer_id} failed authentication (wrong cluster secret?)")
+        _write(writer, msgpack.packb(["ok"]))
+        await writer.drain()
+        return peer_id, peer_meta
