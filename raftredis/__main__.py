@@ -1,0 +1,5 @@
+import sys
+
+from raftredis.cli import main
+
+sys.exit(main())

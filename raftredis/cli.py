@@ -1,0 +1,192 @@
+"""The `raftredis` command: serve one node, run a local cluster, show status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from raftredis import config as config_mod
+from raftredis.miniclient import MiniClientError, call, parse_info
+
+
+# ---------------------------------------------------------------------- serve
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        cfg = config_mod.load(args)
+    except config_mod.ConfigError as exc:
+        print(f"raftredis serve: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, cfg.log_level.upper(), logging.INFO),
+        format=f"%(asctime)s node{cfg.id} %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # uvloop is a dependency; this only guards odd platforms
+        pass
+    from raftredis.app import run_node
+
+    try:
+        return asyncio.run(run_node(cfg))
+    except KeyboardInterrupt:
+        return 0
+
+
+# ---------------------------------------------------------------------- cluster
+def _pump(prefix: str, stream, out) -> None:
+    for line in iter(stream.readline, b""):
+        out.write(f"[{prefix}] {line.decode('utf-8', 'replace')}")
+        out.flush()
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    n = args.nodes
+    if not 1 <= n <= 9:
+        print("raftredis cluster: --nodes must be between 1 and 9", file=sys.stderr)
+        return 2
+    base = Path(args.data_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    secret = args.secret or os.environ.get("RAFTREDIS_SECRET", "")
+    if not secret:
+        # One secret per local cluster directory, made once, readable only by its owner.
+        path = base / "cluster.secret"
+        if not path.exists():
+            path.write_text(secrets.token_hex(16))
+            path.chmod(0o600)
+        secret = path.read_text().strip()
+    peers = ",".join(f"{i}={args.host}:{args.port + 10000 + i - 1}" for i in range(1, n + 1))
+    procs: list[tuple[int, subprocess.Popen]] = []
+    for i in range(1, n + 1):
+        cmd = [
+            sys.executable, "-m", "raftredis", "serve",
+            "--id", str(i), "--host", args.host, "--port", str(args.port + i - 1),
+            "--peer-port", str(args.port + 10000 + i - 1), "--peers", peers,
+            "--data-dir", str(base / f"node{i}"), "--secret", secret, "--fsync", args.fsync,
+        ]
+        if args.snapshot_threshold:
+            cmd += ["--snapshot-threshold", str(args.snapshot_threshold)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        procs.append((i, proc))
+        threading.Thread(target=_pump, args=(f"node{i}", proc.stdout, sys.stdout),
+                         daemon=True).start()
+    print(f"raftredis cluster: {n} nodes on {args.host}:{args.port}-{args.port + n - 1}, "
+          f"data in {base}; Ctrl-C stops all", flush=True)
+    stopping = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    reported: set[int] = set()
+    while not stopping.is_set():
+        for i, proc in procs:
+            if proc.poll() is not None and i not in reported:
+                reported.add(i)
+                print(f"raftredis cluster: node{i} exited with code {proc.returncode}", flush=True)
+        if len(reported) == len(procs):
+            break
+        stopping.wait(0.2)
+    for _, proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + 10
+    for _, proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print("raftredis cluster: stopped", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------- status
+def _node_row(host: str, port: int, password: str | None) -> dict[str, str]:
+    try:
+        info = call(host, port, "INFO", "raft", timeout=1.0, password=password)
+    except (OSError, MiniClientError) as exc:
+        return {"address": f"{host}:{port}", "healthy": "no", "error": str(exc)}
+    if not isinstance(info, bytes | str):
+        return {"address": f"{host}:{port}", "healthy": "no", "error": str(info)}
+    f = parse_info(info)
+    return {
+        "id": f.get("raft_node_id", "?"), "address": f"{host}:{port}",
+        "role": f.get("raft_role", "?"), "term": f.get("raft_term", "?"),
+        "leader": f.get("raft_leader_id", "?"), "commit": f.get("raft_commit_index", "?"),
+        "applied": f.get("raft_applied_index", "?"),
+        "lag": str(max(0, int(f.get("raft_commit_index", 0)) - int(f.get("raft_applied_index", 0)))),
+        "healthy": "yes" if f.get("raft_leader_id", "0") != "0" else "no leader",
+        "peers": f,
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    ports = [int(p) for p in args.ports.split(",")] if args.ports else [args.port + i for i in range(args.nodes)]
+    rows = [_node_row(args.host, p, args.password) for p in ports]
+    cols = ["id", "address", "role", "term", "leader", "commit", "applied", "lag", "healthy"]
+    widths = {c: max(len(c), *(len(str(r.get(c, "-"))) for r in rows)) for c in cols}
+    print("  ".join(c.upper().ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r.get(c, "-")).ljust(widths[c]) for c in cols))
+        if "error" in r:
+            print(f"    ({r['error']})")
+    # The leader's view of each follower's replication lag.
+    for r in rows:
+        if r.get("role") == "leader":
+            for key, value in sorted(r["peers"].items()):
+                if key.startswith("raft_peer"):
+                    print(f"leader sees {key[len('raft_'):]}: {value}")
+    return 0 if any(r.get("role") == "leader" for r in rows) else 1
+
+
+# ---------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raftredis", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one node (a one-node group when no peers are given)")
+    config_mod.add_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    cl = sub.add_parser("cluster", help="run a local N-node cluster, one process per node")
+    cl.add_argument("--nodes", type=int, default=3)
+    cl.add_argument("--host", default="127.0.0.1")
+    cl.add_argument("--port", type=int, default=7000, help="client port of node 1; node i: port+i-1")
+    cl.add_argument("--data-dir", default="./raftredis-data")
+    cl.add_argument("--secret", default="", help="cluster secret (default: made once per data dir)")
+    cl.add_argument("--fsync", default="always", choices=config_mod.FSYNC_POLICIES)
+    cl.add_argument("--snapshot-threshold", type=int, default=0)
+    cl.set_defaults(func=cmd_cluster)
+
+    st = sub.add_parser("status", help="print a table of the nodes of a cluster")
+    st.add_argument("--host", default="127.0.0.1")
+    st.add_argument("--port", type=int, default=7000)
+    st.add_argument("--nodes", type=int, default=3)
+    st.add_argument("--ports", default="", help="comma-separated client ports (overrides --port/--nodes)")
+    st.add_argument("--password", default=None)
+    st.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

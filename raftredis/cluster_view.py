@@ -1,0 +1,271 @@
+"""How a Raft group looks to Redis Cluster clients: one shard owning all 16384 slots,
+its master the current leader, its replicas the followers. Answers the CLUSTER
+subcommands and renders the node's INFO sections (replication, persistence,
+keyspace, cluster, raft).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+from raftredis.commands.slots import SLOTS, key_slot
+from raftredis.raft.types import Role
+from raftredis.reply import Error, Map, Status, Verbatim
+
+if TYPE_CHECKING:
+    from raftredis.node import Node
+
+ROLE_NAMES = {Role.FOLLOWER: "follower", Role.PRE_CANDIDATE: "pre-candidate",
+              Role.CANDIDATE: "candidate", Role.LEADER: "leader"}
+
+
+def redis_node_id(raft_id: int) -> str:
+    """A stable 40-hex-character Redis Cluster node id derived from the Raft id."""
+    return hashlib.sha1(f"raftredis-node-{raft_id}".encode()).hexdigest()
+
+
+def _split_addr(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host, int(port)
+
+
+class ClusterView:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    # -------------------------------------------------------------- membership view
+    def _members(self) -> tuple[int, list[int]]:
+        """(leader id or 0, voters and learners other than the leader, sorted)."""
+        node = self.node
+        leader = node.known_leader()
+        conf = node.core.conf if node.core is not None else node.applied_conf
+        ids = sorted(set(conf.voters) | set(conf.learners) | {node.id})
+        return leader, [i for i in ids if i != leader]
+
+    def _addr(self, node_id: int) -> str | None:
+        return self.node.client_addr.get(node_id)
+
+    # -------------------------------------------------------------- CLUSTER
+    def command(self, conn, args: list[bytes]) -> object:
+        if len(args) < 2:
+            return Error("ERR wrong number of arguments for 'cluster' command")
+        sub = args[1].decode("utf-8", "replace").lower()
+        handler = getattr(self, "_cmd_" + sub.replace("-", "_"), None)
+        if handler is None:
+            return Error(
+                f"ERR unknown subcommand '{args[1].decode('utf-8', 'replace')[:128]}'. "
+                "Try CLUSTER HELP."
+            )
+        if sub in ("slots", "shards", "nodes") and not self.node.known_leader():
+            # Let an election finish (bounded) rather than show a shard with no master.
+            return self.node._after_leader_known(lambda: handler(conn, args[2:]))
+        return handler(conn, args[2:])
+
+    def _arity(self, name: str) -> Error:
+        return Error(f"ERR wrong number of arguments for 'cluster|{name}' command")
+
+    def _cmd_help(self, conn, rest: list[bytes]) -> object:
+        return [Status(s) for s in (
+            "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "INFO", "    Return information about the cluster.",
+            "MYID", "    Return the node id.",
+            "NODES", "    Return cluster configuration seen by node.",
+            "SLOTS", "    Return information about slots range mappings.",
+            "SHARDS", "    Return information about slot range mappings and the nodes.",
+            "KEYSLOT <key>", "    Return the hash slot for <key>.",
+            "COUNTKEYSINSLOT <slot>", "    Return the number of keys in <slot> (leader only).",
+            "HELP", "    Print this help.",
+        )]
+
+    def _cmd_myid(self, conn, rest: list[bytes]) -> object:
+        if rest:
+            return self._arity("myid")
+        return redis_node_id(self.node.id).encode()
+
+    def _cmd_keyslot(self, conn, rest: list[bytes]) -> object:
+        if len(rest) != 1:
+            return self._arity("keyslot")
+        return key_slot(rest[0])
+
+    def _node_triple(self, node_id: int) -> list | None:
+        addr = self._addr(node_id)
+        if addr is None:
+            return None
+        host, port = _split_addr(addr)
+        return [host.encode(), port, redis_node_id(node_id).encode()]
+
+    def _cmd_slots(self, conn, rest: list[bytes]) -> object:
+        if rest:
+            return self._arity("slots")
+        leader, others = self._members()
+        if not leader or self._addr(leader) is None:
+            return []  # no master known: clients retry (CLUSTERDOWN-like)
+        entry: list = [0, SLOTS - 1, self._node_triple(leader)]
+        for nid in others:
+            triple = self._node_triple(nid)
+            if triple is not None:
+                entry.append(triple)
+        return [entry]
+
+    def _cmd_shards(self, conn, rest: list[bytes]) -> object:
+        if rest:
+            return self._arity("shards")
+        leader, others = self._members()
+        nodes = []
+        for nid in ([leader] if leader else []) + others:
+            addr = self._addr(nid)
+            if addr is None:
+                continue
+            host, port = _split_addr(addr)
+            nodes.append(Map({
+                b"id": redis_node_id(nid).encode(),
+                b"port": port,
+                b"ip": host.encode(),
+                b"endpoint": host.encode(),
+                b"role": b"master" if nid == leader else b"replica",
+                b"replication-offset": self.node.applied if nid == self.node.id else 0,
+                b"health": b"online",
+            }))
+        slots = [0, SLOTS - 1] if leader else []
+        return [Map({b"slots": slots, b"nodes": nodes})]
+
+    def _cmd_nodes(self, conn, rest: list[bytes]) -> object:
+        if rest:
+            return self._arity("nodes")
+        node = self.node
+        leader, others = self._members()
+        term = node.core.term if node.core is not None else 0
+        lines = []
+        for nid in ([leader] if leader else []) + others:
+            addr = self._addr(nid) or ":0"
+            peer = node.config.peer_map.get(nid)
+            cport = peer.port if peer else 0
+            flags = []
+            if nid == node.id:
+                flags.append("myself")
+            flags.append("master" if nid == leader else "slave")
+            master = "-" if nid == leader else (redis_node_id(leader) if leader else "-")
+            slots = f" 0-{SLOTS - 1}" if nid == leader else ""
+            link = "connected"
+            lines.append(f"{redis_node_id(nid)} {addr}@{cport} {','.join(flags)} {master} "
+                         f"0 0 {term} {link}{slots}")
+        return Verbatim("\n".join(lines) + "\n")
+
+    def _cmd_info(self, conn, rest: list[bytes]) -> object:
+        if rest:
+            return self._arity("info")
+        node = self.node
+        leader, others = self._members()
+        ok = bool(leader)
+        term = node.core.term if node.core is not None else 0
+        fields = [
+            ("cluster_state", "ok" if ok else "fail"),
+            ("cluster_slots_assigned", SLOTS if ok else 0),
+            ("cluster_slots_ok", SLOTS if ok else 0),
+            ("cluster_slots_pfail", 0),
+            ("cluster_slots_fail", 0),
+            ("cluster_known_nodes", len(others) + (1 if leader else 0)),
+            ("cluster_size", 1 if ok else 0),
+            ("cluster_current_epoch", term),
+            ("cluster_my_epoch", term),
+            ("cluster_stats_messages_sent", 0),
+            ("cluster_stats_messages_received", 0),
+            ("total_cluster_links_buffer_limit_exceeded", 0),
+        ]
+        return Verbatim("".join(f"{k}:{v}\r\n" for k, v in fields))
+
+    def _cmd_countkeysinslot(self, conn, rest: list[bytes]) -> object:
+        if len(rest) != 1:
+            return self._arity("countkeysinslot")
+        return Error("ERR CLUSTER COUNTKEYSINSLOT is not supported: slots are not indexed here")
+
+    # -------------------------------------------------------------- INFO
+    def info_sections(self) -> dict[str, list[tuple[str, object]]]:
+        node = self.node
+        core = node.core
+        st = core.status() if core is not None else {}
+        storage_stats = node.storage.stats() if node.storage is not None else {}
+        leader = node.known_leader()
+        sections: dict[str, list[tuple[str, object]]] = {}
+
+        repl: list[tuple[str, object]] = []
+        if node.is_leader:
+            repl.append(("role", "master"))
+            peers = st.get("progress", {}) or {}
+            followers = [nid for nid in sorted(peers) if nid != node.id]
+            repl.append(("connected_slaves", len(followers)))
+            for i, nid in enumerate(followers):
+                pr = peers[nid]
+                host, port = _split_addr(self._addr(nid) or "?:0")
+                match = pr.get("match", 0)
+                lag = max(0, st.get("last_index", 0) - match)
+                state = "online" if pr.get("recent_active", True) else "offline"
+                repl.append((f"slave{i}", f"ip={host},port={port},state={state},"
+                             f"offset={match},lag={lag}"))
+        else:
+            repl.append(("role", "slave"))
+            addr = self._addr(leader) if leader else None
+            host, port = _split_addr(addr) if addr else ("", 0)
+            repl.append(("master_host", host))
+            repl.append(("master_port", port))
+            repl.append(("master_link_status", "up" if leader else "down"))
+            repl.append(("master_sync_in_progress", 0))
+            repl.append(("slave_repl_offset", node.applied))
+            repl.append(("slave_read_only", 1))
+            repl.append(("connected_slaves", 0))
+        repl.append(("master_repl_offset", node.applied))
+        sections["replication"] = repl
+
+        sections["persistence"] = [
+            ("loading", 0),
+            ("aof_enabled", 1),
+            ("aof_fsync", node.config.fsync),
+            ("raft_fsync_policy", node.config.fsync),
+            ("raft_fsyncs", storage_stats.get("fsync_count", 0)),
+            ("raft_last_fsync_ms", storage_stats.get("last_fsync_ms", 0)),
+            ("rdb_changes_since_last_save", node.applied - storage_stats.get("snapshot_index", 0)),
+            ("rdb_last_save_index", storage_stats.get("snapshot_index", 0)),
+            ("rdb_bgsave_in_progress", 0),
+        ]
+        if node.config.fsync != "always":
+            sections["persistence"].append(
+                ("raft_durability_warning",
+                 "fsync policy is not 'always': acknowledged writes may be lost on machine crash"))
+
+        keys = node.sm.dbsize()
+        sections["keyspace"] = (
+            [("db0", f"keys={keys},expires={node.sm.expires_count()},avg_ttl=0")] if keys else []
+        )
+        sections["cluster"] = [("cluster_enabled", 1)]
+
+        raft: list[tuple[str, object]] = [
+            ("raft_node_id", node.id),
+            ("raft_role", ROLE_NAMES.get(node._role, str(node._role))),
+            ("raft_term", st.get("term", 0)),
+            ("raft_leader_id", leader),
+            ("raft_commit_index", st.get("commit", 0)),
+            ("raft_applied_index", node.applied),
+            ("raft_log_first_index", storage_stats.get("first_index", 0)),
+            ("raft_log_last_index", st.get("last_index", storage_stats.get("last_index", 0))),
+            ("raft_log_bytes", storage_stats.get("log_bytes", 0)),
+            ("raft_snapshot_index", storage_stats.get("snapshot_index", 0)),
+            ("raft_voters", ",".join(str(v) for v in sorted(node.applied_conf.voters))),
+            ("raft_proposals", node.stats["proposals"]),
+            ("raft_entries_proposed", node.stats["entries_proposed"]),
+            ("raft_read_rounds", node.stats["read_rounds"]),
+            ("raft_snapshots_taken", node.stats["snapshots_taken"]),
+            ("raft_snapshots_installed", node.stats["snapshots_installed"]),
+        ]
+        progress = st.get("progress", {}) or {}
+        for nid in sorted(progress):
+            if nid == node.id:
+                continue
+            pr = progress[nid]
+            match = pr.get("match", 0)
+            raft.append((f"raft_peer{nid}",
+                         f"addr={self._addr(nid) or ''},match={match},"
+                         f"lag={max(0, st.get('last_index', 0) - match)},"
+                         f"state={pr.get('state', '')},active={int(bool(pr.get('recent_active', 0)))}"))
+        sections["raft"] = raft
+        return sections

@@ -1,0 +1,168 @@
+"""Node configuration: one dataclass, filled from a TOML file, environment variables
+(RAFTREDIS_<SETTING>) and command-line flags, in rising order of precedence.
+
+Every field here is a `--flag` of `raftredis serve` (underscores become dashes) and a
+key of the TOML file (underscores). See conf/node1.toml for a documented example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+FSYNC_POLICIES = ("always", "everysec", "no")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAddress:
+    id: int
+    host: str
+    port: int  # the peer (Raft) port
+
+
+def parse_peers(text: str) -> dict[int, PeerAddress]:
+    """"1=host:17000,2=host2:17001" -> {1: PeerAddress(1, "host", 17000), ...}."""
+    peers: dict[int, PeerAddress] = {}
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            ident, addr = part.split("=", 1)
+            host, port = addr.rsplit(":", 1)
+            node_id, port_no = int(ident), int(port)
+        except ValueError as exc:
+            raise ConfigError(f"bad peer {part!r}: expected ID=HOST:PORT") from exc
+        if node_id < 1 or not host or not 0 < port_no < 65536:
+            raise ConfigError(f"bad peer {part!r}: id must be >= 1, host non-empty, port 1-65535")
+        if node_id in peers:
+            raise ConfigError(f"peer id {node_id} given twice")
+        peers[node_id] = PeerAddress(node_id, host.strip("[]"), port_no)
+    return peers
+
+
+@dataclass
+class NodeConfig:
+    id: int = 1
+    host: str = "127.0.0.1"  # client port bind address
+    port: int = 7000
+    peer_host: str = ""  # Raft port bind address; default: same as host
+    peer_port: int = 0  # default: port + 10000
+    peers: str = ""  # "1=h:17000,2=h:17001,3=h:17002" (all voters, self included); empty: one node
+    announce_host: str = ""  # client address given in MOVED / CLUSTER SLOTS; default: host
+    announce_port: int = 0  # default: port
+    data_dir: str = "./data"
+    secret: str = ""  # cluster secret for the peer handshake; required with peers
+    fsync: str = "always"
+    requirepass: str = ""
+    maxclients: int = 10000
+    timeout: int = 0  # idle client timeout in seconds (0: never)
+    snapshot_threshold: int = 100_000  # log entries after the last snapshot before a new one
+    tick_ms: int = 20
+    election_ticks: int = 15  # min election timeout = tick_ms * election_ticks
+    heartbeat_ticks: int = 2
+    cluster_down_wait_ms: int = 1500  # how long a request waits for a leader to be elected
+    active_expire_ms: int = 100
+    log_level: str = "info"
+    _peer_map: dict[int, PeerAddress] = field(default_factory=dict, repr=False)
+
+    def finish(self) -> NodeConfig:
+        """Fill defaults that depend on other settings and check everything."""
+        if not self.peer_host:
+            self.peer_host = self.host
+        if not self.peer_port:
+            self.peer_port = self.port + 10000
+        if not self.announce_host:
+            self.announce_host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        if not self.announce_port:
+            self.announce_port = self.port
+        if self.fsync not in FSYNC_POLICIES:
+            raise ConfigError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}")
+        if self.id < 1:
+            raise ConfigError("id must be >= 1")
+        for name in ("port", "peer_port", "announce_port"):
+            if not 0 <= getattr(self, name) < 65536:
+                raise ConfigError(f"{name} out of range")
+        if " " in self.announce_host:
+            raise ConfigError("announce_host must not contain spaces")
+        self._peer_map = parse_peers(self.peers)
+        if not self._peer_map:
+            self._peer_map = {self.id: PeerAddress(self.id, self.peer_host, self.peer_port)}
+        if self.id not in self._peer_map:
+            raise ConfigError(f"this node's id {self.id} is not among the peers")
+        if len(self._peer_map) > 1 and not self.secret:
+            raise ConfigError("a cluster secret is required when peers are given (--secret)")
+        if self.tick_ms < 1 or self.election_ticks < 2 or self.heartbeat_ticks < 1:
+            raise ConfigError("tick settings must be positive; election_ticks >= 2")
+        if self.heartbeat_ticks >= self.election_ticks:
+            raise ConfigError("heartbeat_ticks must be smaller than election_ticks")
+        return self
+
+    @property
+    def peer_map(self) -> dict[int, PeerAddress]:
+        return self._peer_map
+
+    @property
+    def voters(self) -> frozenset[int]:
+        return frozenset(self._peer_map)
+
+
+_FIELDS = [f for f in dataclasses.fields(NodeConfig) if not f.name.startswith("_")]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML file with settings (flags override it)")
+    for f in _FIELDS:
+        flag = "--" + f.name.replace("_", "-")
+        typ = int if f.type in ("int", int) else str
+        parser.add_argument(
+            flag, type=typ, default=None, dest=f.name,
+            help=f"(env RAFTREDIS_{f.name.upper()}; default {f.default!r})",
+        )
+
+
+def _coerce(name: str, value: Any) -> Any:
+    f = next((f for f in _FIELDS if f.name == name), None)
+    if f is None:
+        raise ConfigError(f"unknown setting {name!r}")
+    if f.type in ("int", int):
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+    if isinstance(value, list) and name == "peers":
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None,
+         toml_path: str | None = None) -> NodeConfig:
+    """TOML file < environment < flags."""
+    values: dict[str, Any] = {}
+    path = toml_path or (getattr(args, "config", None) if args else None)
+    if path:
+        try:
+            with open(path, "rb") as fp:
+                data = tomllib.load(fp)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        for key, value in data.items():
+            values[key.replace("-", "_")] = _coerce(key.replace("-", "_"), value)
+    env = os.environ if environ is None else environ
+    for f in _FIELDS:
+        key = f"RAFTREDIS_{f.name.upper()}"
+        if key in env:
+            values[f.name] = _coerce(f.name, env[key])
+    if args is not None:
+        for f in _FIELDS:
+            v = getattr(args, f.name, None)
+            if v is not None:
+                values[f.name] = v
+    return NodeConfig(**values).finish()

@@ -1,0 +1,650 @@
+"""A cluster node: the one place that wires the Raft core, disk storage, the peer
+transport and the state machine together, and the Backend the client port uses.
+
+The Ready loop (one task) does, for each Ready of the core, in this order:
+  1. send `messages` (the leader's appends go out while it writes its own log, §10.2.1);
+  2. persist snapshot, hard state and entries (one write + one fsync on a thread);
+  3. send `messages_after_persist` (vote grants, append acks: only once durable);
+  4. apply committed entries, resolve proposal futures, serve ReadIndex reads;
+  5. advance the core.
+Client commands that arrive while a persist is in flight wait in a batch; the next
+turn proposes the whole batch as ONE log entry (group commit and batching in one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import io
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from raftredis import entries
+from raftredis.cluster_view import ClusterView
+from raftredis.commands.slots import key_slot
+from raftredis.commands.spec import CommandSpec, Route
+from raftredis.config import NodeConfig
+from raftredis.raft.config import RaftConfig
+from raftredis.raft.core import NotLeaderError, ProposalDroppedError, RaftCore
+from raftredis.raft.messages import Append, Heartbeat, InstallSnapshot, Message
+from raftredis.raft.ready import Ready
+from raftredis.raft.types import ConfState, EntryKind, Role, SoftState
+from raftredis.reply import Error
+from raftredis.statemachine import StateMachine
+from raftredis.storage import AsyncPersister, DiskStorage, FsyncPolicy
+
+log = logging.getLogger("raftredis.node")
+
+CLUSTERDOWN = Error("CLUSTERDOWN The cluster is down")
+# Never proposed, or proposed and then overwritten by another leader's entry: safe to retry.
+NOT_APPLIED = Error("TRYAGAIN Not applied: leadership changed before the command was logged, retry")
+OVERWRITTEN = Error("TRYAGAIN Not applied: the entry was replaced by a new leader's log, retry")
+# Proposed by a leader that lost leadership before learning the outcome.
+UNCERTAIN = Error(
+    "UNCERTAIN The command may or may not have been applied: leadership was lost before it "
+    "committed"
+)
+MAX_ENTRY_BYTES = 1 << 20
+MAX_OPS_PER_ENTRY = 4096
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Proposal:
+    __slots__ = ("term", "futures", "uncertain_since")
+
+    def __init__(self, term: int, futures: list[asyncio.Future | None]) -> None:
+        self.term = term
+        self.futures = futures
+        self.uncertain_since: float | None = None
+
+
+class Node:
+    """One Raft node. Implements raftredis.server.backend.Backend."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.id = config.id
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.storage: DiskStorage | None = None
+        self.persister: AsyncPersister | None = None
+        self.sm = StateMachine()
+        self.core: RaftCore | None = None
+        self.transport: Any = None
+        self.view = ClusterView(self)
+        # Client addresses ("host:port") announced by each node, learned in the handshake.
+        self.client_addr: dict[int, str] = {self.id: f"{config.announce_host}:{config.announce_port}"}
+        self.applied = 0
+        self.applied_conf = ConfState(voters=config.voters)
+        self._apply_clock = 0  # the newest entry stamp applied (never goes backwards)
+        self._max_stamp = 0  # the newest stamp anywhere in our log
+        self._role = Role.FOLLOWER
+        self._leader = 0
+        self._leader_heard = 0.0  # monotonic time we last heard from the leader
+        self._wake = asyncio.Event()
+        self._batch_ops: list[list] = []
+        self._batch_futs: list[asyncio.Future | None] = []
+        self._batch_bytes = 0
+        self._proposals: dict[int, _Proposal] = {}
+        self._read_batch: list[tuple[list[bytes], asyncio.Future]] = []
+        self._read_seq = 0
+        self._read_waiting: dict[bytes, list[tuple[list[bytes], asyncio.Future]]] = {}
+        self._read_ready: list[tuple[int, int, list[tuple[list[bytes], asyncio.Future]]]] = []
+        self._leader_changed = asyncio.Event()
+        self._expiring: set[bytes] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._running = False
+        self._snapshotting = False
+        self.stats = {"proposals": 0, "entries_proposed": 0, "reads": 0, "read_rounds": 0,
+                      "snapshots_taken": 0, "snapshots_installed": 0}
+        self.on_role_change: Callable[[Role], None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        cfg = self.config
+        self.storage = DiskStorage.open(
+            cfg.data_dir, initial_conf=ConfState(voters=cfg.voters),
+            fsync=FsyncPolicy(cfg.fsync),
+        )
+        self.persister = AsyncPersister(self.storage)
+        meta = self.storage.snapshot_meta()
+        if meta.index > 0:
+            fp = self.storage.open_snapshot()
+            if fp is not None:
+                with fp:
+                    self.sm.restore_snapshot(fp)
+            self.applied = meta.index
+            self.applied_conf = meta.conf
+        for ent in self._tail_entries():
+            self._note_stamp(ent)
+        raft_cfg = RaftConfig(
+            election_tick=cfg.election_ticks, heartbeat_tick=cfg.heartbeat_ticks,
+        )
+        self.core = RaftCore(self.id, self.storage, raft_cfg, random.Random(), applied=self.applied)
+        peers = {pid: (p.host, p.port) for pid, p in cfg.peer_map.items() if pid != self.id}
+        if peers:
+            from raftredis.transport.peers import PeerTransport
+
+            self.transport = PeerTransport(
+                self.id, cfg.secret.encode(), cfg.peer_host, cfg.peer_port, peers,
+                on_message=self._on_peer_message,
+                meta={"client": self.client_addr[self.id]},
+                on_peer_meta=self._on_peer_meta,
+            )
+            await self.transport.start()
+        self._running = True
+        self._tasks.append(asyncio.create_task(self._ready_loop(), name="ready-loop"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._schedule_tick()
+        self._wake.set()
+
+    def _tail_entries(self) -> list:
+        """Last few log entries, to learn the newest stamp at start."""
+        assert self.storage is not None
+        last = self.storage.last_index()
+        first = max(self.storage.first_index(), last - 64)
+        if last < first:
+            return []
+        return self.storage.entries(first, last + 1)
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._tick_handle:
+            self._tick_handle.cancel()
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._fail_all(CLUSTERDOWN)
+        if self.transport is not None:
+            await self.transport.stop()
+        if self.persister is not None:
+            await self.persister.close()
+        if self.storage is not None:
+            self.storage.close()
+
+    # ------------------------------------------------------------------ timers
+    def _schedule_tick(self) -> None:
+        assert self.loop is not None
+        self._tick_handle = self.loop.call_later(self.config.tick_ms / 1000, self._on_tick)
+
+    def _on_tick(self) -> None:
+        if not self._running:
+            return
+        assert self.core is not None
+        self.core.tick()
+        self._wake.set()
+        self._schedule_tick()
+
+    async def _housekeeping(self) -> None:
+        """Active expiry on the leader, and the uncertain-outcome deadline."""
+        period = self.config.active_expire_ms / 1000
+        while self._running:
+            await asyncio.sleep(period)
+            try:
+                if self._role == Role.LEADER:
+                    self._propose_expiry()
+                self._expire_uncertain()
+            except Exception:  # never let housekeeping die silently
+                log.exception("housekeeping failed")
+
+    def _propose_expiry(self) -> None:
+        keys = [k for k in self.sm.expired_keys(self._clock(), 256) if k not in self._expiring]
+        if keys:
+            self._expiring.update(keys)
+            self._enqueue([entries.OP_EXPIRE, keys], None, sum(len(k) for k in keys))
+
+    def _expire_uncertain(self) -> None:
+        limit = time.monotonic() - self.config.cluster_down_wait_ms / 1000
+        for index in [i for i, p in self._proposals.items()
+                      if p.uncertain_since is not None and p.uncertain_since < limit]:
+            self._resolve_all(self._proposals.pop(index).futures, UNCERTAIN)
+
+    # ------------------------------------------------------------------ peer input
+    def _on_peer_message(self, msg: Message) -> None:
+        assert self.core is not None
+        if msg.src == self._leader and isinstance(msg, Append | Heartbeat | InstallSnapshot):
+            self._leader_heard = time.monotonic()
+        self.core.step(msg)
+        self._wake.set()
+
+    def _on_peer_meta(self, peer_id: int, meta: dict[str, str]) -> None:
+        addr = meta.get("client", "")
+        if addr and " " not in addr and ":" in addr:
+            self.client_addr[peer_id] = addr
+
+    # ------------------------------------------------------------------ Ready loop
+    async def _ready_loop(self) -> None:
+        core = self.core
+        assert core is not None
+        while self._running:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                self._flush()
+                while core.has_ready():
+                    rd = core.ready()
+                    await self._handle_ready(rd)
+                    core.advance(rd)
+                    self._flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A failure here (disk full, corrupt storage) must stop the node rather than
+                # let it answer from a state it could not persist.
+                log.exception("fatal error in the Ready loop; stopping the node")
+                self._running = False
+                self._fail_all(CLUSTERDOWN)
+                if self.on_fatal is not None:
+                    self.on_fatal()
+                return
+
+    on_fatal: Callable[[], None] | None = None
+
+    async def _handle_ready(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            self._on_soft_state(rd.soft_state)
+        self._send(rd.messages)
+        if rd.snapshot is not None:
+            self._install_snapshot(rd)
+        if rd.hard_state is not None or rd.entries:
+            assert self.persister is not None
+            await self.persister.persist(rd.hard_state, rd.entries)
+            for ent in rd.entries:
+                self._note_stamp(ent)
+        self._send(rd.messages_after_persist)
+        if rd.committed_entries:
+            self._apply(rd.committed_entries)
+        if rd.read_states:
+            for rs in rd.read_states:
+                waiters = self._read_waiting.pop(rs.ctx, None)
+                if waiters:
+                    heapq.heappush(self._read_ready, (rs.index, id(waiters), waiters))
+        if rd.dropped_reads:
+            for ctx in rd.dropped_reads:
+                for args, fut in self._read_waiting.pop(ctx, ()):
+                    self._reroute_read(args, fut)
+        self._serve_ready_reads()
+
+    def _send(self, msgs: tuple[Message, ...]) -> None:
+        if not msgs:
+            return
+        core = self.core
+        assert core is not None
+        for m in msgs:
+            if m.dst == self.id:
+                core.step(m)
+            elif self.transport is not None:
+                self.transport.send(m)
+
+    def _install_snapshot(self, rd: Ready) -> None:
+        snap = rd.snapshot
+        assert snap is not None and self.storage is not None
+        self.storage.install_snapshot(snap)
+        self.sm.restore_snapshot(io.BytesIO(snap.data))
+        self.applied = snap.meta.index
+        self.applied_conf = snap.meta.conf
+        self.stats["snapshots_installed"] += 1
+        # Our own proposals at or below the snapshot index: their fate is unknown to us.
+        for index in [i for i in self._proposals if i <= snap.meta.index]:
+            self._resolve_all(self._proposals.pop(index).futures, UNCERTAIN)
+
+    def _note_stamp(self, ent) -> None:
+        if ent.kind == EntryKind.NORMAL and len(ent.data) >= 8:
+            stamp = entries.stamp_of(ent.data)
+            if stamp > self._max_stamp:
+                self._max_stamp = stamp
+
+    # ------------------------------------------------------------------ applying
+    def _apply(self, committed) -> None:
+        sm = self.sm
+        for ent in committed:
+            index = ent.index
+            if index <= self.applied:
+                continue
+            prop = self._proposals.pop(index, None)
+            if ent.kind == EntryKind.NORMAL:
+                replies = self._apply_normal(ent, want_replies=prop is not None and prop.term == ent.term)
+            else:
+                replies = None
+                if ent.kind == EntryKind.CONFIG:
+                    self.applied_conf = ConfState.decode(ent.data)
+            self.applied = index
+            if prop is not None:
+                if prop.term == ent.term and replies is not None:
+                    for fut, reply in zip(prop.futures, replies, strict=False):
+                        if fut is not None and not fut.done():
+                            fut.set_result(reply)
+                else:
+                    self._resolve_all(prop.futures, OVERWRITTEN)
+        del sm
+        self._maybe_snapshot()
+
+    def _apply_normal(self, ent, want_replies: bool) -> list | None:
+        try:
+            stamp, ops = entries.decode(ent.data)
+        except entries.EntryDecodeError:
+            # Every replica decodes the same bytes the same way, so skipping is deterministic;
+            # it can only come from a bug, so say it loudly.
+            log.error("undecodable entry at index %d; skipped on every replica", ent.index)
+            return [Error("ERR internal error: undecodable log entry")] if want_replies else None
+        now = stamp if stamp > self._apply_clock else self._apply_clock
+        self._apply_clock = now
+        sm = self.sm
+        replies: list | None = [] if want_replies else None
+        index = ent.index
+        for pos, op in enumerate(ops):
+            try:
+                kind = op[0]
+                if kind == entries.OP_COMMAND:
+                    reply = sm.apply(op[1], now, entries.seed_for(index, pos))
+                elif kind == entries.OP_MULTI:
+                    reply = sm.apply_multi(op[1], now, entries.seed_for(index, pos))
+                elif kind == entries.OP_EXPIRE:
+                    reply = sm.apply_expire(op[1], now)
+                    self._expiring.difference_update(op[1])
+                else:
+                    reply = Error("ERR unknown log operation")
+            except Exception as exc:  # a state machine bug must not split replicas' apply loop
+                log.exception("apply failed at index %d op %d", index, pos)
+                reply = Error(f"ERR internal error: {type(exc).__name__}")
+            if replies is not None:
+                replies.append(reply)
+        return replies
+
+    def _maybe_snapshot(self) -> None:
+        storage = self.storage
+        assert storage is not None
+        if self._snapshotting:
+            return
+        if self.applied - storage.snapshot_meta().index < self.config.snapshot_threshold:
+            return
+        self.take_snapshot()
+
+    def take_snapshot(self) -> int:
+        """Write the state at the applied index as a snapshot; compacts the log."""
+        storage = self.storage
+        assert storage is not None
+        if self.applied <= storage.snapshot_meta().index:
+            return storage.snapshot_meta().index
+        self._snapshotting = True
+        try:
+            term = storage.term(self.applied)
+            started = time.monotonic()
+            with storage.snapshot_writer(self.applied, term, self.applied_conf) as w:
+                self.sm.write_snapshot(w)
+            self.stats["snapshots_taken"] += 1
+            log.info("snapshot at index %d written in %.0f ms", self.applied,
+                     (time.monotonic() - started) * 1000)
+            return self.applied
+        finally:
+            self._snapshotting = False
+
+    # ------------------------------------------------------------------ role changes
+    def _on_soft_state(self, ss: SoftState) -> None:
+        was_leader = self._role == Role.LEADER
+        if ss.leader != self._leader:
+            self._leader_heard = time.monotonic() if ss.leader else 0.0
+        self._leader = ss.leader
+        self._role = ss.role
+        if was_leader and ss.role != Role.LEADER:
+            now = time.monotonic()
+            for prop in self._proposals.values():
+                if prop.uncertain_since is None:
+                    prop.uncertain_since = now
+            self._expiring.clear()
+        if ss.role == Role.LEADER:
+            self._expiring.clear()
+        if self._leader:
+            # Wake requests waiting for an election; later waiters use a fresh event.
+            self._leader_changed.set()
+            self._leader_changed = asyncio.Event()
+        if self.on_role_change is not None:
+            self.on_role_change(ss.role)
+
+    def known_leader(self) -> int:
+        """The leader we may advertise: self, or one heard from within an election timeout."""
+        if self._role == Role.LEADER:
+            return self.id
+        if not self._leader:
+            return 0
+        timeout = self.config.tick_ms * self.config.election_ticks / 1000
+        if time.monotonic() - self._leader_heard > timeout:
+            return 0
+        return self._leader
+
+    @property
+    def is_leader(self) -> bool:
+        return self._role == Role.LEADER
+
+    # ------------------------------------------------------------------ Backend: routing
+    def execute(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
+        if self._role == Role.LEADER:
+            if spec.route == Route.WRITE:
+                return self._submit_write([entries.OP_COMMAND, args], args)
+            return self._submit_read(args)
+        if spec.route == Route.READ and getattr(conn, "readonly", False):
+            # READONLY: a possibly stale read from this replica, as Redis Cluster replicas do.
+            return self.sm.read(args, self._clock())
+        keys = spec.keys(args)
+        return self._redirect(key_slot(keys[0]) if keys else 0,
+                              lambda: self.execute(conn, spec, args))
+
+    def execute_multi(self, conn, commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
+        if self._role == Role.LEADER:
+            cmds = [args for _, args in commands]
+            return self._submit_write([entries.OP_MULTI, cmds], *cmds)
+        slot = 0
+        for spec, args in commands:
+            keys = spec.keys(args)
+            if keys:
+                slot = key_slot(keys[0])
+                break
+        return self._redirect(slot, lambda: self.execute_multi(conn, commands))
+
+    def _redirect(self, slot: int, retry: Callable[[], object]) -> object:
+        leader = self.known_leader()
+        if leader and leader in self.client_addr:
+            return Error(f"MOVED {slot} {self.client_addr[leader]}")
+        # No leader we can name: wait (bounded) for an election, then route again.
+        return self._after_leader_known(retry)
+
+    def _after_leader_known(self, retry: Callable[[], object]) -> asyncio.Future:
+        assert self.loop is not None
+        result: asyncio.Future = self.loop.create_future()
+        deadline = time.monotonic() + self.config.cluster_down_wait_ms / 1000
+
+        async def waiter() -> None:
+            while True:
+                leader = self.known_leader()
+                if leader and (leader == self.id or leader in self.client_addr):
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._running:
+                    result.set_result(CLUSTERDOWN)
+                    return
+                # Woken by a leader change; the short cap re-checks the freshness of the
+                # leader and whether its client address has arrived.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._leader_changed.wait(), min(remaining, 0.05))
+            value = retry()
+            if isinstance(value, asyncio.Future):
+                value = await value
+            if not result.done():
+                result.set_result(value)
+
+        asyncio.ensure_future(waiter())
+        return result
+
+    # ------------------------------------------------------------------ writes
+    def _clock(self) -> int:
+        """The leader's stamp for new entries / 'now' for reads: never behind the log."""
+        t = now_ms()
+        floor = max(self._max_stamp, self._apply_clock)
+        return t if t > floor else floor
+
+    def _submit_write(self, op: list, *argss: list[bytes]) -> asyncio.Future:
+        assert self.loop is not None
+        fut = self.loop.create_future()
+        size = 16
+        for args in argss:
+            for a in args:
+                size += len(a) + 5
+        self._enqueue(op, fut, size)
+        return fut
+
+    def _enqueue(self, op: list, fut: asyncio.Future | None, size: int) -> None:
+        self._batch_ops.append(op)
+        self._batch_futs.append(fut)
+        self._batch_bytes += size
+        self._wake.set()
+
+    def _flush(self) -> None:
+        if self._batch_ops:
+            self._flush_writes()
+        if self._read_batch:
+            self._flush_reads()
+
+    def _flush_writes(self) -> None:
+        ops, futs = self._batch_ops, self._batch_futs
+        self._batch_ops, self._batch_futs, self._batch_bytes = [], [], 0
+        core = self.core
+        assert core is not None
+        if self._role != Role.LEADER:
+            self._resolve_all(futs, NOT_APPLIED)
+            return
+        # Split into entries of bounded size/ops.
+        start = 0
+        while start < len(ops):
+            end = min(len(ops), start + MAX_OPS_PER_ENTRY)
+            chunk_ops, chunk_futs = ops[start:end], futs[start:end]
+            start = end
+            stamp = self._clock()
+            data = entries.encode(stamp, chunk_ops)
+            if len(data) > MAX_ENTRY_BYTES and len(chunk_ops) > 1:
+                # Too big: halve and retry (rare: huge values in one batch).
+                half = len(chunk_ops) // 2
+                start -= len(chunk_ops) - half
+                chunk_ops, chunk_futs = chunk_ops[:half], chunk_futs[:half]
+                data = entries.encode(stamp, chunk_ops)
+            try:
+                index, term = core.propose(data)
+            except (NotLeaderError, ProposalDroppedError):
+                self._resolve_all(chunk_futs, NOT_APPLIED)
+                continue
+            if stamp > self._max_stamp:
+                self._max_stamp = stamp
+            self.stats["proposals"] += len(chunk_ops)
+            self.stats["entries_proposed"] += 1
+            if any(f is not None for f in chunk_futs):
+                self._proposals[index] = _Proposal(term, chunk_futs)
+
+    @staticmethod
+    def _resolve_all(futs, reply) -> None:
+        for fut in futs:
+            if fut is not None and not fut.done():
+                fut.set_result(reply)
+
+    def _fail_all(self, reply) -> None:
+        self._resolve_all(self._batch_futs, reply)
+        self._batch_ops, self._batch_futs = [], []
+        for prop in self._proposals.values():
+            self._resolve_all(prop.futures, UNCERTAIN)
+        self._proposals.clear()
+        for _, fut in self._read_batch:
+            if not fut.done():
+                fut.set_result(reply)
+        self._read_batch = []
+        for waiters in self._read_waiting.values():
+            for _, fut in waiters:
+                if not fut.done():
+                    fut.set_result(reply)
+        self._read_waiting.clear()
+        for _, _, waiters in self._read_ready:
+            for _, fut in waiters:
+                if not fut.done():
+                    fut.set_result(reply)
+        self._read_ready = []
+
+    # ------------------------------------------------------------------ reads
+    def _submit_read(self, args: list[bytes]) -> asyncio.Future:
+        assert self.loop is not None
+        fut = self.loop.create_future()
+        self._read_batch.append((args, fut))
+        self._wake.set()
+        return fut
+
+    def _flush_reads(self) -> None:
+        batch, self._read_batch = self._read_batch, []
+        core = self.core
+        assert core is not None
+        self._read_seq += 1
+        ctx = self._read_seq.to_bytes(8, "big")
+        try:
+            core.read_index(ctx)
+        except NotLeaderError:
+            for args, fut in batch:
+                self._reroute_read(args, fut)
+            return
+        self.stats["read_rounds"] += 1
+        self._read_waiting[ctx] = batch
+
+    def _serve_ready_reads(self) -> None:
+        ready = self._read_ready
+        if not ready or ready[0][0] > self.applied:
+            return
+        now = self._clock()
+        read = self.sm.read
+        while ready and ready[0][0] <= self.applied:
+            _, _, waiters = heapq.heappop(ready)
+            self.stats["reads"] += len(waiters)
+            for args, fut in waiters:
+                if not fut.done():
+                    try:
+                        fut.set_result(read(args, now))
+                    except Exception as exc:
+                        log.exception("read failed")
+                        fut.set_result(Error(f"ERR internal error: {type(exc).__name__}"))
+
+    def _reroute_read(self, args: list[bytes], fut: asyncio.Future) -> None:
+        """A read whose ReadIndex round failed: it changed nothing, so route it again."""
+        from raftredis.commands.spec import lookup
+
+        spec = lookup(args[0])
+        if spec is None:
+            fut.set_result(CLUSTERDOWN)
+            return
+
+        class _Conn:
+            readonly = False
+
+        value = self.execute(_Conn(), spec, args)
+        if isinstance(value, asyncio.Future):
+            value.add_done_callback(lambda f: fut.done() or fut.set_result(f.result()))
+        elif not fut.done():
+            fut.set_result(value)
+
+    # ------------------------------------------------------------------ admin
+    def attach_settings(self, settings) -> None:
+        """Settings shown and changed by CONFIG GET/SET that belong to the node."""
+        self.settings = settings
+
+    def cluster_command(self, conn, args: list[bytes]) -> object:
+        return self.view.command(conn, args)
+
+    def info_sections(self) -> dict[str, list[tuple[str, object]]]:
+        return self.view.info_sections()
+
+    def status(self) -> dict:
+        assert self.core is not None
+        return self.core.status()
