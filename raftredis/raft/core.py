@@ -1,0 +1,981 @@
+"""The Raft core: a pure state machine. Messages and ticks go in, Ready comes out.
+
+Nothing here does I/O or reads a clock; the random source is injected. Section
+numbers (§) refer to Diego Ongaro's dissertation "Consensus: Bridging Theory and
+Practice".
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from raftredis.raft.config import RaftConfig
+from raftredis.raft.log import RaftLog
+from raftredis.raft.messages import (
+    MESSAGE_TYPES,
+    Append,
+    AppendResp,
+    Heartbeat,
+    HeartbeatResp,
+    InstallSnapshot,
+    InstallSnapshotResp,
+    Message,
+    PreVote,
+    PreVoteResp,
+    ReadIndex,
+    ReadIndexResp,
+    TimeoutNow,
+    Vote,
+    VoteResp,
+)
+from raftredis.raft.progress import Progress, ProgressState
+from raftredis.raft.ready import Ready
+from raftredis.raft.storage import CompactedError, Storage, StorageError, UnavailableError
+from raftredis.raft.types import (
+    ConfState,
+    Entry,
+    EntryKind,
+    HardState,
+    ReadState,
+    Role,
+    Snapshot,
+    SoftState,
+)
+
+
+class NotLeaderError(Exception):
+    """This node is not the leader; `leader` is the one it knows of (0 = unknown)."""
+
+    def __init__(self, leader: int) -> None:
+        super().__init__(f"not the leader (leader: {leader or 'unknown'})")
+        self.leader = leader
+
+
+class ProposalDroppedError(Exception):
+    """The leader refused the proposal for now (transfer in progress, too much
+    uncommitted, config change pending, ...). Nothing was appended."""
+
+
+# Messages only a leader sends; followers use them to learn who leads.
+_LEADER_MSGS = (Append, Heartbeat, InstallSnapshot)
+
+
+@dataclass(slots=True)
+class _ReadRound:
+    """One heartbeat round confirming leadership for a batch of reads (§6.4)."""
+
+    rid: int
+    index: int  # commit index when the round started
+    reads: list[tuple[bytes, int]]  # (ctx, origin node id; 0 = local)
+    acks: set[int] = field(default_factory=set)
+
+
+class RaftCore:
+    def __init__(
+        self,
+        node_id: int,
+        storage: Storage,
+        config: RaftConfig,
+        rng: random.Random,
+        applied: int = 0,
+    ) -> None:
+        if node_id <= 0:
+            raise ValueError("node ids start at 1")
+        self.id = node_id
+        self.cfg = config
+        self.rng = rng
+        self.storage = storage
+        self.log = RaftLog(storage)
+        hs, _ = storage.initial_state()
+        snap_index = storage.first_index() - 1
+        if applied < snap_index:
+            raise ValueError(
+                f"applied={applied} is below the storage snapshot {snap_index}: "
+                "restore the application from that snapshot first"
+            )
+        self.term = hs.term
+        self.vote = hs.vote
+        self.log.committed = max(hs.commit, applied, snap_index)
+        self.log.committed = min(self.log.committed, self.log.last_index())
+        self.log.applied = min(applied, self.log.committed)
+        self.leader = 0
+        self.role = Role.FOLLOWER
+        # Configuration history: base (snapshot's) plus every CONFIG entry in the log (§4.1:
+        # a config takes effect as soon as it is in the log, committed or not).
+        self._conf_base = storage.snapshot_meta().conf
+        self._confs: list[tuple[int, ConfState]] = []
+        self._load_confs()
+        self.progress: dict[int, Progress] = {}
+        self.votes: dict[int, bool] = {}
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self.randomized_timeout = 0
+        self._reset_randomized_timeout()
+        self.lead_transferee = 0
+        self.pending_conf_index = 0
+        self.msgs: list[Message] = []
+        self.msgs_after: list[Message] = []
+        self.read_states: list[ReadState] = []
+        self.dropped: list[bytes] = []
+        # Leader: reads waiting for this term's first commit, reads not yet in a round,
+        # and rounds in flight (oldest first).
+        self._reads_wait_noop: list[tuple[bytes, int]] = []
+        self._reads_next: list[tuple[bytes, int]] = []
+        self._rounds: deque[_ReadRound] = deque()
+        self._round_seq = 0
+        # Follower: reads forwarded to the leader -> (leader, ticks waited).
+        self._forwarded: dict[bytes, list[int]] = {}
+        # Follower: snapshot being received in chunks: (index, term, buffer).
+        self._snap_rx: tuple[int, int, bytearray] | None = None
+        self._need_bcast = False
+        self._prev_soft = SoftState(0, Role.FOLLOWER)
+        self._prev_hard = hs
+        self._pending_ready: Ready | None = None
+
+    # ==== public API =========================================================================
+    @property
+    def commit(self) -> int:
+        return self.log.committed
+
+    @property
+    def applied(self) -> int:
+        return self.log.applied
+
+    @property
+    def conf(self) -> ConfState:
+        return self._confs[-1][1] if self._confs else self._conf_base
+
+    def conf_at(self, index: int) -> ConfState:
+        """The configuration in force at log index (for the snapshot the app takes there)."""
+        best = self._conf_base
+        for i, c in self._confs:
+            if i > index:
+                break
+            best = c
+        return best
+
+    def tick(self) -> None:
+        if self.role == Role.LEADER:
+            self._tick_leader()
+        else:
+            self._tick_election()
+        if self._forwarded:
+            self._age_forwarded_reads()
+
+    def propose(self, data: bytes) -> tuple[int, int]:
+        self._check_can_propose()
+        return self._append_own(EntryKind.NORMAL, data)
+
+    def propose_conf_change(self, conf: ConfState) -> tuple[int, int]:
+        """Single-server membership change (§4.1): add or remove one voter or learner, or
+        promote/demote one node. Only once this term has committed an entry and no other
+        change is uncommitted."""
+        self._check_can_propose()
+        if self.log.term_or_none(self.log.committed) != self.term:
+            raise ProposalDroppedError("no entry of this term committed yet")
+        if self.pending_conf_index > self.log.committed:
+            raise ProposalDroppedError("another configuration change is pending")
+        _validate_single_change(self.conf, conf)
+        return self._append_own(EntryKind.CONFIG, conf.encode())
+
+    def read_index(self, ctx: bytes) -> None:
+        if self.role == Role.LEADER:
+            self._leader_read(ctx, 0)
+            return
+        if self.leader == 0:
+            raise NotLeaderError(0)
+        self._forwarded[ctx] = [self.leader, 0]
+        self.msgs.append(ReadIndex(self.id, self.leader, self.term, ctx))
+
+    def transfer_leadership(self, target: int) -> None:
+        if self.role != Role.LEADER:
+            raise NotLeaderError(self.leader)
+        if target == self.id:
+            return
+        if target not in self.conf.voters or target not in self.progress:
+            raise ValueError(f"node {target} is not a voter")
+        if self.lead_transferee == target:
+            return
+        self.lead_transferee = target
+        self.election_elapsed = 0  # the transfer must finish within one election timeout
+        pr = self.progress[target]
+        if pr.match == self.log.last_index():
+            self._send(TimeoutNow(self.id, target, self.term))
+        else:
+            self._send_append(target)
+
+    def step(self, msg: Message) -> None:
+        """Handle any message. Stale, unknown or misaddressed messages are ignored."""
+        if not isinstance(msg, MESSAGE_TYPES) or msg.dst != self.id or msg.src == self.id:
+            return
+        try:
+            self._step(msg)
+        except (CompactedError, UnavailableError):
+            # A message referring to log positions we cannot read (e.g. a malformed or
+            # very stale one): drop it rather than crash.
+            return
+
+    def has_ready(self) -> bool:
+        if self._need_bcast:
+            self._flush_bcast()
+        lg = self.log
+        return bool(
+            self.msgs
+            or self.msgs_after
+            or self.read_states
+            or self.dropped
+            or lg.unstable_to_persist()
+            or (lg.snapshot is not None and not lg.snap_in_progress)
+            or self._hard_state() != self._prev_hard
+            or SoftState(self.leader, self.role) != self._prev_soft
+            or (lg.applied < lg.committed and self._next_committed_hi() > lg.applied)
+        )
+
+    def ready(self) -> Ready:
+        if self._pending_ready is not None:
+            raise RuntimeError("ready() called again before advance()")
+        if self._need_bcast:
+            self._flush_bcast()
+        lg = self.log
+        rd = Ready()
+        soft = SoftState(self.leader, self.role)
+        if soft != self._prev_soft:
+            rd.soft_state = soft
+            self._prev_soft = soft
+        hs = self._hard_state()
+        if hs != self._prev_hard:
+            rd.hard_state = hs
+            rd.must_sync = hs.term != self._prev_hard.term or hs.vote != self._prev_hard.vote
+            self._prev_hard = hs
+        ents = lg.unstable_to_persist()
+        if ents:
+            rd.entries = tuple(ents)
+            lg.in_progress = ents[-1].index + 1
+            rd.must_sync = True
+        if lg.snapshot is not None and not lg.snap_in_progress:
+            rd.snapshot = lg.snapshot
+            lg.snap_in_progress = True
+            rd.must_sync = True
+        rd.messages = tuple(self.msgs)
+        rd.messages_after_persist = tuple(self.msgs_after)
+        self.msgs = []
+        self.msgs_after = []
+        hi = self._next_committed_hi()
+        lo = lg.applied + 1
+        if rd.snapshot is not None or lg.snapshot is not None:
+            lo = max(lo, lg.snapshot_index() + 1)
+        if hi >= lo:
+            rd.committed_entries = tuple(
+                lg.slice(lo, hi + 1, self.cfg.max_committed_size_per_ready)
+            )
+        rd.read_states = tuple(self.read_states)
+        rd.dropped_reads = tuple(self.dropped)
+        self.read_states = []
+        self.dropped = []
+        self._pending_ready = rd
+        return rd
+
+    def advance(self, rd: Ready) -> None:
+        if rd is not self._pending_ready:
+            raise RuntimeError("advance() must get the Ready last returned by ready()")
+        self._pending_ready = None
+        lg = self.log
+        if rd.snapshot is not None:
+            lg.stable_snap_to(rd.snapshot.meta.index)
+            lg.applied = max(lg.applied, rd.snapshot.meta.index)
+        if rd.entries:
+            last = rd.entries[-1]
+            lg.stable_to(last.index, last.term)
+        if rd.committed_entries:
+            lg.applied = max(lg.applied, rd.committed_entries[-1].index)
+        if self.role == Role.LEADER and self.id in self.progress:
+            # The leader's own log counts toward commit only once durable.
+            me = self.progress[self.id]
+            if me.maybe_update(lg.persisted) and self._maybe_commit():
+                self._bcast_append(empty_ok=True)
+
+    def status(self) -> dict:
+        lg = self.log
+        st: dict = {
+            "id": self.id,
+            "term": self.term,
+            "vote": self.vote,
+            "role": self.role.name.lower(),
+            "leader": self.leader,
+            "commit": lg.committed,
+            "applied": lg.applied,
+            "last_index": lg.last_index(),
+            "first_index": lg.first_index(),
+            "snapshot_index": lg.snapshot_index(),
+            "voters": sorted(self.conf.voters),
+            "learners": sorted(self.conf.learners),
+        }
+        if self.role == Role.LEADER:
+            st["lead_transferee"] = self.lead_transferee
+            st["progress"] = {
+                pid: {
+                    "match": pr.match,
+                    "next": pr.next,
+                    "state": pr.state.name.lower(),
+                    "recent_active": pr.recent_active,
+                    "inflight": len(pr.inflights),
+                }
+                for pid, pr in self.progress.items()
+                if pid != self.id
+            }
+        return st
+
+    # ==== helpers: state =====================================================================
+    def _hard_state(self) -> HardState:
+        return HardState(self.term, self.vote, self.log.committed)
+
+    def _next_committed_hi(self) -> int:
+        return min(self.log.committed, self.log.last_index())
+
+    def _reset_randomized_timeout(self) -> None:
+        et = self.cfg.election_tick
+        self.randomized_timeout = et + self.rng.randrange(et)
+
+    def _quorum(self) -> int:
+        return len(self.conf.voters) // 2 + 1
+
+    def _promotable(self) -> bool:
+        return self.id in self.conf.voters
+
+    def _in_lease(self) -> bool:
+        """§4.2.3: heard from a current leader within the minimum election timeout."""
+        return self.leader != 0 and self.election_elapsed < self.cfg.election_tick
+
+    def _send(self, m: Message, after_persist: bool = False) -> None:
+        (self.msgs_after if after_persist else self.msgs).append(m)
+
+    def _load_confs(self) -> None:
+        lg = self.log
+        lo, last = lg.first_index(), lg.last_index()
+        while lo <= last:
+            batch = lg.slice(lo, last + 1, 4 << 20)
+            for e in batch:
+                if e.kind == EntryKind.CONFIG:
+                    self._confs.append((e.index, ConfState.decode(e.data)))
+            lo = batch[-1].index + 1
+
+    def _on_log_appended(self, ents: list[Entry] | tuple[Entry, ...]) -> None:
+        """Keep the config history in step with the log (truncations included)."""
+        if not ents:
+            return
+        first = ents[0].index
+        before = self.conf
+        while self._confs and self._confs[-1][0] >= first:
+            self._confs.pop()
+        for e in ents:
+            if e.kind == EntryKind.CONFIG:
+                self._confs.append((e.index, ConfState.decode(e.data)))
+        if self.conf != before:
+            self._on_conf_changed()
+
+    def _on_conf_changed(self) -> None:
+        if self.role != Role.LEADER:
+            return
+        conf = self.conf
+        members = conf.voters | conf.learners | {self.id}
+        last = self.log.last_index()
+        for pid in list(self.progress):
+            if pid not in members:
+                del self.progress[pid]
+        for pid in members:
+            if pid not in self.progress:
+                self.progress[pid] = Progress(last + 1, self.cfg.max_inflight)
+        if self.lead_transferee and self.lead_transferee not in conf.voters:
+            self.lead_transferee = 0
+        if self._maybe_commit():
+            self._bcast_append(empty_ok=True)
+
+    # ==== role changes =======================================================================
+    def _become_follower(self, term: int, leader: int) -> None:
+        was_leader = self.role == Role.LEADER
+        if term != self.term:
+            self.term = term
+            self.vote = 0
+        self.role = Role.FOLLOWER
+        if leader != self.leader and self._forwarded:
+            self._drop_forwarded()
+        self.leader = leader
+        self._reset_timers()
+        self.lead_transferee = 0
+        if was_leader:
+            self._drop_leader_reads()
+            self.progress = {}
+
+    def _reset_timers(self) -> None:
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self._reset_randomized_timeout()
+
+    def _become_pre_candidate(self) -> None:
+        self.role = Role.PRE_CANDIDATE
+        self.votes = {}
+        if self.leader and self._forwarded:
+            self._drop_forwarded()
+        self.leader = 0
+        self._reset_timers()
+
+    def _become_candidate(self) -> None:
+        self.role = Role.CANDIDATE
+        self.term += 1
+        self.vote = self.id
+        self.votes = {}
+        if self._forwarded:
+            self._drop_forwarded()
+        self.leader = 0
+        self._reset_timers()
+
+    def _become_leader(self) -> None:
+        self.role = Role.LEADER
+        self.leader = self.id
+        self._reset_timers()
+        self.lead_transferee = 0
+        last = self.log.last_index()
+        self.progress = {}
+        conf = self.conf
+        for pid in conf.voters | conf.learners | {self.id}:
+            pr = Progress(last + 1, self.cfg.max_inflight)
+            if pid == self.id:
+                pr.match = self.log.persisted
+                pr.state = ProgressState.REPLICATE
+            self.progress[pid] = pr
+        self._reads_wait_noop = []
+        self._reads_next = []
+        self._rounds = deque()
+        # Any config entry we hold but that is not committed counts as pending.
+        self.pending_conf_index = self._confs[-1][0] if self._confs else 0
+        # §6.4 / §8: a no-op of our term lets us commit (and serve reads) quickly.
+        self._append_own(EntryKind.NOOP, b"")
+
+    def _campaign(self, pre: bool, transfer: bool = False) -> None:
+        if pre:
+            self._become_pre_candidate()
+            term = self.term + 1
+        else:
+            self._become_candidate()
+            term = self.term
+        self.votes[self.id] = True
+        if self._tally() >= self._quorum():
+            # Single voter: wins at once (its vote is persisted with the Ready that
+            # carries its first entry, before anything it commits is applied).
+            if pre:
+                self._campaign(False)
+            else:
+                self._become_leader()
+            return
+        li, lt = self.log.last_index(), self.log.last_term()
+        for pid in sorted(self.conf.voters):
+            if pid == self.id:
+                continue
+            if pre:
+                self._send(PreVote(self.id, pid, term, li, lt))
+            else:
+                # Sent only once our own vote and new term are durable.
+                self._send(Vote(self.id, pid, term, li, lt, transfer), after_persist=True)
+
+    def _tally(self) -> int:
+        return sum(1 for pid, ok in self.votes.items() if ok and pid in self.conf.voters)
+
+    # ==== ticks ==============================================================================
+    def _tick_election(self) -> None:
+        self.election_elapsed += 1
+        if self._promotable() and self.election_elapsed >= self.randomized_timeout:
+            self.election_elapsed = 0
+            self._campaign(pre=self.cfg.pre_vote)
+
+    def _tick_leader(self) -> None:
+        self.heartbeat_elapsed += 1
+        self.election_elapsed += 1
+        if self.election_elapsed >= self.cfg.election_tick:
+            self.election_elapsed = 0
+            if self.cfg.check_quorum:
+                active = sum(
+                    1
+                    for pid in self.conf.voters
+                    if pid == self.id or (pid in self.progress and self.progress[pid].recent_active)
+                )
+                for pid, pr in self.progress.items():
+                    if pid != self.id:
+                        pr.recent_active = False
+                if active < self._quorum():
+                    self._become_follower(self.term, 0)  # §6.2: step down without a quorum
+                    return
+            self.lead_transferee = 0  # a transfer that did not finish in time is aborted
+        if self.role == Role.LEADER and self.heartbeat_elapsed >= self.cfg.heartbeat_tick:
+            self.heartbeat_elapsed = 0
+            if self._reads_next:
+                self._start_read_round()
+            self._bcast_heartbeat()
+
+    def _age_forwarded_reads(self) -> None:
+        limit = self.cfg.read_timeout_tick
+        for ctx in list(self._forwarded):
+            rec = self._forwarded[ctx]
+            rec[1] += 1
+            if rec[1] >= limit:
+                del self._forwarded[ctx]
+                self.dropped.append(ctx)
+
+    # ==== the message dispatcher =============================================================
+    def _step(self, m: Message) -> None:
+        if m.term > self.term:
+            if isinstance(m, PreVote):
+                pass  # a pre-vote changes nothing at the receiver
+            elif isinstance(m, PreVoteResp) and m.granted:
+                pass  # granted pre-votes carry the future term
+            elif isinstance(m, Vote) and not m.transfer and self._in_lease():
+                return  # §4.2.3: ignore disruptive candidates while a leader is alive
+            elif isinstance(m, _LEADER_MSGS):
+                self._become_follower(m.term, m.src)
+            else:
+                self._become_follower(m.term, 0)
+        elif m.term < self.term:
+            if isinstance(m, (Append, Heartbeat)):
+                # Tell a stale leader about the newer term so it steps down.
+                self._send(AppendResp(self.id, m.src, self.term, False, 0), after_persist=True)
+            elif isinstance(m, PreVote):
+                self._send(PreVoteResp(self.id, m.src, self.term, False))
+            return
+
+        if isinstance(m, (PreVote, Vote)):
+            self._handle_vote_request(m)
+            return
+
+        role = self.role
+        if role == Role.LEADER:
+            self._step_leader(m)
+        elif role == Role.FOLLOWER:
+            self._step_follower(m)
+        else:
+            self._step_candidate(m)
+
+    def _handle_vote_request(self, m: PreVote | Vote) -> None:
+        pre = isinstance(m, PreVote)
+        if pre:
+            if not m.term > self.term:
+                # Same term: only grant if we would also grant a real vote.
+                can = self.vote == m.src or (self.vote == 0 and self.leader == 0)
+            else:
+                can = not self._in_lease()
+        else:
+            can = self.vote == m.src or (self.vote == 0 and self.leader == 0)
+        ok = can and self.log.is_up_to_date(m.last_log_index, m.last_log_term)
+        if pre:
+            self._send(PreVoteResp(self.id, m.src, m.term if ok else self.term, ok))
+            return
+        if ok:
+            self.vote = m.src
+            self.election_elapsed = 0
+        self._send(VoteResp(self.id, m.src, self.term, ok), after_persist=True)
+
+    def _step_candidate(self, m: Message) -> None:
+        if isinstance(m, _LEADER_MSGS):
+            self._become_follower(m.term, m.src)
+            self._step_follower(m)
+        elif isinstance(m, PreVoteResp) and self.role == Role.PRE_CANDIDATE:
+            if m.granted and m.term != self.term + 1:
+                return  # a grant from an older pre-campaign
+            self._record_vote(m.src, m.granted, pre=True)
+        elif isinstance(m, VoteResp) and self.role == Role.CANDIDATE:
+            self._record_vote(m.src, m.granted, pre=False)
+        elif isinstance(m, ReadIndexResp):
+            self._on_read_index_resp(m)
+
+    def _record_vote(self, src: int, granted: bool, pre: bool) -> None:
+        self.votes.setdefault(src, granted)
+        yes = self._tally()
+        no = sum(1 for pid, ok in self.votes.items() if not ok and pid in self.conf.voters)
+        q = self._quorum()
+        if yes >= q:
+            if pre:
+                self._campaign(pre=False)
+            else:
+                self._become_leader()
+        elif no >= q or (len(self.conf.voters) - no) < q:
+            self._become_follower(self.term, 0)
+
+    # ==== follower ===========================================================================
+    def _step_follower(self, m: Message) -> None:
+        if isinstance(m, _LEADER_MSGS):
+            self.election_elapsed = 0
+            self.leader = m.src
+        if isinstance(m, Append):
+            self._handle_append(m)
+        elif isinstance(m, Heartbeat):
+            self.log.commit_to(min(m.commit, self.log.last_index()))
+            self._send(HeartbeatResp(self.id, m.src, self.term, m.ctx), after_persist=True)
+        elif isinstance(m, InstallSnapshot):
+            self._handle_snapshot_chunk(m)
+        elif isinstance(m, TimeoutNow):
+            if self._promotable():
+                self._campaign(pre=False, transfer=True)
+        elif isinstance(m, ReadIndexResp):
+            self._on_read_index_resp(m)
+        elif isinstance(m, ReadIndex):
+            # We are not the leader: tell the asker so it fails fast.
+            self._send(ReadIndexResp(self.id, m.src, self.term, m.ctx, 0, False))
+
+    def _handle_append(self, m: Append) -> None:
+        lg = self.log
+        if m.prev_index < lg.committed:
+            self._send(
+                AppendResp(self.id, m.src, self.term, True, lg.committed), after_persist=True
+            )
+            return
+        if lg.match_term(m.prev_index, m.prev_term):
+            ents = m.entries
+            last_new = m.prev_index + len(ents)
+            ci = lg.find_conflict(ents)
+            if ci:
+                if ci <= lg.committed:
+                    return  # would rewrite a committed entry: a bogus message, drop it
+                new = list(ents[ci - ents[0].index :])
+                lg.append(new)
+                self._on_log_appended(new)
+            lg.commit_to(min(m.commit, last_new))
+            self._send(AppendResp(self.id, m.src, self.term, True, last_new), after_persist=True)
+            return
+        # Rejected: give the leader a hint to skip a whole term per round trip.
+        last = lg.last_index()
+        if m.prev_index > last:
+            hint_term, hint_index = 0, last + 1
+        else:
+            hint_term = lg.term_or_none(m.prev_index) or 0
+            hint_index = lg.first_index_of_term_at(m.prev_index) if hint_term else lg.first_index()
+            hint_index = max(hint_index, lg.committed + 1)
+        self._send(
+            AppendResp(self.id, m.src, self.term, False, m.prev_index, hint_term, hint_index),
+            after_persist=True,
+        )
+
+    def _handle_snapshot_chunk(self, m: InstallSnapshot) -> None:
+        meta = m.meta
+        lg = self.log
+
+        def reply(offset: int, done: bool, ok: bool = True) -> None:
+            self._send(
+                InstallSnapshotResp(self.id, m.src, self.term, meta.index, offset, done, ok),
+                after_persist=True,
+            )
+
+        if meta.index <= lg.committed:
+            self._snap_rx = None
+            reply(0, True)  # we already hold (committed) everything it covers
+            return
+        rx = self._snap_rx
+        if m.offset == 0:
+            rx = self._snap_rx = (meta.index, meta.term, bytearray())
+        if rx is None or rx[0] != meta.index or rx[1] != meta.term or len(rx[2]) != m.offset:
+            reply(len(rx[2]) if rx and rx[0] == meta.index and rx[1] == meta.term else 0, False)
+            return
+        if len(rx[2]) + len(m.data) > self.cfg.max_snapshot_bytes:
+            self._snap_rx = None
+            reply(0, False, ok=False)
+            return
+        rx[2].extend(m.data)
+        if not m.done:
+            reply(len(rx[2]), False)
+            return
+        self._snap_rx = None
+        if lg.match_term(meta.index, meta.term):
+            # We already have the log up to the snapshot: just fast-forward the commit.
+            lg.commit_to(meta.index)
+        else:
+            snap = Snapshot(meta, bytes(rx[2]))
+            lg.restore(snap)
+            self._conf_base = meta.conf
+            self._confs = []
+        reply(len(rx[2]), True)
+
+    # ==== leader =============================================================================
+    def _step_leader(self, m: Message) -> None:
+        pr = self.progress.get(m.src)
+        if isinstance(m, ReadIndex):
+            self._leader_read(m.ctx, m.src)
+            return
+        if pr is None:
+            return  # not a member (any more)
+        pr.recent_active = True
+        if isinstance(m, AppendResp):
+            self._on_append_resp(m, pr)
+        elif isinstance(m, HeartbeatResp):
+            if pr.state == ProgressState.PROBE:
+                pr.probe_sent = False
+            elif pr.state == ProgressState.REPLICATE and pr.paused():
+                pr.inflights.popleft()  # an append may have been lost: let one more out
+            if pr.state == ProgressState.SNAPSHOT:
+                pr.snap_sent = False  # resend the chunk that may have been lost
+                self._send_snapshot(m.src, pr)
+            elif pr.match < self.log.last_index():
+                self._send_append(m.src)
+            if m.ctx:
+                self._on_read_ack(m.src, m.ctx)
+        elif isinstance(m, InstallSnapshotResp):
+            self._on_snapshot_resp(m, pr)
+
+    def _on_append_resp(self, m: AppendResp, pr: Progress) -> None:
+        lg = self.log
+        if not m.success:
+            if pr.state == ProgressState.REPLICATE:
+                if m.index <= pr.match:
+                    return  # stale
+                pr.become_probe()
+            elif pr.state == ProgressState.PROBE:
+                if m.index != pr.next - 1:
+                    return  # answer to an older probe
+            else:
+                return
+            if m.conflict_term == 0:
+                nxt = m.conflict_index
+            else:
+                li = lg.last_index_with_term_le(m.index, m.conflict_term)
+                nxt = li + 1 if lg.term_or_none(li) == m.conflict_term else m.conflict_index
+            pr.next = max(pr.match + 1, min(nxt, m.index))
+            pr.probe_sent = False
+            self._send_append(m.src)
+            return
+        if not pr.maybe_update(m.index):
+            if pr.state == ProgressState.REPLICATE:
+                pr.free_le(m.index)
+            return
+        if pr.state == ProgressState.PROBE:
+            pr.become_replicate()
+        elif pr.state == ProgressState.SNAPSHOT and pr.match >= pr.snap_index:
+            pr.become_probe()
+            pr.become_replicate()
+        elif pr.state == ProgressState.REPLICATE:
+            pr.free_le(m.index)
+        if self._maybe_commit():
+            self._bcast_append(empty_ok=True)
+        if self.role != Role.LEADER:
+            return  # the commit removed us (§4.2.2)
+        while self._send_append(m.src, empty_ok=False):
+            pass  # pipeline until the window is full or the log is exhausted
+        if m.src == self.lead_transferee and pr.match == lg.last_index():
+            self._send(TimeoutNow(self.id, m.src, self.term))
+
+    def _on_snapshot_resp(self, m: InstallSnapshotResp, pr: Progress) -> None:
+        if pr.state != ProgressState.SNAPSHOT:
+            return
+        if m.done and m.success:
+            pr.match = max(pr.match, m.index)
+            pr.snap_index = max(pr.snap_index, m.index)
+            pr.become_probe()
+            self._send_append(m.src)
+            return
+        if not m.success:
+            pr.become_probe()  # refused (too big?): try again from the log later
+            pr.probe_sent = True
+            return
+        if m.index != pr.snap_index:
+            return
+        pr.snap_offset = m.offset
+        pr.snap_sent = False
+        self._send_snapshot(m.src, pr)
+
+    def _maybe_commit(self) -> bool:
+        """Commit the highest index a quorum of voters holds, if it is of our term (§5.4.2)."""
+        voters = self.conf.voters
+        if not voters:
+            return False
+        matches = sorted(
+            (self.progress[p].match if p in self.progress else 0 for p in voters), reverse=True
+        )
+        idx = matches[self._quorum() - 1]
+        if idx <= self.log.committed or self.log.term_or_none(idx) != self.term:
+            return False
+        self.log.commit_to(idx)
+        self._on_commit_advanced()
+        return True
+
+    def _on_commit_advanced(self) -> None:
+        if self._reads_wait_noop and self.log.term_or_none(self.log.committed) == self.term:
+            waiting, self._reads_wait_noop = self._reads_wait_noop, []
+            for ctx, origin in waiting:
+                self._leader_read(ctx, origin)
+        if self.id not in self.conf.voters and self.pending_conf_index <= self.log.committed:
+            # §4.2.2: we were removed and that is now committed: step down.
+            self._bcast_append(empty_ok=True)
+            self._become_follower(self.term, 0)
+
+    def _check_can_propose(self) -> None:
+        if self.role != Role.LEADER:
+            raise NotLeaderError(self.leader)
+        if self.lead_transferee:
+            raise ProposalDroppedError("leadership transfer in progress")
+        if self.log.last_index() - self.log.committed >= self.cfg.max_uncommitted_entries:
+            raise ProposalDroppedError("too many uncommitted entries")
+
+    def _append_own(self, kind: EntryKind, data: bytes) -> tuple[int, int]:
+        idx = self.log.last_index() + 1
+        e = Entry(self.term, idx, kind, data)
+        self.log.append([e])
+        if kind == EntryKind.CONFIG:
+            self.pending_conf_index = idx
+            self._on_log_appended([e])
+        # Sent from has_ready()/ready(), so many proposals share one message. A lone
+        # voter commits once the entry is persisted (advance()).
+        self._need_bcast = True
+        return idx, self.term
+
+    def _flush_bcast(self) -> None:
+        self._need_bcast = False
+        if self.role == Role.LEADER:
+            self._bcast_append(empty_ok=False)
+
+    def _bcast_append(self, empty_ok: bool) -> None:
+        for pid in self.progress:
+            if pid != self.id:
+                self._send_append(pid, empty_ok)
+
+    def _bcast_heartbeat(self) -> None:
+        ctx = self._rounds[-1].rid.to_bytes(8, "big") if self._rounds else b""
+        for pid, pr in self.progress.items():
+            if pid != self.id:
+                commit = min(pr.match, self.log.committed)
+                self._send(Heartbeat(self.id, pid, self.term, commit, ctx))
+
+    def _send_append(self, to: int, empty_ok: bool = True) -> bool:
+        """Send the next batch of entries to `to` if its progress allows. True if sent."""
+        pr = self.progress.get(to)
+        if pr is None or pr.paused():
+            return False
+        lg = self.log
+        prev = pr.next - 1
+        try:
+            prev_term = lg.term(prev)
+            ents = lg.slice(pr.next, lg.last_index() + 1, self.cfg.max_size_per_msg)
+        except CompactedError:
+            self._start_snapshot(to, pr)
+            return False
+        if not ents and not empty_ok and pr.state == ProgressState.REPLICATE:
+            return False
+        self._send(Append(self.id, to, self.term, prev, prev_term, tuple(ents), lg.committed))
+        if pr.state == ProgressState.REPLICATE:
+            if ents:
+                last = ents[-1].index
+                pr.next = last + 1
+                pr.inflights.append(last)
+        else:
+            pr.probe_sent = True
+        return bool(ents)
+
+    def _start_snapshot(self, to: int, pr: Progress) -> None:
+        if not pr.recent_active:
+            return  # no point streaming a snapshot to a node that seems down
+        meta = self.storage.snapshot_meta()
+        pr.become_snapshot(meta.index)
+        self._send_snapshot(to, pr)
+
+    def _send_snapshot(self, to: int, pr: Progress) -> None:
+        if pr.snap_sent:
+            return
+        meta = self.storage.snapshot_meta()
+        if meta.index != pr.snap_index:
+            pr.snap_index, pr.snap_offset = meta.index, 0  # compacted again: restart
+        size = self.storage.snapshot_size()
+        off = min(pr.snap_offset, size)
+        data = self.storage.read_snapshot(off, self.cfg.snapshot_chunk_size)
+        done = off + len(data) >= size
+        self._send(InstallSnapshot(self.id, to, self.term, meta, off, data, done))
+        pr.snap_sent = True
+
+    # ==== ReadIndex (§6.4) ===================================================================
+    def _leader_read(self, ctx: bytes, origin: int) -> None:
+        if self.log.term_or_none(self.log.committed) != self.term:
+            self._reads_wait_noop.append((ctx, origin))  # §6.4: no read before our no-op commits
+            return
+        if self._quorum() == 1 and self.id in self.conf.voters:
+            self._deliver_read(ctx, origin, self.log.committed)
+            return
+        self._reads_next.append((ctx, origin))
+        if not self._rounds:
+            self._start_read_round()
+            self._bcast_heartbeat()
+
+    def _start_read_round(self) -> None:
+        self._round_seq += 1
+        rnd = _ReadRound(self._round_seq, self.log.committed, self._reads_next)
+        if self.id in self.conf.voters:
+            rnd.acks.add(self.id)
+        self._reads_next = []
+        self._rounds.append(rnd)
+
+    def _on_read_ack(self, src: int, ctx: bytes) -> None:
+        if len(ctx) != 8 or src not in self.conf.voters:
+            return
+        rid = int.from_bytes(ctx, "big")
+        # An ack of a later round also confirms every earlier one (sent before it).
+        for rnd in self._rounds:
+            if rnd.rid > rid:
+                break
+            rnd.acks.add(src)
+        q = self._quorum()
+        while self._rounds and len(self._rounds[0].acks & self.conf.voters) >= q:
+            rnd = self._rounds.popleft()
+            for rctx, origin in rnd.reads:
+                self._deliver_read(rctx, origin, rnd.index)
+        if not self._rounds and self._reads_next:
+            self._start_read_round()
+            self._bcast_heartbeat()
+
+    def _deliver_read(self, ctx: bytes, origin: int, index: int) -> None:
+        if origin in (0, self.id):
+            self.read_states.append(ReadState(index, ctx))
+        else:
+            self._send(ReadIndexResp(self.id, origin, self.term, ctx, index, True))
+
+    def _drop_leader_reads(self) -> None:
+        pending = list(self._reads_wait_noop) + list(self._reads_next)
+        for rnd in self._rounds:
+            pending.extend(rnd.reads)
+        self._reads_wait_noop, self._reads_next, self._rounds = [], [], deque()
+        for ctx, origin in pending:
+            if origin in (0, self.id):
+                self.dropped.append(ctx)
+            else:
+                self._send(ReadIndexResp(self.id, origin, self.term, ctx, 0, False))
+
+    def _on_read_index_resp(self, m: ReadIndexResp) -> None:
+        rec = self._forwarded.pop(m.ctx, None)
+        if rec is None:
+            return
+        if m.ok and rec[0] == m.src:
+            self.read_states.append(ReadState(m.index, m.ctx))
+        else:
+            self.dropped.append(m.ctx)
+
+    def _drop_forwarded(self) -> None:
+        self.dropped.extend(self._forwarded)
+        self._forwarded = {}
+
+
+def _validate_single_change(old: ConfState, new: ConfState) -> None:
+    if not new.voters:
+        raise ValueError("a configuration needs at least one voter")
+    if new.voters & new.learners:
+        raise ValueError("a node cannot be both voter and learner")
+
+    def role(c: ConfState, n: int) -> int:
+        return 2 if n in c.voters else 1 if n in c.learners else 0
+
+    nodes = old.voters | old.learners | new.voters | new.learners
+    changed = [n for n in nodes if role(old, n) != role(new, n)]
+    if len(changed) > 1:
+        raise ValueError("only one node may change per configuration change (§4.1)")
+    if any(n <= 0 for n in nodes):
+        raise ValueError("node ids start at 1")
+
+
+__all__ = [
+    "NotLeaderError",
+    "ProposalDroppedError",
+    "RaftCore",
+    "StorageError",
+]
