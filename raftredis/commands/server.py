@@ -1,0 +1,56 @@
+"""Server commands answered by the node itself: CONFIG, INFO, TIME, COMMAND."""
+
+from __future__ import annotations
+
+from raftredis.commands.spec import CommandSpec, register
+
+
+def _spec(name: str, arity: int, flags: set[str], acl: set[str], summary: str, since: str,
+          **kw) -> CommandSpec:
+    return CommandSpec(name=name, arity=arity, flags=frozenset(flags),
+                       acl_categories=frozenset(acl), summary=summary, since=since,
+                       group="server", **kw)
+
+
+_ADMIN = {"@admin", "@slow", "@dangerous"}
+_CMD = {"loading", "stale"}
+_CMD_ACL = {"@slow", "@connection"}
+
+register(
+    _spec(
+        "config", -2, set(), {"@slow"}, "A container for server configuration commands.", "2.0.0",
+        subcommands=(
+            _spec("config|get", -3, {"admin", "noscript", "loading", "stale"}, _ADMIN,
+                  "Returns the effective values of configuration parameters.", "2.0.0"),
+            _spec("config|set", -4, {"admin", "noscript", "loading", "stale"}, _ADMIN,
+                  "Sets configuration parameters in-flight.", "2.0.0"),
+            _spec("config|resetstat", 2, {"admin", "noscript", "loading", "stale"}, _ADMIN,
+                  "Resets the server's statistics.", "2.0.0"),
+            _spec("config|rewrite", 2, {"admin", "noscript", "loading", "stale"}, _ADMIN,
+                  "Persists the effective configuration to file.", "2.8.0"),
+            _spec("config|help", 2, {"loading", "stale"}, {"@slow"},
+                  "Returns helpful text about the different subcommands.", "5.0.0"),
+        ),
+    ),
+    _spec("info", -1, {"loading", "stale"}, {"@slow", "@dangerous"},
+          "Returns information and statistics about the server.", "1.0.0"),
+    _spec("time", 1, {"loading", "stale", "fast"}, {"@fast"},
+          "Returns the server time.", "2.6.0"),
+    _spec(
+        "command", -1, {"loading", "stale"}, _CMD_ACL,
+        "Returns detailed information about all commands.", "2.8.13",
+        subcommands=(
+            _spec("command|count", 2, _CMD, _CMD_ACL, "Returns a count of commands.", "2.8.13"),
+            _spec("command|info", -2, _CMD, _CMD_ACL,
+                  "Returns information about one, multiple or all commands.", "2.8.13"),
+            _spec("command|docs", -2, _CMD, _CMD_ACL,
+                  "Returns documentary information about one, multiple or all commands.", "7.0.0"),
+            _spec("command|list", -2, _CMD, _CMD_ACL,
+                  "Returns a list of command names.", "7.0.0"),
+            _spec("command|getkeys", -3, _CMD, _CMD_ACL,
+                  "Extracts the key names from an arbitrary command.", "2.8.13"),
+            _spec("command|help", 2, _CMD, _CMD_ACL,
+                  "Returns helpful text about the different subcommands.", "5.0.0"),
+        ),
+    ),
+)

@@ -1,0 +1,165 @@
+"""From a parsed command to its reply: lookup, arity, authentication, MULTI queueing,
+then either a local handler (connection/server commands) or the Backend."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from raftredis.commands import lookup
+from raftredis.commands.spec import CommandSpec, Route
+from raftredis.reply import QUEUED, CommandError, Error, unknown_command, wrong_arity
+from raftredis.server.client import ClientState
+from raftredis.server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ServerState, ClientState, list[bytes]], object]
+# Local handlers by spec name ("ping", "config|get", ...); filled by the handler modules.
+HANDLERS: dict[str, Handler] = {}
+
+
+class _NoReply:
+    """A command whose reply is suppressed (CLIENT REPLY OFF / SKIP)."""
+
+    __slots__ = ()
+
+
+NO_REPLY = _NoReply()
+
+NOAUTH = Error("NOAUTH Authentication required.")
+EXECABORT = Error("EXECABORT Transaction discarded because of previous errors.")
+# Not queued inside MULTI (Redis's processCommand).
+_NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+_sub_cache: dict[str, dict[str, CommandSpec]] = {}
+
+
+def handler(*names: str) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        for n in names:
+            HANDLERS[n] = fn
+        return fn
+
+    return deco
+
+
+def find_subcommand(spec: CommandSpec, sub: bytes) -> CommandSpec | None:
+    table = _sub_cache.get(spec.name)
+    if table is None:
+        table = {s.name.split("|", 1)[1]: s for s in spec.subcommands}
+        _sub_cache[spec.name] = table
+    try:
+        return table.get(sub.decode("ascii").lower())
+    except UnicodeDecodeError:
+        return None
+
+
+def resolve(args: list[bytes]) -> CommandSpec | Error:
+    """The spec for a command line (subcommand included), or Redis's error for it."""
+    spec = lookup(args[0])
+    if spec is None:
+        return unknown_command(args[0].decode("utf-8", "replace"), args[1:])
+    if spec.subcommands and len(args) >= 2:
+        sub = find_subcommand(spec, args[1])
+        if sub is None:
+            name = args[1].decode("utf-8", "replace")[:128]
+            parent = args[0].decode("utf-8", "replace").upper()
+            return Error(f"ERR unknown subcommand '{name}'. Try {parent} HELP.")
+        spec = sub
+    if not spec.check_arity(len(args)):
+        return wrong_arity(spec.name)
+    return spec
+
+
+class Dispatcher:
+    def __init__(self, srv: ServerState) -> None:
+        self.srv = srv
+
+    def dispatch(self, client: ClientState, args: list[bytes]) -> object:
+        srv = self.srv
+        srv.stats.total_commands_processed += 1
+        client.last_interaction = time.monotonic()
+        mode = client.reply_mode
+        reply = self._run(client, args)
+        if mode != "on":
+            if mode == "skip" and client.reply_mode == "skip":
+                client.reply_mode = "on"
+            if mode == "skip" or client.reply_mode == "off":
+                return NO_REPLY
+        return reply
+
+    def _run(self, client: ClientState, args: list[bytes]) -> object:
+        spec = resolve(args)
+        if type(spec) is Error:
+            if client.multi is not None:
+                client.multi_error = True
+            return spec
+        assert isinstance(spec, CommandSpec)
+        client.last_cmd = spec.name
+        if not client.authenticated and "no_auth" not in spec.flags:
+            if client.multi is not None:
+                client.multi_error = True
+            return NOAUTH
+        if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
+            client.multi.append((spec, args))
+            return QUEUED
+        return self.execute(client, spec, args)
+
+    def execute(self, client: ClientState, spec: CommandSpec, args: list[bytes]) -> object:
+        try:
+            if spec.route is Route.LOCAL:
+                fn = HANDLERS.get(spec.name)
+                if fn is None:
+                    return Error(f"ERR command '{spec.name}' is not available on this server")
+                return fn(self.srv, client, args)
+            return self.srv.backend.execute(client, spec, args)
+        except CommandError as e:
+            return e.reply()
+        except Exception:  # a bug must cost one reply, not the connection
+            log.exception("command %s failed", spec.name)
+            self.srv.stats.unexpected_error_replies += 1
+            return Error("ERR internal error while running the command")
+
+    def exec_multi(self, client: ClientState) -> object:
+        """EXEC: run the queued commands; local ones here, data ones as one backend unit."""
+        queued = client.multi or []
+        client.multi = None
+        client.watched.clear()
+        data: list[tuple[CommandSpec, list[bytes]]] = []
+        replies: list[object] = []
+        slots: list[int] = []
+        for spec, args in queued:
+            if spec.route is Route.LOCAL:
+                replies.append(self.execute(client, spec, args))
+            else:
+                slots.append(len(replies))
+                replies.append(None)
+                data.append((spec, args))
+        if not data:
+            return replies
+
+        def merge(result: object) -> object:
+            if not isinstance(result, list):
+                return result  # an Error for the whole transaction (e.g. MOVED)
+            for i, r in zip(slots, result, strict=False):
+                replies[i] = r
+            return replies
+
+        try:
+            result = self.srv.backend.execute_multi(client, data)
+        except Exception:
+            log.exception("EXEC failed")
+            return Error("ERR internal error while running the transaction")
+        if isinstance(result, asyncio.Future):
+            out = asyncio.get_running_loop().create_future()
+
+            def done(f: asyncio.Future) -> None:
+                if not out.cancelled():
+                    out.set_result(merge(f.result()) if not f.cancelled() and f.exception() is None
+                                   else Error("ERR transaction failed"))
+
+            result.add_done_callback(done)
+            return out
+        return merge(result)

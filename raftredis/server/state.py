@@ -1,0 +1,56 @@
+"""What all connections of one server share: backend, settings, the client registry,
+statistics. Handlers receive it as `srv`."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from raftredis.server.backend import Backend
+from raftredis.server.client import ClientState
+from raftredis.server.settings import ServerSettings
+
+SERVER_NAME = "redis"
+# The Redis version we present (CLIENT SETINFO and the RESP3 replies we give are 7.2's).
+REDIS_VERSION = "7.2.0"
+
+
+class Connection(Protocol):
+    """The server's view of one live connection (implemented by RespProtocol)."""
+
+    client: ClientState
+
+    def kill(self) -> None: ...
+
+    def query_buffered(self) -> int: ...
+
+    def pending_replies(self) -> int: ...
+
+
+@dataclass(slots=True)
+class Stats:
+    total_connections_received: int = 0
+    total_commands_processed: int = 0
+    rejected_connections: int = 0
+    total_net_input_bytes: int = 0
+    total_net_output_bytes: int = 0
+    total_error_replies: int = 0
+    unexpected_error_replies: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class ServerState:
+    backend: Backend
+    settings: ServerSettings
+    host: str = "127.0.0.1"
+    port: int = 0
+    clients: dict[int, Connection] = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)
+    started_wall: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)
+    run_id: str = field(default_factory=lambda: os.urandom(20).hex())
+
+    def auth_required(self) -> bool:
+        return bool(self.settings["requirepass"])
