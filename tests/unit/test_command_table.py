@@ -1,0 +1,74 @@
+"""The command table: every spec has a handler, arity/keys are sane, COMMAND shapes."""
+
+from __future__ import annotations
+
+import raftredis.server.admin_commands  # noqa: F401
+import raftredis.server.conn_commands  # noqa: F401
+from raftredis.commands import COMMANDS, lookup
+from raftredis.commands.spec import Route
+from raftredis.reply import Error, Map
+from raftredis.server.command_docs import command_doc, command_entry, find
+from raftredis.server.dispatch import HANDLERS, resolve
+
+MINE = {"ping", "echo", "quit", "hello", "auth", "select", "reset", "readonly", "readwrite",
+        "asking", "client", "config", "info", "time", "command", "cluster", "multi", "exec",
+        "discard", "watch", "unwatch"}
+
+
+def test_my_commands_are_registered() -> None:
+    assert set(COMMANDS) >= MINE
+
+
+def test_every_local_spec_has_a_handler() -> None:
+    for spec in COMMANDS.values():
+        if spec.route is not Route.LOCAL:
+            continue
+        if spec.subcommands:
+            for sub in spec.subcommands:
+                assert sub.name in HANDLERS, sub.name
+            if spec.arity != -2:  # a container callable bare (COMMAND)
+                assert spec.name in HANDLERS, spec.name
+        else:
+            assert spec.name in HANDLERS, spec.name
+
+
+def test_lookup_is_case_insensitive() -> None:
+    assert lookup(b"PiNg") is COMMANDS["ping"]
+    assert lookup(b"\xff") is None
+
+
+def test_resolve_errors_as_redis() -> None:
+    assert resolve([b"nosuch", b"a", b"b"]) == Error(
+        "ERR unknown command 'nosuch', with args beginning with: 'a' 'b' ")
+    assert resolve([b"config", b"bogus"]) == Error(
+        "ERR unknown subcommand 'bogus'. Try CONFIG HELP.")
+    assert resolve([b"config"]) == Error("ERR wrong number of arguments for 'config' command")
+    assert resolve([b"config", b"get"]) == Error(
+        "ERR wrong number of arguments for 'config|get' command")
+    assert resolve([b"echo"]) == Error("ERR wrong number of arguments for 'echo' command")
+    assert resolve([b"CONFIG", b"GET", b"x"]) is COMMANDS["config"].subcommands[0]
+
+
+def test_command_entry_shape() -> None:
+    entry = command_entry(COMMANDS["watch"])
+    assert entry[0] == b"watch" and entry[1] == -2
+    assert entry[3:6] == [1, -1, 1]
+    assert len(entry) == 10
+    spec = entry[8][0]
+    assert spec[b"begin_search"][b"spec"][b"index"] == 1
+    assert spec[b"find_keys"][b"spec"][b"lastkey"] == -1
+    cfg = command_entry(COMMANDS["config"])
+    assert [s[0] for s in cfg[9]][:2] == [b"config|get", b"config|set"]
+
+
+def test_every_spec_renders() -> None:
+    for spec in COMMANDS.values():
+        e = command_entry(spec)
+        assert e[0] == spec.name.encode()
+        assert isinstance(command_doc(spec), Map)
+
+
+def test_find_subcommand_by_full_name() -> None:
+    assert find(b"CONFIG|GET").name == "config|get"
+    assert find(b"config|nope") is None
+    assert find(b"nope") is None
