@@ -16,6 +16,7 @@ writes them as RESP2 or RESP3. Python natives map directly:
     Verbatim     -> verbatim string (RESP3 =; bulk in RESP2)
     BigNumber    -> RESP3 ( ; bulk in RESP2
     Push         -> RESP3 > ; array in RESP2
+    Pairs        -> flat [a1, b1, a2, b2, ...]: array of 2-arrays in RESP3; flat in RESP2
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ class Set(list):
 
 
 class Push(list):
+    __slots__ = ()
+
+
+class Pairs(list):
+    """Held flat as [a1, b1, a2, b2, ...] (what RESP2 sends); RESP3 sends it as an
+    array of [a, b] arrays, as Redis 7 does for ZRANGE WITHSCORES, ZPOPMIN with a
+    count, HRANDFIELD WITHVALUES."""
+
     __slots__ = ()
 
 
