@@ -119,6 +119,10 @@ async def dial_handshake(
         if type(mac_a) is not bytes or not hmac.compare_digest(
             mac_a, _mac(secret, b"A", hello, body)
         ):
+            # Say so instead of just hanging up, so the acceptor can log the mismatch too.
+            with contextlib.suppress(Exception):
+                _write(writer, msgpack.packb(["err", "authentication failed"]))
+                await writer.drain()
             raise HandshakeError("peer failed authentication (wrong cluster secret?)")
         fields = _unpack(body, "challenge body")
         if type(fields) is not list or len(fields) != 3:
@@ -175,6 +179,9 @@ async def accept_handshake(
         await writer.drain()
 
         proof = _unpack(await _read_frame(reader, "proof"), "proof")
+        if type(proof) is list and len(proof) == 2 and proof[0] == "err":
+            raise HandshakeError(f"node {peer_id} could not authenticate us (wrong cluster "
+                                 f"secret?): {str(proof[1])[:200]}")
         if (
             type(proof) is not list
             or len(proof) != 1

@@ -1,0 +1,475 @@
+"""PeerTransport: the node's peer port — authenticated connections carrying Raft messages.
+
+Shape (simple and symmetric): every node dials every peer and *sends* only on the
+connection it dialled; it *receives* only on connections peers dialled to it. So
+each direction of each pair is one TCP stream with one writer, and a peer's
+messages always arrive on the connection that peer authenticated as itself.
+
+Per peer there is one bounded queue and one task that connects (resolving the
+host name afresh each time, with capped exponential backoff and jitter), runs the
+handshake, then drains the queue in batches (many frames per write). `send()` only
+appends to a queue, so it never blocks, and a dead or slow peer stalls nobody but
+itself; when a queue is full the message is dropped and counted (Raft resends).
+
+Anything wrong on an inbound connection (failed handshake, bad frame, undecodable
+message) closes that connection only, with a log line naming the address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from raftredis.raft.messages import Message
+from raftredis.transport.codec import CodecError, Encoder, decode
+from raftredis.transport.framing import (
+    DEFAULT_MAX_FRAME,
+    FrameDecoder,
+    FrameError,
+    frame_header,
+)
+from raftredis.transport.handshake import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    HandshakeError,
+    accept_handshake,
+    check_meta,
+    dial_handshake,
+)
+
+log = logging.getLogger("raftredis.transport")
+
+BACKOFF_MIN = 0.05
+BACKOFF_MAX = 1.0
+CONNECT_TIMEOUT = 2.0
+# A peer that accepts no bytes for this long is treated as gone and redialled.
+WRITE_TIMEOUT = 10.0
+MAX_PENDING_HANDSHAKES = 64
+BATCH_BYTES = 4 << 20  # at most this much encoded data per write
+READ_CHUNK = 256 << 10
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Peer:
+    """Everything the transport holds about one peer."""
+
+    __slots__ = (
+        "id", "host", "port", "queue", "wake", "redial", "task", "writer", "inbound",
+        "connected", "broken", "backoff", "sent", "received", "dropped", "rejected",
+        "connects", "last_error", "failing",
+    )
+
+    def __init__(self, node_id: int, host: str, port: int) -> None:
+        self.id = node_id
+        self.host = host
+        self.port = port
+        self.queue: deque[Message] = deque()
+        self.wake = asyncio.Event()  # set when the queue gets work or the link breaks
+        self.redial = asyncio.Event()  # set to cut a backoff short (address changed)
+        self.task: asyncio.Task[None] | None = None
+        self.writer: asyncio.StreamWriter | None = None  # our outgoing connection
+        self.inbound: asyncio.StreamWriter | None = None  # the connection it dialled to us
+        self.connected = False
+        self.broken = False
+        self.backoff = BACKOFF_MIN
+        self.sent = 0
+        self.received = 0
+        self.dropped = 0
+        self.rejected = 0  # inbound messages with a wrong src/dst
+        self.connects = 0
+        self.last_error = ""
+        self.failing = False  # log the first failure of a streak only
+
+
+class PeerTransport:
+    def __init__(
+        self,
+        node_id: int,
+        secret: bytes,
+        listen_host: str,
+        listen_port: int,
+        peers: dict[int, tuple[str, int]],
+        on_message: Callable[[Message], None],
+        meta: dict[str, str] | None = None,
+        on_peer_meta: Callable[[int, dict[str, str]], None] | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        queue_limit: int = 4096,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        if node_id < 1:
+            raise ValueError("node ids start at 1")
+        if not secret:
+            raise ValueError("the cluster secret must not be empty")
+        if queue_limit < 1 or max_frame < 1:
+            raise ValueError("queue_limit and max_frame must be positive")
+        self.node_id = node_id
+        self._secret = bytes(secret)
+        self._listen_host = listen_host
+        self.listen_port = listen_port
+        self._on_message = on_message
+        self._meta = check_meta(dict(meta or {}))
+        self._on_peer_meta = on_peer_meta
+        self.max_frame = max_frame
+        self.queue_limit = queue_limit
+        self.handshake_timeout = handshake_timeout
+        self.connect_timeout = connect_timeout
+        self._encoder = Encoder()
+        self._rng = random.Random()
+        self._peers: dict[int, _Peer] = {}
+        for pid, (host, port) in peers.items():
+            if pid != node_id:
+                self._peers[pid] = _Peer(pid, host, port)
+        self._server: asyncio.Server | None = None
+        self._inbound_tasks: set[asyncio.Task[Any]] = set()
+        self._pending_handshakes = 0
+        self._started = False
+        self._closing = False
+        self.dropped_unknown = 0  # messages sent to an id that is not a peer
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._server = await asyncio.start_server(
+            self._serve_inbound, self._listen_host, self.listen_port, reuse_address=True
+        )
+        self.listen_port = self._server.sockets[0].getsockname()[1]
+        self._started = True
+        for p in self._peers.values():
+            self._spawn(p)
+        log.info("node %d peer port listening on %s:%d", self.node_id, self._listen_host,
+                 self.listen_port)
+
+    async def stop(self) -> None:
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        tasks: list[asyncio.Task[Any]] = []
+        for p in self._peers.values():
+            if p.task is not None:
+                p.task.cancel()
+                tasks.append(p.task)
+            self._close_writer(p.writer)
+            self._close_writer(p.inbound)
+        for t in list(self._inbound_tasks):
+            t.cancel()
+            tasks.append(t)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+
+    # ---- the API the node calls -----------------------------------------------------------
+
+    def send(self, msg: Message) -> None:
+        """Queue `msg` for `msg.dst`. Never blocks; drops (and counts) when the queue is full."""
+        p = self._peers.get(msg.dst)
+        if p is None:
+            self.dropped_unknown += 1
+            return
+        q = p.queue
+        if len(q) >= self.queue_limit:
+            p.dropped += 1
+            return
+        q.append(msg)
+        if not p.wake.is_set():
+            p.wake.set()
+
+    def set_peer(self, node_id: int, host: str, port: int) -> None:
+        """Add a peer, or point an existing one at a new address (redials at once)."""
+        if node_id == self.node_id:
+            raise ValueError("a node is not its own peer")
+        p = self._peers.get(node_id)
+        if p is None:
+            p = self._peers[node_id] = _Peer(node_id, host, port)
+            if self._started and not self._closing:
+                self._spawn(p)
+            return
+        if (p.host, p.port) == (host, port):
+            return
+        log.info("node %d: peer %d moves from %s:%d to %s:%d", self.node_id, node_id,
+                 p.host, p.port, host, port)
+        p.host, p.port = host, port
+        p.backoff = BACKOFF_MIN
+        if self._started and not self._closing:
+            # A fresh task: the old one may be stuck connecting to, or writing to, the old address.
+            if p.task is not None:
+                p.task.cancel()
+            self._close_writer(p.writer)
+            self._spawn(p)
+
+    def remove_peer(self, node_id: int) -> None:
+        p = self._peers.pop(node_id, None)
+        if p is None:
+            return
+        if p.task is not None:
+            p.task.cancel()
+        self._close_writer(p.writer)
+        self._close_writer(p.inbound)
+        p.dropped += len(p.queue)
+        p.queue.clear()
+
+    def status(self) -> dict[int, dict[str, Any]]:
+        return {
+            pid: {
+                "address": f"{p.host}:{p.port}",
+                "connected": p.connected,
+                "inbound": p.inbound is not None,
+                "queued": len(p.queue),
+                "sent": p.sent,
+                "received": p.received,
+                "dropped": p.dropped,
+                "rejected": p.rejected,
+                "reconnects": max(0, p.connects - 1),
+                "last_error": p.last_error,
+            }
+            for pid, p in self._peers.items()
+        }
+
+    # ---- outgoing side --------------------------------------------------------------------
+
+    def _spawn(self, p: _Peer) -> None:
+        p.task = asyncio.get_running_loop().create_task(
+            self._run_outbound(p), name=f"raft-peer-{self.node_id}->{p.id}"
+        )
+
+    @staticmethod
+    def _close_writer(w: asyncio.StreamWriter | None) -> None:
+        if w is not None:
+            with contextlib.suppress(Exception):
+                w.close()
+
+    def _note_failure(self, p: _Peer, what: str, exc: BaseException) -> None:
+        p.last_error = f"{what}: {_describe(exc)}"
+        # A down peer fails every backoff period: log the start of a streak, not each try.
+        if not p.failing:
+            p.failing = True
+            log.warning("node %d: peer %d at %s:%d %s", self.node_id, p.id, p.host, p.port,
+                        p.last_error)
+        else:
+            log.debug("node %d: peer %d %s", self.node_id, p.id, p.last_error)
+
+    async def _run_outbound(self, p: _Peer) -> None:
+        me = asyncio.current_task()
+        while not self._closing and p.task is me:
+            try:
+                reader, writer = await self._dial(p)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._note_failure(p, "connect failed", exc)
+                await self._sleep_backoff(p)
+                continue
+            p.writer = writer
+            p.connected = True
+            p.broken = False
+            p.connects += 1
+            p.backoff = BACKOFF_MIN
+            if p.failing:
+                log.info("node %d: peer %d connected at %s:%d", self.node_id, p.id, p.host, p.port)
+            p.failing = False
+            try:
+                await self._pump(p, reader, writer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._note_failure(p, "connection lost", exc)
+            finally:
+                if p.writer is writer:
+                    p.writer = None
+                    p.connected = False
+                self._close_writer(writer)
+            await self._sleep_backoff(p)
+
+    async def _dial(self, p: _Peer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        # open_connection resolves the name every time: container addresses change.
+        async with asyncio.timeout(self.connect_timeout):
+            reader, writer = await asyncio.open_connection(p.host, p.port)
+        try:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            peer_meta = await dial_handshake(
+                reader, writer, self.node_id, p.id, self._secret, self._meta,
+                self.handshake_timeout,
+            )
+        except BaseException:
+            self._close_writer(writer)
+            raise
+        self._tell_meta(p.id, peer_meta)
+        return reader, writer
+
+    async def _sleep_backoff(self, p: _Peer) -> None:
+        delay = p.backoff * self._rng.uniform(0.5, 1.0)
+        p.backoff = min(p.backoff * 2, BACKOFF_MAX)
+        p.redial.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await p.redial.wait()
+
+    async def _pump(
+        self, p: _Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # The acceptor never writes after the handshake: a read finishing means EOF/reset.
+        def on_closed(_: asyncio.Future[bytes]) -> None:
+            p.broken = True
+            p.wake.set()
+
+        watcher = asyncio.ensure_future(reader.read(1))
+        watcher.add_done_callback(on_closed)
+        encode = self._encoder.encode
+        queue = p.queue
+        max_frame = self.max_frame
+        try:
+            while True:
+                if p.broken:
+                    raise ConnectionError("closed by peer")
+                if not queue:
+                    p.wake.clear()
+                    await p.wake.wait()
+                    continue
+                parts: list[bytes] = []
+                size = 0
+                n = 0
+                while queue and size < BATCH_BYTES:
+                    msg = queue.popleft()
+                    try:
+                        data = encode(msg)
+                    except CodecError as exc:
+                        p.dropped += 1
+                        log.error("node %d: cannot encode message for peer %d: %s",
+                                  self.node_id, p.id, exc)
+                        continue
+                    if len(data) > max_frame:
+                        p.dropped += 1
+                        log.error("node %d: %s of %d bytes for peer %d exceeds max_frame %d",
+                                  self.node_id, type(msg).__name__, len(data), p.id, max_frame)
+                        continue
+                    parts.append(frame_header(len(data)))
+                    parts.append(data)
+                    size += len(data) + 4
+                    n += 1
+                if parts:
+                    writer.write(b"".join(parts))
+                    p.sent += n
+                    async with asyncio.timeout(WRITE_TIMEOUT):
+                        await writer.drain()
+        finally:
+            watcher.remove_done_callback(on_closed)
+            watcher.cancel()
+
+    # ---- incoming side --------------------------------------------------------------------
+
+    def _tell_meta(self, peer_id: int, meta: dict[str, str]) -> None:
+        if self._on_peer_meta is None:
+            return
+        try:
+            self._on_peer_meta(peer_id, meta)
+        except Exception:
+            log.exception("node %d: on_peer_meta callback failed", self.node_id)
+
+    async def _serve_inbound(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inbound_tasks.add(task)
+        try:
+            await self._inbound(reader, writer)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._inbound_tasks.discard(task)
+            self._close_writer(writer)
+
+    async def _inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        addr = writer.get_extra_info("peername")
+        if self._closing or self._pending_handshakes >= MAX_PENDING_HANDSHAKES:
+            log.warning("node %d: refusing peer connection from %s: too many handshakes",
+                        self.node_id, addr)
+            return
+        self._pending_handshakes += 1
+        try:
+            peer_id, peer_meta = await accept_handshake(
+                reader, writer, self.node_id, self._secret, self._meta,
+                self._peers.__contains__, self.handshake_timeout,
+            )
+        except (HandshakeError, TimeoutError) as exc:
+            reason = "handshake timed out" if isinstance(exc, TimeoutError) else str(exc)
+            # A bare connect-and-close (port probe, a peer stopping mid-dial) is no attack.
+            level = logging.INFO if reason == "connection closed during hello" else logging.WARNING
+            log.log(level, "node %d: peer handshake from %s refused: %s", self.node_id, addr,
+                    reason)
+            return
+        except (ConnectionError, OSError) as exc:
+            log.info("node %d: peer connection from %s lost in handshake: %s", self.node_id,
+                     addr, _describe(exc))
+            return
+        finally:
+            self._pending_handshakes -= 1
+        with contextlib.suppress(Exception):
+            await writer.drain()
+
+        p = self._peers.get(peer_id)
+        if p is None or self._closing:  # removed while we were shaking hands
+            return
+        if p.inbound is not None and p.inbound is not writer:
+            # The newer connection wins: the peer restarted or lost the old one.
+            self._close_writer(p.inbound)
+        p.inbound = writer
+        self._tell_meta(peer_id, peer_meta)
+        log.info("node %d: peer %d connected in from %s", self.node_id, peer_id, addr)
+        try:
+            await self._receive(p, reader, addr)
+        finally:
+            if p.inbound is writer:
+                p.inbound = None
+
+    async def _receive(self, p: _Peer, reader: asyncio.StreamReader, addr: Any) -> None:
+        frames = FrameDecoder(self.max_frame)
+        on_message = self._on_message
+        me = self.node_id
+        pid = p.id
+        while True:
+            try:
+                data = await reader.read(READ_CHUNK)
+            except (ConnectionError, OSError) as exc:
+                log.info("node %d: inbound from peer %d (%s) lost: %s", me, pid, addr,
+                         _describe(exc))
+                return
+            if not data:
+                return
+            try:
+                batch = frames.feed(data)
+            except FrameError as exc:
+                log.warning("node %d: closing inbound from peer %d (%s): %s", me, pid, addr, exc)
+                return
+            for raw in batch:
+                try:
+                    msg = decode(raw)
+                except CodecError as exc:
+                    log.warning("node %d: closing inbound from peer %d (%s): undecodable "
+                                "message: %s", me, pid, addr, exc)
+                    return
+                if msg.src != pid or msg.dst != me:
+                    p.rejected += 1
+                    continue
+                p.received += 1
+                try:
+                    on_message(msg)
+                except Exception:
+                    log.exception("node %d: on_message failed for %s from peer %d", me,
+                                  type(msg).__name__, pid)

@@ -1,0 +1,403 @@
+"""PeerTransport on loopback: delivery, order, restarts, dead peers, garbage, limits.
+
+Every test runs inside asyncio.run under a deadline; waits are on conditions, never sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+import pytest
+
+from raftredis.raft.messages import Append, AppendResp, Heartbeat, Message, Vote
+from raftredis.raft.types import Entry
+from raftredis.transport.codec import encode
+from raftredis.transport.framing import frame
+from raftredis.transport.handshake import dial_handshake
+from raftredis.transport.peers import PeerTransport
+
+SECRET = b"s3cret-for-tests"
+HOST = "127.0.0.1"
+
+
+def run(coro: Awaitable[Any], timeout: float = 60.0) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+class Sink:
+    """Collects delivered messages and lets a test wait for a condition on them."""
+
+    def __init__(self) -> None:
+        self.msgs: list[Message] = []
+        self.metas: list[tuple[int, dict[str, str]]] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, msg: Message) -> None:
+        self.msgs.append(msg)
+        self._changed.set()
+
+    def meta(self, peer: int, meta: dict[str, str]) -> None:
+        self.metas.append((peer, meta))
+        self._changed.set()
+
+    def poke(self) -> None:
+        self._changed.set()
+
+    async def until(self, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not cond():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def from_(self, src: int) -> list[Message]:
+        return [m for m in self.msgs if m.src == src]
+
+
+async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for a condition that no callback signals (status counters): re-check each tick."""
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.01)
+
+
+async def cluster(n: int, **kw: Any) -> tuple[list[PeerTransport], list[Sink]]:
+    sinks = [Sink() for _ in range(n)]
+    ts = [
+        PeerTransport(i + 1, SECRET, HOST, 0, {}, sinks[i], meta={"client": f"host{i + 1}:700{i}"},
+                      on_peer_meta=sinks[i].meta, **kw)
+        for i in range(n)
+    ]
+    for t in ts:
+        await t.start()
+    for t in ts:
+        for u in ts:
+            if u is not t:
+                t.set_peer(u.node_id, HOST, u.listen_port)
+    # Tests start from a fully linked cluster, both directions of every pair.
+    await until(lambda: all(st["connected"] and st["inbound"]
+                            for t in ts for st in t.status().values()))
+    return ts, sinks
+
+
+async def send_all(t: PeerTransport, msgs: list[Message], burst: int = 1000) -> None:
+    """Send in bursts no bigger than the queue, waiting for each to be written out."""
+    for k in range(0, len(msgs), burst):
+        for m in msgs[k : k + burst]:
+            t.send(m)
+        await until(lambda: all(st["queued"] == 0 for st in t.status().values()))
+
+
+async def stop_all(ts: list[PeerTransport]) -> None:
+    await asyncio.gather(*(t.stop() for t in ts))
+
+
+def hb(src: int, dst: int, i: int) -> Heartbeat:
+    return Heartbeat(src, dst, 1, i, i.to_bytes(4, "big"))
+
+
+def test_two_transports_exchange_thousands_of_messages_in_order() -> None:
+    async def main() -> None:
+        (a, b), (sa, sb) = await cluster(2)
+        try:
+            ents = tuple(Entry(1, i, data=b"v" * 50) for i in range(1, 33))
+            n = 5000
+            await asyncio.gather(
+                send_all(a, [hb(1, 2, i) if i % 10 else Append(1, 2, 1, i, 1, ents, i)
+                             for i in range(n)]),
+                send_all(b, [AppendResp(2, 1, 1, True, i) for i in range(n)]),
+            )
+            await sb.until(lambda: len(sb.msgs) == n)
+            await sa.until(lambda: len(sa.msgs) == n)
+            assert [m.commit for m in sb.msgs] == list(range(n))  # order kept, nothing lost
+            assert all(m.entries == ents for m in sb.msgs if isinstance(m, Append))
+            assert [m.index for m in sa.msgs] == list(range(n))
+            st = a.status()[2]
+            assert st["connected"] and st["sent"] == n and st["dropped"] == 0
+            assert b.status()[1]["received"] == n
+            # Each learnt the other's announced client address in the handshake.
+            assert (2, {"client": "host2:7001"}) in sa.metas
+            assert (1, {"client": "host1:7000"}) in sb.metas
+        finally:
+            await stop_all([a, b])
+
+    run(main())
+
+
+def test_three_transports_all_to_all() -> None:
+    async def main() -> None:
+        ts, sinks = await cluster(3)
+        try:
+            n = 2000
+            await asyncio.gather(*(
+                send_all(t, [hb(t.node_id, dst, i) for i in range(n) for dst in (1, 2, 3)
+                             if dst != t.node_id])
+                for t in ts
+            ))
+            for s in sinks:
+                await s.until(lambda s=s: len(s.msgs) == 2 * n)
+            for k, s in enumerate(sinks, start=1):
+                for src in {1, 2, 3} - {k}:
+                    got = s.from_(src)
+                    assert [m.commit for m in got] == list(range(n))
+                    assert all(m.dst == k for m in got)
+        finally:
+            await stop_all(ts)
+
+    run(main())
+
+
+def test_peer_restarting_on_a_new_port_is_followed_via_set_peer() -> None:
+    async def main() -> None:
+        (a, b), (sa, sb) = await cluster(2)
+        b2: PeerTransport | None = None
+        try:
+            a.send(hb(1, 2, 0))
+            await sb.until(lambda: len(sb.msgs) == 1)
+            await b.stop()
+            await until(lambda: not a.status()[2]["connected"])
+            sb2 = Sink()
+            b2 = PeerTransport(2, SECRET, HOST, 0, {1: (HOST, a.listen_port)}, sb2,
+                               meta={"client": "newhost:7001"}, on_peer_meta=sb2.meta)
+            await b2.start()
+            assert b2.listen_port != b.listen_port
+            a.set_peer(2, HOST, b2.listen_port)
+            assert a.status()[2]["address"] == f"{HOST}:{b2.listen_port}"
+            for i in range(1, 101):
+                a.send(hb(1, 2, i))
+                b2.send(AppendResp(2, 1, 1, True, i))
+            await sb2.until(lambda: len(sb2.msgs) == 100)
+            assert [m.commit for m in sb2.msgs] == list(range(1, 101))
+            await sa.until(lambda: len(sa.msgs) == 100)
+            # a learnt b's new client address from the new handshake.
+            await sa.until(lambda: sa.metas[-1] == (2, {"client": "newhost:7001"}))
+            assert a.status()[2]["reconnects"] >= 1
+        finally:
+            await stop_all([a] + ([b2] if b2 else []))
+
+    run(main())
+
+
+def test_one_dead_peer_does_not_delay_another() -> None:
+    async def main() -> None:
+        # A black hole: accepts connections and never answers, the worst kind of dead peer.
+        held: list[asyncio.StreamWriter] = []
+
+        async def hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)
+
+        hole_srv = await asyncio.start_server(hole, HOST, 0)
+        (a, b), (_sa, sb) = await cluster(2, queue_limit=500, handshake_timeout=30.0)
+        try:
+            a.set_peer(3, HOST, hole_srv.sockets[0].getsockname()[1])
+            a.set_peer(4, HOST, 1)  # nothing listens on port 1: refused at once
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            n = 3000
+            for k in range(0, n, 250):  # bursts the live peer's queue can hold
+                for i in range(k, k + 250):
+                    a.send(hb(1, 3, i))
+                    a.send(hb(1, 4, i))
+                    a.send(hb(1, 2, i))
+                await sb.until(lambda k=k: len(sb.msgs) >= k + 250, timeout=10.0)
+            await sb.until(lambda: len(sb.msgs) == n, timeout=10.0)
+            elapsed = loop.time() - started
+            assert elapsed < 3.0, f"delivery to the live peer took {elapsed:.2f}s"
+            st = a.status()
+            assert st[2]["dropped"] == 0
+            assert not st[3]["connected"] and not st[4]["connected"]
+            assert st[3]["queued"] == 500 and st[3]["dropped"] == n - 500
+            assert st[4]["queued"] == 500 and st[4]["dropped"] == n - 500
+            await until(lambda: a.status()[4]["last_error"].startswith("connect failed"))
+        finally:
+            await stop_all([a, b])
+            for w in held:
+                w.close()
+            hole_srv.close()
+
+    run(main())
+
+
+def test_garbage_on_the_peer_port_harms_nothing_else(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "raftredis.transport")
+
+    async def main() -> None:
+        (a, b), (sa, _sb) = await cluster(2, handshake_timeout=1.0)
+        try:
+            b.send(hb(2, 1, 0))
+            await sa.until(lambda: len(sa.msgs) == 1)
+            junk = []
+            for payload in (os.urandom(4096), b"\xff\xff\xff\xff", b"GET / HTTP/1.0\r\n\r\n",
+                            frame(b"\x93\x01\x02\x03"), b""):
+                r, w = await asyncio.open_connection(HOST, a.listen_port)
+                w.write(payload)
+                junk.append((r, w))
+            for i in range(1, 1001):
+                b.send(hb(2, 1, i))
+            await sa.until(lambda: len(sa.msgs) == 1001)
+            for r, w in junk:  # each garbage connection is closed by a (handshake timeout at most)
+                async with asyncio.timeout(5):
+                    with contextlib.suppress(ConnectionResetError):
+                        await r.read()
+                w.close()
+            assert [m.commit for m in sa.msgs] == list(range(1001))
+            assert b.status()[1]["connected"] and b.status()[1]["reconnects"] == 0
+        finally:
+            await stop_all([a, b])
+
+    run(main())
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert refused and all("127.0.0.1" in r.getMessage() for r in refused)
+
+
+async def _impostor(t: PeerTransport, as_id: int) -> tuple[asyncio.StreamReader,
+                                                            asyncio.StreamWriter]:
+    """An authenticated connection to `t` claiming `as_id` (it knows the secret)."""
+    r, w = await asyncio.open_connection(HOST, t.listen_port)
+    await dial_handshake(r, w, as_id, t.node_id, SECRET, {}, 5.0)
+    return r, w
+
+
+def test_after_handshake_bad_frames_and_messages_close_that_connection_only() -> None:
+    async def main() -> None:
+        (a, b, c), (sa, _sb, _sc) = await cluster(3)
+        try:
+            for payload in (frame(b"\xc1"),  # undecodable message
+                            frame(msgpack.packb([99, 2, 1, 1])),  # unknown code
+                            b"\x7f\xff\xff\xff"):  # frame length over the limit
+                r, w = await _impostor(a, 2)
+                w.write(payload)
+                async with asyncio.timeout(5):
+                    assert await r.read() == b""
+                w.close()
+            # Node 3's link to node 1 never noticed; node 2 redials after losing its inbound.
+            for i in range(200):
+                c.send(hb(3, 1, i))
+                b.send(hb(2, 1, i))
+            await sa.until(lambda: len(sa.from_(3)) == 200 and len(sa.from_(2)) >= 150)
+            assert c.status()[1]["reconnects"] == 0
+        finally:
+            await stop_all([a, b, c])
+
+    run(main())
+
+
+def test_messages_with_wrong_src_or_dst_are_dropped() -> None:
+    async def main() -> None:
+        (a, b, c), (sa, _sb, _sc) = await cluster(3)
+        try:
+            r, w = await _impostor(a, 2)
+            bad_src = encode(Vote(3, 1, 9, 0, 0))  # claims to be 3 on 2's connection
+            bad_dst = encode(Vote(2, 3, 9, 0, 0))  # meant for another node
+            good = encode(Vote(2, 1, 9, 0, 0))
+            w.write(frame(bad_src) + frame(bad_dst) + frame(good))
+            await sa.until(lambda: len(sa.msgs) == 1)
+            assert sa.msgs == [Vote(2, 1, 9, 0, 0)]
+            assert a.status()[2]["rejected"] == 2
+            w.close()
+        finally:
+            await stop_all([a, b, c])
+
+    run(main())
+
+
+def test_wrong_secret_is_refused_and_delivers_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "raftredis.transport")
+
+    async def main() -> None:
+        (a, b), (sa, _sb) = await cluster(2)
+        sx = Sink()
+        x = PeerTransport(3, b"not-the-secret", HOST, 0, {}, sx)
+        a.set_peer(3, HOST, 1)  # a knows id 3, so only the secret can keep it out
+        await x.start()
+        try:
+            x.set_peer(1, HOST, a.listen_port)
+            for i in range(10):
+                x.send(hb(3, 1, i))
+            await until(lambda: "authentication" in x.status()[1]["last_error"])
+            assert not x.status()[1]["connected"]
+            b.send(hb(2, 1, 0))  # the real cluster still works
+            await sa.until(lambda: len(sa.msgs) == 1)
+            assert sa.from_(3) == []
+        finally:
+            await stop_all([a, b, x])
+
+    run(main())
+    assert any("refused" in r.getMessage() and "127.0.0.1" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_unknown_node_id_is_refused() -> None:
+    async def main() -> None:
+        (a, b), (sa, _sb) = await cluster(2)
+        x = PeerTransport(7, SECRET, HOST, 0, {1: (HOST, a.listen_port)}, Sink())
+        await x.start()
+        try:
+            x.send(hb(7, 1, 0))
+            await until(lambda: "unknown node id 7" in x.status()[1]["last_error"])
+            assert sa.msgs == []
+        finally:
+            await stop_all([a, b, x])
+
+    run(main())
+
+
+def test_remove_peer_and_unknown_destinations() -> None:
+    async def main() -> None:
+        (a, b), (_sa, sb) = await cluster(2)
+        try:
+            a.send(hb(1, 2, 0))
+            await sb.until(lambda: len(sb.msgs) == 1)
+            a.remove_peer(2)
+            assert 2 not in a.status()
+            a.send(hb(1, 2, 1))
+            a.send(hb(1, 9, 1))
+            assert a.dropped_unknown == 2
+            # b's link to a is refused now that a no longer knows node 2.
+            b.send(hb(2, 1, 0))
+            await until(lambda: "unknown node id 2" in b.status()[1]["last_error"])
+            with pytest.raises(ValueError):
+                a.set_peer(1, HOST, 1)
+        finally:
+            await stop_all([a, b])
+
+    run(main())
+
+
+def test_oversized_message_is_dropped_by_the_sender_and_the_link_stays_up() -> None:
+    async def main() -> None:
+        (a, b), (_sa, sb) = await cluster(2, max_frame=4096)
+        try:
+            big = Append(1, 2, 1, 0, 0, (Entry(1, 1, data=b"x" * 8000),), 0)
+            a.send(big)
+            a.send(hb(1, 2, 1))
+            await sb.until(lambda: len(sb.msgs) == 1)
+            assert sb.msgs == [hb(1, 2, 1)]
+            st = a.status()[2]
+            assert st["dropped"] == 1 and st["reconnects"] == 0
+        finally:
+            await stop_all([a, b])
+
+    run(main())
+
+
+def test_messages_sent_before_start_are_delivered_and_stop_is_clean() -> None:
+    async def main() -> None:
+        initial = set(asyncio.all_tasks())
+        sb = Sink()
+        b = PeerTransport(2, SECRET, HOST, 0, {}, sb)
+        await b.start()
+        a = PeerTransport(1, SECRET, HOST, 0, {2: ("localhost", b.listen_port)}, Sink())
+        b.set_peer(1, HOST, 1)
+        a.send(hb(1, 2, 0))  # queued before a is even listening; host given by name
+        await a.start()
+        await sb.until(lambda: len(sb.msgs) == 1)
+        await stop_all([a, b])
+        assert set(asyncio.all_tasks()) == initial  # every transport task has finished
+
+    run(main())
