@@ -301,7 +301,9 @@ class PeerTransport:
         try:
             sock = writer.get_extra_info("socket")
             if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                # Keepalive finds a peer that vanished without a FIN; best effort only.
+                with contextlib.suppress(OSError, AttributeError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             peer_meta = await dial_handshake(
                 reader, writer, self.node_id, p.id, self._secret, self._meta,
                 self.handshake_timeout,

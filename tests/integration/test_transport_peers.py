@@ -401,3 +401,50 @@ def test_messages_sent_before_start_are_delivered_and_stop_is_clean() -> None:
         assert set(asyncio.all_tasks()) == initial  # every transport task has finished
 
     run(main())
+
+
+def test_works_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> None:
+        assert "uvloop" in type(asyncio.get_running_loop()).__module__
+        (a, b), (sa, sb) = await cluster(2)
+        try:
+            await asyncio.gather(send_all(a, [hb(1, 2, i) for i in range(3000)]),
+                                 send_all(b, [hb(2, 1, i) for i in range(3000)]))
+            await sa.until(lambda: len(sa.msgs) == 3000)
+            await sb.until(lambda: len(sb.msgs) == 3000)
+            assert [m.commit for m in sb.msgs] == list(range(3000))
+        finally:
+            await stop_all([a, b])
+
+    old = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        run(main())
+    finally:
+        asyncio.set_event_loop_policy(old)
+
+
+def test_unauthenticated_connections_are_limited() -> None:
+    from raftredis.transport import peers as peers_mod
+
+    async def main() -> None:
+        (a, b), (sa, _sb) = await cluster(2, handshake_timeout=30.0)
+        silent = []
+        try:
+            for _ in range(peers_mod.MAX_PENDING_HANDSHAKES):
+                silent.append(await asyncio.open_connection(HOST, a.listen_port))
+            await until(lambda: a._pending_handshakes == peers_mod.MAX_PENDING_HANDSHAKES)
+            r, w = await asyncio.open_connection(HOST, a.listen_port)
+            async with asyncio.timeout(5):  # refused at once, not after the 30 s timeout
+                assert await r.read() == b""
+            w.close()
+            b.send(hb(2, 1, 7))  # the established link is unaffected
+            await sa.until(lambda: len(sa.msgs) == 1)
+        finally:
+            for _r, w in silent:
+                w.close()
+            await stop_all([a, b])
+
+    run(main())
