@@ -13,14 +13,13 @@ log = logging.getLogger("raftredis.app")
 
 
 async def run_node(cfg: NodeConfig) -> int:
-    from raftredis.server import RespServer, ServerSettings
+    from raftredis.server.resp_server import RespServer
+    from raftredis.server.settings import ServerSettings
 
     node = Node(cfg)
     await node.start()
-    settings = ServerSettings()
-    settings.set("requirepass", cfg.requirepass)
-    settings.set("maxclients", str(cfg.maxclients))
-    settings.set("timeout", str(cfg.timeout))
+    settings = ServerSettings(requirepass=cfg.requirepass, maxclients=cfg.maxclients,
+                              timeout=cfg.timeout)
     node.attach_settings(settings)
     server = RespServer(node, settings, cfg.host, cfg.port)
     await server.start()
