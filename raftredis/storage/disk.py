@@ -212,6 +212,7 @@ class DiskStorage:
             if seg_names or snap_names:
                 raise StorageCorruptError(hs_path, 0, "hard state file is missing")
             self._bootstrap = initial_conf
+            self._snap = SnapshotMeta(0, 0, initial_conf)
             hsfile.write(hs_path, hsfile.HardStateFile(0, HardState(), initial_conf))
             self._segs = []
             self._open_new_segment(1)
@@ -220,6 +221,7 @@ class DiskStorage:
         hsf = hsfile.read(hs_path)
         self._hs, self._hs_seq, self._hs_file_seq = hsf.hs, hsf.seq, hsf.seq
         self._bootstrap = hsf.bootstrap
+        self._snap = SnapshotMeta(0, 0, hsf.bootstrap)  # "snapshot 0" carries the bootstrap conf
 
         # snapshot: the newest complete one is current; older ones were superseded
         if snap_names:
@@ -249,7 +251,7 @@ class DiskStorage:
             parsed.append((seq, first, d / n))
         parsed.sort()
         segs: list[_Seg] = []
-        all_entries_tail: list[Entry] = []
+        all_entries_tail: list[tuple] = []  # payloads of the last entries, for the cache
         for k, (seq, first, path) in enumerate(parsed):
             is_last = k == len(parsed) - 1
             buf = path.read_bytes()
@@ -270,26 +272,34 @@ class DiskStorage:
                 raise StorageCorruptError(path, 0, f"gap in log indexes: previous segment ends "
                                           f"at {segs[-1].last}, this one starts at {first}")
             expect = first
-            for r in res.records:
-                e = r.entry
-                if e is None:
-                    if r.hs_seq > self._hs_seq:
-                        self._hs, self._hs_seq = r.hs, r.hs_seq  # type: ignore[assignment]
+            offsets = seg.offsets
+            snap_term = self._snap.term
+            tail_objs: list[tuple] = []
+            for off, o in res.records:
+                if o[0] != rec.T_ENTRY:
+                    if o[1] > self._hs_seq:
+                        self._hs_seq, self._hs = rec.to_hardstate(o)
                     continue
-                if e.index != expect:
-                    raise StorageCorruptError(path, r.offset, f"gap in log indexes: expected "
-                                              f"entry {expect}, found {e.index}")
+                index, term = o[1], o[2]
+                if index != expect:
+                    raise StorageCorruptError(path, off, f"gap in log indexes: expected "
+                                              f"entry {expect}, found {index}")
                 expect += 1
-                seg.offsets.append(r.offset)
-                if e.index > s_idx:
-                    self._note_entry(e)
-                elif e.index == s_idx and e.term != self._snap.term:
-                    raise StorageCorruptError(path, r.offset, f"log does not fit the snapshot: "
-                                              f"entry {s_idx} has term {e.term}, snapshot "
-                                              f"says {self._snap.term}")
-                all_entries_tail.append(e)
-                if len(all_entries_tail) > 2 * self._cache_max_entries:
-                    del all_entries_tail[: self._cache_max_entries]
+                offsets.append(off)
+                if index > s_idx:
+                    if not self._tr_term or self._tr_term[-1] != term:
+                        self._tr_idx.append(index)
+                        self._tr_term.append(term)
+                    if o[3] == EntryKind.CONFIG:
+                        self._confs.append((index, o[4]))
+                    tail_objs.append(o)
+                elif index == s_idx and term != snap_term:
+                    raise StorageCorruptError(path, off, f"log does not fit the snapshot: "
+                                              f"entry {s_idx} has term {term}, snapshot "
+                                              f"says {snap_term}")
+            all_entries_tail.extend(tail_objs[-self._cache_max_entries :])
+            if len(all_entries_tail) > 2 * self._cache_max_entries:
+                del all_entries_tail[: -self._cache_max_entries]
             if res.torn:
                 with open(path, "r+b") as f:  # cut the torn tail so appends follow good data
                     f.truncate(res.valid_end)
@@ -321,8 +331,7 @@ class DiskStorage:
         if self._hs_seq > self._hs_file_seq:
             self._checkpoint_hs()
         # entries the recovery scan kept become the read cache
-        tail = [e for e in all_entries_tail if e.index > s_idx]
-        self._cache = tail[-self._cache_max_entries :]
+        self._cache = [rec.to_entry(o) for o in all_entries_tail[-self._cache_max_entries :]]
         self._cache_lo = self._cache[0].index if self._cache else self._last + 1
         self._cache_bytes = sum(e.size() for e in self._cache)
         self._trim_cache()
@@ -354,11 +363,13 @@ class DiskStorage:
                     conf = ConfState.decode(data)
                 except Exception as exc:
                     raise StorageError(f"CONFIG entry {idx} does not decode: {exc}") from exc
-            elif self._snap.index > 0:
-                conf = self._snap.conf
             else:
-                conf = self._bootstrap
+                conf = self._snap.conf
             return self._hs, conf
+
+    def hard_state(self) -> HardState:
+        with self._lock:
+            return self._hs
 
     def first_index(self) -> int:
         with self._lock:
@@ -425,9 +436,7 @@ class DiskStorage:
         b = min(hi, seg.last + 1) - seg.first  # exclusive, within this segment
         start = seg.offsets[a]
         # widen the span one entry at a time up to the byte budget (at least one entry)
-        j = a + 1
-        while j < b and seg.offsets[j] - start < _READ_SPAN:
-            j += 1
+        j = max(a + 1, bisect.bisect_left(seg.offsets, start + _READ_SPAN, a + 1, b))
         end = seg.offsets[j] if j < len(seg.offsets) else seg.size
         fd = self._fd if seg is self._segs[-1] else os.open(seg.path, os.O_RDONLY)
         try:
@@ -451,6 +460,17 @@ class DiskStorage:
             with open(self._snap_path, "rb") as f:
                 f.seek(snapfile.HEADER_SIZE + offset)
                 return f.read(size)
+
+    def snapshot(self) -> Snapshot:
+        """The whole current snapshot in memory (small snapshots and tests only; prefer
+        open_snapshot() for a large keyspace)."""
+        with self._lock:
+            meta, size = self._snap, self._snap_size
+            fp = self.open_snapshot()
+        if fp is None:
+            return Snapshot(meta, b"")
+        with fp:
+            return Snapshot(meta, fp.read(size))
 
     def open_snapshot(self) -> BinaryIO | None:
         """The current snapshot's data as a file positioned at its start (checksum checked
@@ -490,10 +510,18 @@ class DiskStorage:
             self._check_open()
             if entries:
                 self._validate(entries)
+            if entries and entries[0].index <= self._snap.index:
+                # the prefix is already covered by the snapshot (as MemoryStorage does)
+                entries = entries[self._snap.index + 1 - entries[0].index :]
+            if entries:
                 frames = rec.encode_entries(entries)
             else:
                 frames = []
             if entries and entries[0].index <= self._last:
+                commit = max(self._hs.commit, hs.commit if hs is not None else 0)
+                if entries[0].index <= commit:
+                    raise StorageError(f"refusing to truncate the log at {entries[0].index}: "
+                                       f"entries up to {commit} are committed")
                 self._truncate_from(entries[0].index)
             with self._lock:
                 if hs is not None and hs != self._hs:
@@ -512,8 +540,6 @@ class DiskStorage:
                 raise StorageError(f"entries are not contiguous at position {k} (index {e.index})")
             if not isinstance(e.data, bytes):
                 raise StorageError(f"entry {e.index} data must be bytes")
-        if first <= self._snap.index:
-            raise CompactedError(f"cannot append at {first}: compacted up to {self._snap.index}")
         if first > self._last + 1:
             raise StorageError(f"cannot append at {first}: the log ends at {self._last}")
 
@@ -704,8 +730,7 @@ class DiskStorage:
         with self._wlock:
             self._check_open()
             if index <= self._snap.index:
-                raise StorageError(f"snapshot at {index} is not newer than the current "
-                                   f"one at {self._snap.index}")
+                return self._snap  # not newer than what we hold: nothing to do
             term = self.term(index)
             with self.snapshot_writer(index, term, conf) as w:
                 w.write(data)

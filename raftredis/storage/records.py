@@ -90,41 +90,33 @@ def encode_entries(entries: Sequence[Entry]) -> list[bytes]:
     return out
 
 
-@dataclass(slots=True)
-class Decoded:
-    offset: int  # of the record header in the file
-    end: int  # offset just past the record
-    entry: Entry | None
-    hs_seq: int = 0
-    hs: HardState | None = None
+_KIND_OF = {int(k): k for k in EntryKind}
 
 
-def decode_payload(p: bytes, path: Path, offset: int) -> tuple[Entry | None, int, HardState | None]:
-    try:
-        obj = msgpack.unpackb(p, use_list=False)
-    except Exception as exc:  # msgpack raises several types; all mean damage here
-        raise StorageCorruptError(path, offset, f"undecodable record: {exc}") from None
-    if isinstance(obj, tuple) and obj and obj[0] == T_ENTRY and len(obj) == 5:
-        _, index, term, kind, data = obj
-        if (
-            type(index) is int
-            and type(term) is int
-            and index > 0
-            and term >= 0
-            and kind in _KINDS
-            and type(data) is bytes
-        ):
-            return Entry(term, index, EntryKind(kind), data), 0, None
-    elif isinstance(obj, tuple) and obj and obj[0] == T_HARDSTATE and len(obj) == 5:
-        _, seq, term, vote, commit = obj
-        if all(type(x) is int and x >= 0 for x in (seq, term, vote, commit)):
-            return None, seq, HardState(term, vote, commit)
-    raise StorageCorruptError(path, offset, "record has an unknown shape")
+def _bad_shape(obj: object) -> bool:
+    """True unless obj is a well-formed entry or hard state record (see module doc)."""
+    if type(obj) is not tuple or len(obj) != 5:
+        return True
+    t, a, b, c, d = obj
+    if t == T_ENTRY:
+        return not (type(a) is int and a > 0 and type(b) is int and b >= 0
+                    and c in _KIND_OF and type(d) is bytes)
+    if t == T_HARDSTATE:
+        return not all(type(x) is int and x >= 0 for x in (a, b, c, d))
+    return True
+
+
+def to_entry(obj: tuple) -> Entry:
+    return Entry(obj[2], obj[1], _KIND_OF[obj[3]], obj[4])
+
+
+def to_hardstate(obj: tuple) -> tuple[int, HardState]:
+    return obj[1], HardState(obj[2], obj[3], obj[4])
 
 
 @dataclass(slots=True)
 class ScanResult:
-    records: list[Decoded]
+    records: list[tuple[int, tuple]]  # (file offset, decoded payload tuple) per record
     valid_end: int  # offset just past the last good record
     torn: bool  # bytes after valid_end are a torn write to be cut off
 
@@ -132,18 +124,21 @@ class ScanResult:
 def scan_records(
     buf: bytes, start: int, path: Path, allow_torn_tail: bool, base: int = 0
 ) -> ScanResult:
-    """Decode every record of a segment body, checking each checksum.
+    """Decode every record of a segment body, checking each checksum and shape.
 
     A record cut short by the end of the buffer, or a run of zero bytes up to the
     end, is a torn tail: accepted (and reported) only when `allow_torn_tail`.
     Anything else that does not check out raises StorageCorruptError. `base` is
     the file offset of buf[0], so offsets in results and errors are file offsets.
     """
-    records: list[Decoded] = []
+    records: list[tuple[int, tuple]] = []
+    add = records.append
     pos = start
     end = len(buf)
     mv = memoryview(buf)
     unpack_hdr = _REC_HDR.unpack_from
+    unpackb = msgpack.unpackb
+    crc32 = _crc32
     while pos < end:
         if end - pos < REC_HEADER_SIZE:
             return _tail(records, base + pos, path, allow_torn_tail, "record header cut short")
@@ -155,16 +150,21 @@ def scan_records(
         body = pos + REC_HEADER_SIZE
         if body + n > end:
             return _tail(records, base + pos, path, allow_torn_tail, "record cut short")
-        payload = buf[body : body + n]
-        if _crc32(payload) != crc:
+        payload = mv[body : body + n]
+        if crc32(payload) != crc:
             raise StorageCorruptError(path, base + pos, "record checksum mismatch")
-        entry, seq, hs = decode_payload(payload, path, base + pos)
-        records.append(Decoded(base + pos, base + body + n, entry, seq, hs))
+        try:
+            obj = unpackb(payload, use_list=False)
+        except Exception as exc:  # msgpack raises several types; all mean damage here
+            raise StorageCorruptError(path, base + pos, f"undecodable record: {exc}") from None
+        if _bad_shape(obj):
+            raise StorageCorruptError(path, base + pos, "record has an unknown shape")
+        add((base + pos, obj))
         pos = body + n
     return ScanResult(records, base + pos, False)
 
 
-def _tail(records: list[Decoded], pos: int, path: Path, allowed: bool, what: str) -> ScanResult:
+def _tail(records: list[tuple[int, tuple]], pos: int, path: Path, allowed: bool, what: str) -> ScanResult:
     if not allowed:
         raise StorageCorruptError(path, pos, f"{what} before the end of the log")
     return ScanResult(records, pos, True)
@@ -174,4 +174,4 @@ def read_entries(buf: bytes, base: int, path: Path) -> list[Entry]:
     """Entries among the complete records in `buf` (which starts at file offset `base`);
     used on the read path, where every record must check out."""
     res = scan_records(buf, 0, path, allow_torn_tail=False, base=base)
-    return [d.entry for d in res.records if d.entry is not None]
+    return [to_entry(o) for _, o in res.records if o[0] == T_ENTRY]
