@@ -3,13 +3,16 @@ that must catch up by snapshot. Each test is bounded and waits on conditions."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
+import hiredis
 import pytest
 import redis
 from redis.cluster import RedisCluster
 
+from raftredis.miniclient import encode_command
 from tests.integration.harness import Cluster, wait_for
 
 
@@ -91,12 +94,24 @@ def test_kill9_leader_under_load(cluster):
     cluster.wait_applied(old, target, timeout=40)
 
 
+def _read_reg(port: int, out: list) -> None:
+    """GET reg; records the value, or the redirect/error text."""
+    r = redis.Redis(port=port, socket_timeout=15)
+    try:
+        out.append(("value", r.get("reg")))
+    except redis.exceptions.MovedError as exc:
+        out.append(("moved", str(exc)))
+    except redis.exceptions.ResponseError as exc:
+        out.append(("error", str(exc)))
+
+
 def test_sigstop_leader_no_stale_reads_no_lost_writes(cluster):
     old = cluster.wait_leader()
     others = [i for i in cluster.nodes if i != old]
     r_old = redis.Redis(port=cluster.nodes[old].port, socket_timeout=1)
     assert r_old.set("reg", 0)
     cluster.pause(old)
+    stale_probe: list = []
     try:
         new = cluster.wait_leader(timeout=20, exclude=old)
         r_new = redis.Redis(port=cluster.nodes[new].port, socket_timeout=5)
@@ -104,18 +119,33 @@ def test_sigstop_leader_no_stale_reads_no_lost_writes(cluster):
         for v in range(1, 51):
             assert r_new.set("reg", v)
             acked = v
+        # A read sent to the paused old leader (the kernel queues it): it is handled only
+        # after SIGCONT, when that node still believes it leads. It must not answer 0.
+        probe = socket.create_connection(("127.0.0.1", cluster.nodes[old].port), timeout=20)
+        probe.sendall(encode_command("GET", "reg"))
     finally:
         cluster.resume(old)
-    # The old leader learns of the new term and steps down; it never serves the old value.
+    with probe:
+        reader = hiredis.Reader()
+        while (reply := reader.gets()) is False:
+            data = probe.recv(4096)
+            assert data, "the old leader closed the connection without answering"
+            reader.feed(data)
+    stale_probe.append(reply)
+    if isinstance(reply, hiredis.ReplyError):
+        assert str(reply).startswith(("MOVED", "CLUSTERDOWN", "TRYAGAIN")), reply
+    else:
+        assert int(reply) == acked, f"stale read from the old leader: {reply!r}"
+    # The old leader learns of the new term and steps down.
     wait_for(lambda: cluster.info(old)["raft_role"] == "follower", 20, "old leader steps down")
     for i in [old, *others]:
-        r = redis.Redis(port=cluster.nodes[i].port, socket_timeout=5)
-        try:
-            value = r.get("reg")
-        except redis.exceptions.ResponseError as exc:  # MOVED from a follower
-            assert str(exc).startswith("MOVED") or "CLUSTERDOWN" in str(exc), exc
-            continue
-        assert int(value) == acked, f"node{i} served a stale read {value!r}"
+        out: list = []
+        _read_reg(cluster.nodes[i].port, out)
+        kind, value = out[0]
+        if kind == "value":
+            assert int(value) == acked, f"node{i} served a stale read {value!r}"
+        else:
+            assert kind == "moved", out
     # Nothing acknowledged was lost: the final leader still has the last value.
     lead = cluster.wait_leader()
     assert int(redis.Redis(port=cluster.nodes[lead].port).get("reg")) == acked
