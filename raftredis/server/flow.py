@@ -8,7 +8,7 @@ import asyncio
 
 class FlowControl:
     __slots__ = ("_transport", "_pending_high", "_pending_low", "_too_many", "_write_paused",
-                 "_reading_paused")
+                 "_reading_paused", "pauses")
 
     def __init__(self, transport: asyncio.Transport, pending_high: int = 1024,
                  pending_low: int = 256) -> None:
@@ -18,6 +18,7 @@ class FlowControl:
         self._too_many = False  # too many replies not yet written
         self._write_paused = False  # the transport asked us to stop writing
         self._reading_paused = False
+        self.pauses = 0  # how many times reading was paused (for tests and CLIENT LIST)
 
     @property
     def reading_paused(self) -> bool:
@@ -48,6 +49,7 @@ class FlowControl:
             return
         self._reading_paused = want_pause
         if want_pause:
+            self.pauses += 1
             self._transport.pause_reading()
         else:
             self._transport.resume_reading()
