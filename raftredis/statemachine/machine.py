@@ -18,6 +18,7 @@ from raftredis.statemachine import snapshot
 from raftredis.statemachine.db import Keyspace
 from raftredis.statemachine.errors import EXECABORT, NOT_READONLY
 from raftredis.statemachine.registry import HANDLERS, Ctx, Handler
+from raftredis.statemachine.sessions import SessionTable
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class StateMachine:
         self.db = Keyspace()
         self._ctx = Ctx(self.db)
         self._read_seed = 0  # reads are not replicated; any varying seed will do
+        self.sessions = SessionTable()  # client sessions for exactly-once retries
 
     # ---- commands -----------------------------------------------------------------------
     def apply(self, args: list[bytes], now_ms: int, seed: int = 0) -> object:
@@ -69,6 +71,8 @@ class StateMachine:
         fn, spec = entry
         if not spec.check_arity(len(args)):
             return wrong_arity(spec.name)
+        if spec.group == "sessions":  # needs the session table, so not a plain handler
+            return self.sessions.apply(args, now_ms, lambda inner: self.apply(inner, now_ms, seed))
         ctx = self._ctx
         ctx.reset(now_ms, seed, True)
         return self._run(fn, ctx, args)
@@ -134,10 +138,11 @@ class StateMachine:
     # ---- snapshots ----------------------------------------------------------------------
     def write_snapshot(self, fp: BinaryIO) -> None:
         """Stream the whole state to fp. Do not apply commands while this runs."""
-        snapshot.write(self.db, fp)
+        snapshot.write(self.db, fp, self.sessions)
 
     def restore_snapshot(self, fp: BinaryIO) -> None:
         """Replace the whole state from fp; on bad input raise SnapshotError and keep
         the current state untouched."""
-        data, expires = snapshot.read(fp)
+        data, expires, sessions = snapshot.read_with_sessions(fp)
         self.db.load(data, expires)
+        self.sessions = sessions

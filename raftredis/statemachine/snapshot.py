@@ -7,6 +7,11 @@ Layout (all integers big-endian):
     end         length=0    crc32=0    key count(u64)
 
 Each record is the msgpack array [key, type code, encoded value, deadline ms or nil].
+
+Version 2 (written once any client session was ever opened) appends the session table
+in the same framing: frames of msgpack records, then an end marker with the record
+count; the records are SessionTable.records(). Version 1 snapshots still load (no
+sessions).
 Frames are flushed at ~1 MiB so memory stays flat whatever the keyspace size; the CRC
 per frame catches corruption msgpack alone would happily parse. Reading validates
 everything and builds a fresh state, so a bad snapshot changes nothing.
@@ -22,10 +27,13 @@ import msgpack
 
 from raftredis.statemachine.db import Keyspace
 from raftredis.statemachine.parse import INT64_MAX, INT64_MIN
+from raftredis.statemachine.sessions import SessionTable
 from raftredis.statemachine.values import TYPES_BY_CODE, TYPES_BY_PY
 
 MAGIC = b"RRSM"
 VERSION = 1
+VERSION_SESSIONS = 2  # keyspace, then the session table
+MAX_SESSION_RECORDS = 1 << 20
 _FRAME = struct.Struct(">II")
 _COUNT = struct.Struct(">Q")
 FRAME_TARGET = 1 << 20  # flush a frame once its payload passes this
@@ -38,8 +46,9 @@ class SnapshotError(ValueError):
     """The snapshot is corrupt, truncated or of an unknown format."""
 
 
-def write(db: Keyspace, fp: BinaryIO) -> None:
-    fp.write(MAGIC + bytes([VERSION]))
+def write(db: Keyspace, fp: BinaryIO, sessions: SessionTable | None = None) -> None:
+    with_sessions = sessions is not None and sessions.next_id > 1
+    fp.write(MAGIC + bytes([VERSION_SESSIONS if with_sessions else VERSION]))
     packer = msgpack.Packer(use_bin_type=True)
     expires = db.expires
     parts: list[bytes] = []
@@ -50,6 +59,25 @@ def write(db: Keyspace, fp: BinaryIO) -> None:
         rec = packer.pack([key, vt.code, vt.encode(value), expires.get(key)])
         parts.append(rec)
         size += len(rec)
+        count += 1
+        if size >= FRAME_TARGET:
+            _write_frame(fp, b"".join(parts))
+            parts, size = [], 0
+    if parts:
+        _write_frame(fp, b"".join(parts))
+    fp.write(_FRAME.pack(0, 0) + _COUNT.pack(count))
+    if with_sessions:
+        assert sessions is not None
+        _write_records(fp, sessions.records(), packer)
+
+
+def _write_records(fp: BinaryIO, records, packer: msgpack.Packer) -> None:
+    parts: list[bytes] = []
+    size = count = 0
+    for rec in records:
+        data = packer.pack(rec)
+        parts.append(data)
+        size += len(data)
         count += 1
         if size >= FRAME_TARGET:
             _write_frame(fp, b"".join(parts))
@@ -80,11 +108,59 @@ def _read_exact(fp: BinaryIO, n: int, what: str) -> bytes:
 
 def read(fp: BinaryIO) -> tuple[dict[bytes, object], dict[bytes, int]]:
     """Parse and validate a whole snapshot; returns (data, expires)."""
+    data, expires, _ = read_with_sessions(fp)
+    return data, expires
+
+
+def read_with_sessions(
+    fp: BinaryIO,
+) -> tuple[dict[bytes, object], dict[bytes, int], SessionTable]:
+    """Parse and validate a whole snapshot; returns (data, expires, session table)."""
     head = _read_exact(fp, len(MAGIC) + 1, "header")
     if head[: len(MAGIC)] != MAGIC:
         raise SnapshotError("not a raftredis state machine snapshot (bad magic)")
-    if head[-1] != VERSION:
+    if head[-1] not in (VERSION, VERSION_SESSIONS):
         raise SnapshotError(f"unsupported snapshot version {head[-1]}")
+    data, expires = _read_keyspace(fp)
+    if head[-1] == VERSION:
+        return data, expires, SessionTable()
+    records = _read_records(fp)
+    try:
+        table = SessionTable.from_records(records)
+    except (ValueError, TypeError) as e:
+        raise SnapshotError(f"snapshot session table is corrupt: {e}") from e
+    return data, expires, table
+
+
+def _read_records(fp: BinaryIO) -> list[object]:
+    records: list[object] = []
+    while True:
+        length, crc = _FRAME.unpack(_read_exact(fp, _FRAME.size, "session frame header"))
+        if length == 0:
+            if crc != 0:
+                raise SnapshotError("snapshot session end marker is corrupt")
+            (count,) = _COUNT.unpack(_read_exact(fp, _COUNT.size, "session end marker"))
+            if count != len(records):
+                raise SnapshotError(f"snapshot says {count} session records but holds {len(records)}")
+            return records
+        payload = _read_exact(fp, length, "session frame")
+        if zlib.crc32(payload) != crc:
+            raise SnapshotError("snapshot session frame checksum mismatch")
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False,
+                                    max_buffer_size=max(len(payload), 1))
+        unpacker.feed(payload)
+        try:
+            for rec in unpacker:
+                records.append(rec)
+                if len(records) > MAX_SESSION_RECORDS:
+                    raise SnapshotError("snapshot holds too many session records")
+        except SnapshotError:
+            raise
+        except Exception as e:
+            raise SnapshotError(f"snapshot session record is corrupt: {e}") from e
+
+
+def _read_keyspace(fp: BinaryIO) -> tuple[dict[bytes, object], dict[bytes, int]]:
     data: dict[bytes, object] = {}
     expires: dict[bytes, int] = {}
     while True:
