@@ -16,6 +16,7 @@ from raftredis.reply import (
     Double,
     Error,
     Map,
+    Pairs,
     Push,
     Set,
     Status,
@@ -111,6 +112,18 @@ def _encode_other(parts: list[bytes], value: object, resp: int) -> None:
         for k, v in value.items():
             encode_into(parts, k, resp)
             encode_into(parts, v, resp)
+    elif isinstance(value, Pairs):
+        # RESP3 groups (member, score) pairs as 2-element arrays; RESP2 sends them flat.
+        if resp == 3:
+            parts.append(b"*%d\r\n" % (len(value) // 2))
+            for i in range(0, len(value) - 1, 2):
+                parts.append(b"*2\r\n")
+                encode_into(parts, value[i], resp)
+                encode_into(parts, value[i + 1], resp)
+        else:
+            parts.append(b"*%d\r\n" % len(value))
+            for item in value:
+                encode_into(parts, item, resp)
     elif isinstance(value, Set):
         parts.append((b"~%d\r\n" if resp == 3 else b"*%d\r\n") % len(value))
         for item in value:

@@ -21,8 +21,10 @@ import pytest
 
 
 def server_argv(port: int, data_dir: Path) -> list[str]:
-    """The command line of a one-node server listening on 127.0.0.1:port."""
-    return [sys.executable, "-m", "raftredis.server.devserver", "--port", str(port)]
+    """The command line of a one-node server listening on 127.0.0.1:port: the real
+    thing, a one-node Raft group with its log on disk."""
+    return [sys.executable, "-m", "raftredis", "serve", "--port", str(port),
+            "--data-dir", str(data_dir)]
 
 
 def free_port() -> int:
