@@ -1,0 +1,507 @@
+"""A deterministic simulation of a Raft cluster: the real RaftCore with MemoryStorage,
+a simulated network and clock, crashes and restarts, all driven by one seed.
+
+The application's Ready loop is modelled step by step (send -> persist -> send the
+after-persist messages -> apply -> advance) so a crash can fall between any two
+steps; a crash loses everything not yet handed to storage. Checkers run after every
+event and raise SimFailure naming the seed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+from raftredis.raft.config import RaftConfig
+from raftredis.raft.core import NotLeaderError, ProposalDroppedError, RaftCore
+from raftredis.raft.memory_storage import MemoryStorage
+from raftredis.raft.messages import Message
+from raftredis.raft.ready import Ready
+from raftredis.raft.storage import CompactedError, UnavailableError
+from raftredis.raft.types import ConfState, Entry, EntryKind, Role
+
+TICK = 10  # time units per node tick
+
+
+class SimFailure(AssertionError):
+    pass
+
+
+def replay_command(seed: int, nodes: int) -> str:
+    return f"python3 -m tests.sim.run --seed {seed} --nodes {nodes} -v"
+
+
+@dataclass
+class SimParams:
+    nodes: int = 3
+    fault_ticks: int = 300  # length of the fault phase
+    liveness_ticks: int = 120  # bound for convergence once healed
+    loss: float = 0.05
+    dup: float = 0.03
+    max_delay: int = 12  # time units; a few messages get up to 6x this (reordering)
+    crash_in_ready: float = 0.001  # per Ready handled
+    fault_every: int = 100  # time units between fault decisions
+    min_partition: int = 4 * TICK  # partitions last at least this long
+    snapshot_every: int = 25  # applied entries between local snapshots
+    snapshot_pad: int = 150  # bytes of padding so snapshots span several chunks
+    election_tick: int = 10
+    heartbeat_tick: int = 2
+
+
+@dataclass
+class _Node:
+    id: int
+    storage: MemoryStorage
+    core: RaftCore | None = None
+    applied: int = 0
+    digest: int = 0  # CRC chain over applied entries: the state machine's state
+    up_since: int = 0
+    commit_seen: int = 0
+    # Reads: ctx -> (invoke floor); read states waiting for apply: (index, ctx)
+    reads: dict[bytes, int] = field(default_factory=dict)
+    waiting: list[tuple[int, bytes]] = field(default_factory=list)
+    # Writes proposed here: index -> (term, data)
+    writes: dict[int, tuple[int, bytes]] = field(default_factory=dict)
+
+
+class Cluster:
+    def __init__(self, seed: int, params: SimParams | None = None, trace: bool = False) -> None:
+        self.seed = seed
+        self.p = params or SimParams()
+        self.rng = random.Random(seed)
+        self.cfg = RaftConfig(
+            election_tick=self.p.election_tick,
+            heartbeat_tick=self.p.heartbeat_tick,
+            max_size_per_msg=400,  # small: forces many batches
+            max_inflight=4,
+            snapshot_chunk_size=64,  # small: forces several chunks
+            read_timeout_tick=4 * self.p.election_tick,
+        )
+        ids = list(range(1, self.p.nodes + 1))
+        self.conf = ConfState(voters=frozenset(ids))
+        self.now = 0
+        self._seq = 0
+        self.events: list[tuple[int, int, str, object]] = []
+        self.nodes: dict[int, _Node] = {}
+        for i in ids:
+            n = _Node(i, MemoryStorage(self.conf))
+            self.nodes[i] = n
+            self._start(n)
+            self._push(self.rng.randrange(TICK), "tick", i)
+        self.blocked: set[tuple[int, int]] = set()
+        self.faults = True
+        self.trace: deque[str] | None = deque(maxlen=400) if trace else None
+        # Checker state.
+        self.leaders: dict[int, int] = {}  # term -> leader id
+        self.entry_ids: dict[tuple[int, int], tuple[int, bytes, int | None]] = {}
+        self.committed: dict[int, int] = {}  # index -> term
+        self.applied_digest: dict[int, tuple[int, int, bytes]] = {}  # index -> (digest, term, data)
+        self.max_committed = 0
+        self.max_acked = 0  # highest log index of an acknowledged write
+        self.max_read = 0  # highest value returned by a completed read
+        self.op = 0
+        self.stats = {"writes_acked": 0, "reads_ok": 0, "reads_dropped": 0, "crashes": 0,
+                      "elections": 0, "snapshots_sent": 0, "transfers": 0}
+
+    # ---- plumbing --------------------------------------------------------------------------
+    def fail(self, msg: str) -> None:
+        text = f"seed {self.seed} ({self.p.nodes} nodes) t={self.now}: {msg}\n"
+        text += f"replay: {replay_command(self.seed, self.p.nodes)}"
+        if self.trace:
+            text += "\nlast events:\n" + "\n".join(self.trace)
+        raise SimFailure(text)
+
+    def _push(self, at: int, kind: str, payload: object) -> None:
+        self._seq += 1
+        heapq.heappush(self.events, (at, self._seq, kind, payload))
+
+    def _log(self, s: str) -> None:
+        if self.trace is not None:
+            self.trace.append(f"{self.now:6d} {s}")
+
+    def _start(self, n: _Node) -> None:
+        snap = n.storage.snapshot()
+        if snap.meta.index:
+            n.applied, n.digest = _decode_sm(snap.data)
+        else:
+            n.applied, n.digest = 0, 0
+        n.core = RaftCore(n.id, n.storage, self.cfg, random.Random(self.rng.random()), n.applied)
+        n.commit_seen = n.core.commit
+        n.up_since = self.now
+
+    def _crash(self, n: _Node, where: str) -> None:
+        self._log(f"CRASH n{n.id} ({where})")
+        self.stats["crashes"] += 1
+        n.core = None
+        n.reads.clear()
+        n.waiting.clear()
+        n.writes.clear()  # outcome unknown to the client
+        self._push(self.now + TICK * self.rng.randint(2, 30), "restart", n.id)
+
+    # ---- network ---------------------------------------------------------------------------
+    def _send(self, m: Message) -> None:
+        if (m.src, m.dst) in self.blocked:
+            return
+        if self.faults and self.rng.random() < self.p.loss:
+            return
+        copies = 2 if self.faults and self.rng.random() < self.p.dup else 1
+        for _ in range(copies):
+            d = self.rng.randint(1, self.p.max_delay)
+            if self.faults and self.rng.random() < 0.05:
+                d *= 6  # late straggler: reordering
+            self._push(self.now + d, "msg", m)
+
+    # ---- the application's Ready loop ------------------------------------------------------
+    def _process(self, n: _Node) -> None:
+        c = n.core
+        while c is not None and c.has_ready():
+            rd = c.ready()
+            if not self._handle_ready(n, c, rd):
+                return
+            c.advance(rd)
+            self._check_node(n, c)
+        if c is not None:
+            self._check_node(n, c)
+
+    def _maybe_crash(self, n: _Node, where: str) -> bool:
+        if self.faults and self.rng.random() < self.p.crash_in_ready:
+            self._crash(n, where)
+            return True
+        return False
+
+    def _handle_ready(self, n: _Node, c: RaftCore, rd: Ready) -> bool:
+        if rd.soft_state is not None and rd.soft_state.role == Role.LEADER:
+            self.stats["elections"] += 1
+            self._log(f"n{n.id} LEADER term {c.term}")
+            self._check_leader_complete(n, c)
+        for m in rd.messages:  # may go out before persisting (§10.2.1)
+            self._send(m)
+        if self._maybe_crash(n, "before persist"):
+            return False
+        st = n.storage
+        if rd.snapshot is not None:
+            st.install_snapshot(rd.snapshot)
+            self.stats["snapshots_sent"] += 1
+        if rd.entries:
+            self._check_no_committed_loss(n, rd.entries)
+            st.append(rd.entries)
+            self._check_appended(n, rd.entries)
+        if rd.hard_state is not None:
+            st.set_hard_state(rd.hard_state)
+        if self._maybe_crash(n, "after persist"):
+            return False
+        for m in rd.messages_after_persist:
+            self._send(m)
+        if rd.snapshot is not None:
+            idx, dig = _decode_sm(rd.snapshot.data)
+            if idx != rd.snapshot.meta.index:
+                self.fail(f"n{n.id} snapshot data index {idx} != meta {rd.snapshot.meta.index}")
+            known = self.applied_digest.get(idx)
+            if known is not None and known[0] != dig:
+                self.fail(f"n{n.id} installed snapshot at {idx} with a different state")
+            n.applied, n.digest = idx, dig
+        for e in rd.committed_entries:
+            self._apply(n, e)
+        for rs in rd.read_states:
+            if rs.ctx in n.reads:
+                n.waiting.append((rs.index, rs.ctx))
+        for ctx in rd.dropped_reads:
+            if n.reads.pop(ctx, None) is not None:
+                self.stats["reads_dropped"] += 1
+        self._serve_reads(n)
+        if self._maybe_crash(n, "before advance"):
+            return False
+        if n.applied - st.snapshot_meta().index >= self.p.snapshot_every and n.applied <= st.last_index():
+            data = _encode_sm(n.applied, n.digest, self.p.snapshot_pad)
+            st.create_snapshot(n.applied, c.conf_at(n.applied), data)
+        return True
+
+    def _apply(self, n: _Node, e: Entry) -> None:
+        if e.index != n.applied + 1:
+            self.fail(f"n{n.id} applies {e.index} after {n.applied}")
+        dig = zlib.crc32(e.data, zlib.crc32(e.term.to_bytes(8, "big"), n.digest))
+        known = self.applied_digest.get(e.index)
+        if known is None:
+            self.applied_digest[e.index] = (dig, e.term, e.data)
+        elif known[0] != dig:
+            self.fail(
+                f"state machine safety: n{n.id} applied {e.index} term {e.term} {e.data!r}, "
+                f"another node applied term {known[1]} {known[2]!r} (or a different prefix)"
+            )
+        t = self.committed.get(e.index)
+        if t is not None and t != e.term:
+            self.fail(f"n{n.id} applied {e.index}@{e.term} but {e.index}@{t} was committed")
+        n.applied, n.digest = e.index, dig
+        w = n.writes.pop(e.index, None)
+        if w is not None and w == (e.term, e.data):
+            self.stats["writes_acked"] += 1
+            self.max_acked = max(self.max_acked, e.index)
+            self._log(f"n{n.id} ack write {e.index}")
+
+    def _serve_reads(self, n: _Node) -> None:
+        if not n.waiting:
+            return
+        keep = []
+        for idx, ctx in n.waiting:
+            if n.applied >= idx:
+                floor = n.reads.pop(ctx, None)
+                if floor is None:
+                    continue
+                value = n.applied  # the state read: the prefix of the log applied here
+                self.op += 1
+                if value < floor:
+                    self.fail(
+                        f"linearizability: read {ctx!r} on n{n.id} saw state {value} but a "
+                        f"write/read before it had reached {floor}"
+                    )
+                self.max_read = max(self.max_read, value)
+                self.stats["reads_ok"] += 1
+                self._log(f"n{n.id} read {ctx!r} -> {value} (floor {floor})")
+            else:
+                keep.append((idx, ctx))
+        n.waiting = keep
+
+    # ---- checkers --------------------------------------------------------------------------
+    def _check_node(self, n: _Node, c: RaftCore) -> None:
+        if c.role == Role.LEADER:
+            prev = self.leaders.setdefault(c.term, n.id)
+            if prev != n.id:
+                self.fail(f"election safety: n{prev} and n{n.id} both lead term {c.term}")
+        if c.commit > n.commit_seen:
+            for idx in range(max(n.commit_seen + 1, c.log.first_index()), c.commit + 1):
+                t = c.log.term(idx)
+                known = self.committed.setdefault(idx, t)
+                if known != t:
+                    self.fail(f"n{n.id} committed {idx}@{t} but {idx}@{known} was committed")
+            n.commit_seen = c.commit
+            self.max_committed = max(self.max_committed, c.commit)
+
+    def _check_appended(self, n: _Node, ents: tuple[Entry, ...]) -> None:
+        st = n.storage
+        for e in ents:
+            try:
+                prev = st.term(e.index - 1)
+            except (CompactedError, UnavailableError):
+                prev = None
+            key = (e.index, e.term)
+            seen = self.entry_ids.get(key)
+            if seen is None:
+                self.entry_ids[key] = (e.kind, e.data, prev)
+            elif seen[0] != e.kind or seen[1] != e.data or (
+                prev is not None and seen[2] is not None and seen[2] != prev
+            ):
+                self.fail(f"log matching: n{n.id} holds a different entry {e.index}@{e.term}")
+
+    def _check_no_committed_loss(self, n: _Node, ents: tuple[Entry, ...]) -> None:
+        """A node that durably holds a committed entry must never replace it (a lagging
+        node may still take stale entries where it never had the committed one)."""
+        st = n.storage
+        for e in ents:
+            t = self.committed.get(e.index)
+            if t is None or t == e.term:
+                continue
+            try:
+                had = st.term(e.index)
+            except (CompactedError, UnavailableError):
+                continue
+            if had == t:
+                self.fail(f"n{n.id} replaces committed {e.index}@{t} with term {e.term}")
+
+    def _check_leader_complete(self, n: _Node, c: RaftCore) -> None:
+        lg = c.log
+        if lg.last_index() < self.max_committed:
+            self.fail(
+                f"leader completeness: n{n.id} leads term {c.term} with log up to "
+                f"{lg.last_index()} < committed {self.max_committed}"
+            )
+        for idx in range(lg.first_index(), self.max_committed + 1):
+            t = self.committed.get(idx)
+            if t is not None and lg.term(idx) != t:
+                self.fail(f"leader completeness: n{n.id} lacks committed {idx}@{t}")
+
+    # ---- client and fault actions ----------------------------------------------------------
+    def _live(self) -> list[_Node]:
+        return [n for n in self.nodes.values() if n.core is not None]
+
+    def leader(self) -> _Node | None:
+        best = None
+        for n in self._live():
+            if n.core.role == Role.LEADER and (best is None or n.core.term > best.core.term):
+                best = n
+        return best
+
+    def propose(self, n: _Node) -> int | None:
+        self.op += 1
+        data = f"w{self.op}".encode()
+        try:
+            idx, term = n.core.propose(data)
+        except (NotLeaderError, ProposalDroppedError):
+            return None
+        n.writes[idx] = (term, data)
+        self._log(f"n{n.id} propose {data!r} -> {idx}@{term}")
+        return idx
+
+    def read(self, n: _Node) -> None:
+        self.op += 1
+        ctx = f"r{self.op}".encode()
+        try:
+            n.core.read_index(ctx)
+        except NotLeaderError:
+            return
+        n.reads[ctx] = max(self.max_acked, self.max_read)
+        self._log(f"n{n.id} read_index {ctx!r} floor {n.reads[ctx]}")
+
+    def _client(self) -> None:
+        live = self._live()
+        if not live:
+            return
+        r = self.rng.random()
+        ld = self.leader()
+        if r < 0.45:
+            target = ld if ld is not None and self.rng.random() < 0.8 else self.rng.choice(live)
+            for _ in range(self.rng.randint(1, 3)):
+                self.propose(target)
+            self._process(target)
+        elif r < 0.8:
+            n = self.rng.choice(live)
+            self.read(n)
+            self._process(n)
+        elif r < 0.82 and ld is not None and self.faults:
+            others = [i for i in self.nodes if i != ld.id]
+            tgt = self.rng.choice(others)
+            self.stats["transfers"] += 1
+            self._log(f"n{ld.id} transfer to n{tgt}")
+            ld.core.transfer_leadership(tgt)
+            self._process(ld)
+
+    def _fault(self) -> None:
+        r = self.rng.random()
+        ids = list(self.nodes)
+        if r < 0.25 and not self.blocked:
+            k = self.rng.randint(1, len(ids) // 2)
+            side = set(self.rng.sample(ids, k))
+            one_way = self.rng.random() < 0.3
+            for a in side:
+                for b in ids:
+                    if b not in side:
+                        self.blocked.add((a, b))
+                        if not one_way:
+                            self.blocked.add((b, a))
+            dur = self.p.min_partition + self.rng.randrange(6 * TICK)
+            self._log(f"PARTITION {sorted(side)} one_way={one_way} for {dur}")
+            self._push(self.now + dur, "heal", None)
+        elif r < 0.4:
+            live = self._live()
+            if live:
+                n = self.rng.choice(live)
+                self._crash(n, "fault")
+
+    # ---- main loop -------------------------------------------------------------------------
+    def _run_until(self, end: int, stop=None) -> bool:
+        while self.events and self.events[0][0] <= end:
+            at, _, kind, payload = heapq.heappop(self.events)
+            self.now = at
+            if kind == "tick":
+                n = self.nodes[payload]
+                self._push(at + TICK, "tick", payload)
+                if n.core is not None:
+                    n.core.tick()
+                    self._process(n)
+            elif kind == "msg":
+                n = self.nodes[payload.dst]
+                if n.core is not None and (payload.src, payload.dst) not in self.blocked:
+                    n.core.step(payload)
+                    self._process(n)
+            elif kind == "client":
+                if self.faults:
+                    self._client()
+                    self._push(at + self.rng.randint(1, 8), "client", None)
+            elif kind == "fault":
+                if self.faults:
+                    self._fault()
+                    self._push(at + self.rng.randint(1, self.p.fault_every), "fault", None)
+            elif kind == "heal":
+                self.blocked.clear()
+            elif kind == "restart":
+                n = self.nodes[payload]
+                if n.core is None:
+                    self._log(f"RESTART n{n.id}")
+                    self._start(n)
+                    self._process(n)
+            if stop is not None and stop():
+                return True
+        self.now = end
+        return False
+
+    def run(self) -> dict:
+        """Fault phase, then a liveness phase that must converge. Returns stats."""
+        self._push(1, "client", None)
+        self._push(self.rng.randint(1, self.p.fault_every), "fault", None)
+        self._run_until(self.p.fault_ticks * TICK)
+        self.heal_all()
+        self.check_liveness()
+        return self.stats
+
+    def heal_all(self) -> None:
+        self.faults = False
+        self.blocked.clear()
+        for n in self.nodes.values():
+            if n.core is None:
+                self._start(n)
+                self._process(n)
+
+    def check_liveness(self) -> None:
+        deadline = self.now + self.p.liveness_ticks * TICK
+        want: dict[int, tuple[int, bytes]] = {}
+
+        def done() -> bool:
+            ld = self.leader()
+            if ld is None:
+                return False
+            for idx, (term, data) in list(want.items()):
+                # A proposal lost to a leader change (not in the newest leader's log) is
+                # retried, as a client would after an "unknown outcome" error.
+                got = self.applied_digest.get(idx)
+                if (got is not None and got[2] != data) or (
+                    ld.core.term > term and ld.core.log.term_or_none(idx) != term
+                ):
+                    del want[idx]
+            if len(want) < 3:
+                if ld.core.lead_transferee:
+                    return False
+                idx = self.propose(ld)
+                if idx is not None:
+                    want[idx] = ld.writes[idx]
+                    self._process(ld)
+                return False
+            top = max(want)
+            return all(n.applied >= top for n in self.nodes.values())
+
+        if not self._run_until(deadline, done):
+            st = {i: (n.core.status()["role"], n.core.term, n.core.commit, n.applied)
+                  for i, n in self.nodes.items()}
+            self.fail(f"liveness: no convergence within {self.p.liveness_ticks} ticks "
+                      f"after healing (proposed {sorted(want)}): {st}")
+        for idx, (_, data) in want.items():
+            got = self.applied_digest.get(idx)
+            if got is None or got[2] != data:
+                self.fail(f"liveness: proposal {data!r} at {idx} was not the committed entry")
+
+
+def _encode_sm(index: int, digest: int, pad: int) -> bytes:
+    return f"{index}:{digest}:".encode() + b"." * pad
+
+
+def _decode_sm(data: bytes) -> tuple[int, int]:
+    idx, dig, _ = data.split(b":", 2)
+    return int(idx), int(dig)
+
+
+def run_seed(seed: int, nodes: int = 3, trace: bool = False, **kw) -> dict:
+    return Cluster(seed, SimParams(nodes=nodes, **kw), trace=trace).run()
+
+
+__all__ = ["Cluster", "SimFailure", "SimParams", "run_seed", "replay_command", "EntryKind"]
