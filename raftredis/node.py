@@ -20,21 +20,23 @@ import io
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from raftredis import entries
 from raftredis.cluster_view import ClusterView
 from raftredis.commands.slots import key_slot
-from raftredis.commands.spec import CommandSpec, Route
+from raftredis.commands.spec import CommandSpec, Route, lookup
 from raftredis.config import NodeConfig
 from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import NotLeaderError, ProposalDroppedError, RaftCore
 from raftredis.raft.messages import Append, Heartbeat, InstallSnapshot, Message
 from raftredis.raft.ready import Ready
 from raftredis.raft.types import ConfState, EntryKind, Role, SoftState
-from raftredis.reply import Error
+from raftredis.reply import NULL_ARRAY, OK, CommandError, Error
 from raftredis.statemachine import StateMachine
+from raftredis.statemachine.blocking import parse_timeout_ms
 from raftredis.storage import AsyncPersister, DiskStorage, FsyncPolicy
 
 log = logging.getLogger("raftredis.node")
@@ -49,6 +51,7 @@ UNCERTAIN = Error(
     "committed"
 )
 MAX_ENTRY_BYTES = 1 << 20
+_WATCHED_EXEC = -1  # batch-only marker: an EXEC under WATCH, decided just before logging
 MAX_OPS_PER_ENTRY = 4096
 
 
@@ -98,6 +101,13 @@ class Node:
         self._read_ready: list[tuple[int, int, list[tuple[list[bytes], asyncio.Future]]]] = []
         self._leader_changed = asyncio.Event()
         self._expiring: set[bytes] = set()
+        # Key tracking, on only while someone WATCHes or blocks (zero cost otherwise):
+        # the applied index of each key's last change since tracking began.
+        self._watchers: weakref.WeakSet = weakref.WeakSet()
+        self._key_waiters: dict[bytes, set[asyncio.Event]] = {}
+        self._mod_index: dict[bytes, int] = {}
+        self._track_since = -1  # -1: not tracking; else changes at or below it are unknown
+        self._flushed_at = 0  # index of the last FLUSHALL/FLUSHDB seen while tracking
         self._tasks: list[asyncio.Task] = []
         self._tick_handle: asyncio.TimerHandle | None = None
         self._running = False
@@ -295,6 +305,13 @@ class Node:
         self.applied = snap.meta.index
         self.applied_conf = snap.meta.conf
         self.stats["snapshots_installed"] += 1
+        # Changes folded into the snapshot are unknown: WATCHes before it must abort.
+        self._mod_index.clear()
+        if self._track_since >= 0:
+            self._track_since = snap.meta.index
+        for events in self._key_waiters.values():
+            for ev in events:
+                ev.set()
         # Our own proposals at or below the snapshot index: their fate is unknown to us.
         for index in [i for i in self._proposals if i <= snap.meta.index]:
             self._resolve_all(self._proposals.pop(index).futures, UNCERTAIN)
@@ -360,6 +377,8 @@ class Node:
                 reply = Error(f"ERR internal error: {type(exc).__name__}")
             if replies is not None:
                 replies.append(reply)
+            if self._tracking:
+                self._note_changes(index, op)
         return replies
 
     def _maybe_snapshot(self) -> None:
@@ -431,6 +450,8 @@ class Node:
     def execute(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
         if self._role == Role.LEADER:
             if spec.route == Route.WRITE:
+                if "blocking" in spec.flags:
+                    return self._blocking(conn, spec, args)
                 return self._submit_write([entries.OP_COMMAND, args], args)
             return self._submit_read(args)
         if spec.route == Route.READ and getattr(conn, "readonly", False):
@@ -443,6 +464,10 @@ class Node:
     def execute_multi(self, conn, commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
         if self._role == Role.LEADER:
             cmds = [args for _, args in commands]
+            marks = getattr(conn, "watched", None)
+            if marks:
+                return self._submit_write([_WATCHED_EXEC, dict(marks), [entries.OP_MULTI, cmds]],
+                                          *cmds)
             return self._submit_write([entries.OP_MULTI, cmds], *cmds)
         slot = 0
         for spec, args in commands:
@@ -451,6 +476,143 @@ class Node:
                 slot = key_slot(keys[0])
                 break
         return self._redirect(slot, lambda: self.execute_multi(conn, commands))
+
+    def check_route(self, conn, spec: CommandSpec, args: list[bytes]) -> Error | None:
+        """Inside MULTI: None if this node can run the command, else the redirect now."""
+        if self._role == Role.LEADER:
+            return None
+        keys = spec.keys(args)
+        return self._redirect_now(key_slot(keys[0]) if keys else 0)
+
+    def _redirect_now(self, slot: int) -> Error:
+        leader = self.known_leader()
+        if leader and leader != self.id and leader in self.client_addr:
+            return Error(f"MOVED {slot} {self.client_addr[leader]}")
+        return CLUSTERDOWN
+
+    # ------------------------------------------------------------------ WATCH / blocking
+    def watch(self, conn, keys: list[bytes]) -> object:
+        """WATCH on the leader notes, per key, the applied index and the key's deadline;
+        EXEC aborts if a later entry changed the key (or it expired)."""
+        if self._role != Role.LEADER:
+            return self._redirect_now(key_slot(keys[0]))
+        if len(conn.watched) + len(keys) > 100_000:
+            return Error("ERR too many watched keys")
+        self._start_tracking()
+        self._watchers.add(conn)
+        now = self._clock()
+        for key in keys:
+            if key not in conn.watched:
+                deadline = self.sm.db.deadline(key)
+                if deadline is not None and deadline <= now:
+                    deadline = None  # already expired: it looks missing, and stays so
+                conn.watched[key] = (self.applied, deadline)
+        return OK
+
+    @property
+    def _tracking(self) -> bool:
+        if self._key_waiters:
+            return True
+        if self._track_since < 0:
+            return False
+        if any(w.watched for w in self._watchers):
+            return True
+        self._stop_tracking()
+        return False
+
+    def _start_tracking(self) -> None:
+        if self._track_since < 0:
+            self._track_since = self.applied
+            self._mod_index.clear()
+            self._flushed_at = 0
+
+    def _stop_tracking(self) -> None:
+        self._track_since = -1
+        self._mod_index.clear()
+
+    def _note_changes(self, index: int, op: list) -> None:
+        kind = op[0]
+        if kind == entries.OP_COMMAND:
+            cmds = [op[1]]
+        elif kind == entries.OP_MULTI:
+            cmds = op[1]
+        elif kind == entries.OP_EXPIRE:
+            self._changed(index, op[1])
+            return
+        else:
+            return
+        for args in cmds:
+            spec = lookup(args[0]) if args else None
+            if spec is None or spec.route != Route.WRITE:
+                continue
+            if spec.name in ("flushall", "flushdb"):
+                self._flushed_at = index
+                for events in self._key_waiters.values():
+                    for ev in events:
+                        ev.set()
+                continue
+            self._changed(index, spec.keys(args))
+
+    def _changed(self, index: int, keys: list[bytes]) -> None:
+        if self._track_since >= 0:
+            for key in keys:
+                self._mod_index[key] = index
+        waiters = self._key_waiters
+        if waiters:
+            for key in keys:
+                events = waiters.get(key)
+                if events:
+                    for ev in events:
+                        ev.set()
+
+    def _blocking(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
+        """BLPOP and friends: try through the log; if it would block, wait until an
+        applied entry touches one of the keys (or the timeout), then try again."""
+        try:
+            timeout_ms = parse_timeout_ms(args[-1])
+        except CommandError as exc:
+            return exc.reply()
+        assert self.loop is not None
+        result: asyncio.Future = self.loop.create_future()
+        keys = spec.keys(args)
+        slot = key_slot(keys[0]) if keys else 0
+
+        async def run() -> None:
+            deadline = None if timeout_ms == 0 else time.monotonic() + timeout_ms / 1000
+            event = asyncio.Event()
+            for key in keys:
+                self._key_waiters.setdefault(key, set()).add(event)
+            try:
+                while True:
+                    if getattr(conn, "closed", False):
+                        result.set_result(None)  # nobody to answer; and never pop for them
+                        return
+                    if self._role != Role.LEADER:
+                        result.set_result(self._redirect_now(slot))
+                        return
+                    event.clear()
+                    reply = await self._submit_write([entries.OP_COMMAND, args], args)
+                    if reply is not NULL_ARRAY and reply is not None:
+                        result.set_result(reply)
+                        return
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        result.set_result(reply)  # the timeout's null reply
+                        return
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        # Woken by a change to a key; the cap re-checks role and connection.
+                        await asyncio.wait_for(event.wait(),
+                                               1.0 if remaining is None else min(remaining, 1.0))
+            finally:
+                for key in keys:
+                    events = self._key_waiters.get(key)
+                    if events is not None:
+                        events.discard(event)
+                        if not events:
+                            del self._key_waiters[key]
+
+        asyncio.ensure_future(run())
+        return result
 
     def _redirect(self, slot: int, retry: Callable[[], object]) -> object:
         leader = self.known_leader()
@@ -523,6 +685,10 @@ class Node:
         if self._role != Role.LEADER:
             self._resolve_all(futs, NOT_APPLIED)
             return
+        if any(op[0] == _WATCHED_EXEC for op in ops):
+            ops, futs = self._decide_watched(ops, futs)
+            if not ops:
+                return
         # Split into entries of bounded size/ops.
         start = 0
         while start < len(ops):
@@ -548,6 +714,46 @@ class Node:
             self.stats["entries_proposed"] += 1
             if any(f is not None for f in chunk_futs):
                 self._proposals[index] = _Proposal(term, chunk_futs)
+
+    def _decide_watched(self, ops: list, futs: list) -> tuple[list, list]:
+        """EXEC after WATCH is decided here, on the leader, right before it is logged: it
+        needs every earlier entry applied, so it and everything behind it (same order as
+        sent) wait until the log is applied up to its end."""
+        assert self.core is not None
+        out_ops: list = []
+        out_futs: list = []
+        for i, op in enumerate(ops):
+            if op[0] != _WATCHED_EXEC:
+                out_ops.append(op)
+                out_futs.append(futs[i])
+                continue
+            if out_ops or self.applied < self.core.log.last_index():
+                # Hold this EXEC and the rest for a later turn.
+                self._batch_ops = ops[i:] + self._batch_ops
+                self._batch_futs = futs[i:] + self._batch_futs
+                break
+            _, marks, inner = op
+            if self._watch_broken(marks, self._clock()):
+                fut = futs[i]
+                if fut is not None and not fut.done():
+                    fut.set_result(NULL_ARRAY)  # EXEC's null reply: the transaction aborted
+                continue
+            out_ops.append(inner)
+            out_futs.append(futs[i])
+        return out_ops, out_futs
+
+    def _watch_broken(self, marks: dict, stamp: int) -> bool:
+        for key, mark in marks.items():
+            if mark is None:
+                return True
+            widx, deadline = mark
+            if widx < self._track_since or self._flushed_at > widx:
+                return True
+            if self._mod_index.get(key, 0) > widx:
+                return True
+            if deadline is not None and deadline <= stamp:
+                return True  # expired since WATCH: Redis counts that as a change
+        return False
 
     @staticmethod
     def _resolve_all(futs, reply) -> None:

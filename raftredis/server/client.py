@@ -15,7 +15,7 @@ def next_client_id() -> int:
     return next(_ids)
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class ClientState:
     id: int
     addr: str  # "host:port" of the peer
@@ -33,7 +33,9 @@ class ClientState:
     # MULTI: None when not in a transaction; else the queued (spec, args).
     multi: list[tuple[CommandSpec, list[bytes]]] | None = None
     multi_error: bool = False  # a command failed while queueing: EXEC answers EXECABORT
-    watched: set[bytes] = field(default_factory=set)
+    # WATCH: key -> what the backend noted at WATCH time (applied index, deadline).
+    watched: dict[bytes, object] = field(default_factory=dict)
+    closed: bool = False  # the connection is gone: blocked commands must not pop for it
     reply_mode: str = "on"  # CLIENT REPLY on / off / skip
     no_evict: bool = False
     no_touch: bool = False

@@ -394,8 +394,12 @@ def watch(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
         return Error("ERR WATCH inside MULTI is not allowed")
     if len(client.watched) + len(args) - 1 > 100_000:
         return Error("ERR too many watched keys")
-    client.watched.update(args[1:])
-    return OK
+    watch_fn = getattr(srv.backend, "watch", None)
+    if watch_fn is None:
+        client.watched.update(dict.fromkeys(args[1:]))
+        return OK
+    # The backend notes what it needs to tell at EXEC whether a key changed (or redirects).
+    return watch_fn(client, args[1:])
 
 
 @handler("unwatch")

@@ -103,6 +103,14 @@ class Dispatcher:
                 client.multi_error = True
             return NOAUTH
         if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
+            if spec.route is not Route.LOCAL:
+                # A data command this node cannot run (a follower): redirect now, before
+                # anything is queued or applied; EXEC will then answer EXECABORT, as Redis.
+                check = getattr(self.srv.backend, "check_route", None)
+                err = check(client, spec, args) if check is not None else None
+                if err is not None:
+                    client.multi_error = True
+                    return err
             client.multi.append((spec, args))
             return QUEUED
         return self.execute(client, spec, args)
@@ -126,7 +134,6 @@ class Dispatcher:
         """EXEC: run the queued commands; local ones here, data ones as one backend unit."""
         queued = client.multi or []
         client.multi = None
-        client.watched.clear()
         data: list[tuple[CommandSpec, list[bytes]]] = []
         replies: list[object] = []
         slots: list[int] = []
@@ -138,6 +145,7 @@ class Dispatcher:
                 replies.append(None)
                 data.append((spec, args))
         if not data:
+            client.watched.clear()
             return replies
 
         def merge(result: object) -> object:
@@ -148,10 +156,13 @@ class Dispatcher:
             return replies
 
         try:
+            # The backend reads client.watched (WATCH marks) before it is cleared.
             result = self.srv.backend.execute_multi(client, data)
         except Exception:
             log.exception("EXEC failed")
             return Error("ERR internal error while running the transaction")
+        finally:
+            client.watched.clear()
         if isinstance(result, asyncio.Future):
             out = asyncio.get_running_loop().create_future()
 

@@ -66,6 +66,7 @@ class RespProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.client is not None:
+            self.client.closed = True
             self.srv.clients.pop(self.client.id, None)
         self._closing = True
         for item in self._pending:
