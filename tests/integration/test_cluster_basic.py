@@ -203,3 +203,20 @@ def test_redis_benchmark_against_leader(cluster):
     text = out.stdout + out.stderr
     assert "ERR" not in text and "error" not in text.lower(), text
     assert "SET:" in text and "GET:" in text, text
+
+
+@needs_cli
+def test_redis_benchmark_default_tests_against_leader(cluster):
+    """redis-benchmark's default test list (no -t) touches lists, sets, hashes, sorted sets."""
+    bench = shutil.which("redis-benchmark")
+    if bench is None:
+        pytest.skip("redis-benchmark (Debian redis-tools) missing")
+    lport, _ = leader_and_follower(cluster)
+    out = subprocess.run([bench, "-p", str(lport), "-n", "300", "-c", "10", "-P", "8", "--csv"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    assert "ERR" not in text and "error" not in text.lower(), text
+    for test in ("SET", "GET", "LPUSH", "SADD", "HSET", "SPOP", "ZADD", "ZPOPMIN",
+                 "LRANGE_100", "MSET"):
+        assert f'"{test}' in text, (test, text)
