@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from raftredis.client import policy
 from raftredis.client.errors import UnknownOutcomeError
 from raftredis.client.policy import Action, Address
-from raftredis.client.sync import MAX_KNOWN, REDIRECT_LIMIT, _Attempts, _SessionExpired
+from raftredis.client.sync import MAX_KNOWN, MAX_SPREAD, REDIRECT_LIMIT, _Attempts, _SessionExpired
 
 
 class AsyncClient:
@@ -42,8 +42,8 @@ class AsyncClient:
         self._known: list[Address] = [policy.parse_address(s) for s in seeds]
         if not self._known:
             raise ValueError("at least one seed address is needed")
-        if not 0 < deadline <= 3600 or not 0 < max_in_flight <= 32:
-            raise ValueError("deadline must be in (0, 3600] s and max_in_flight in 1..32")
+        if not 0 < deadline <= 3600 or not 0 < max_in_flight <= MAX_SPREAD:
+            raise ValueError(f"deadline must be in (0, 3600] s, max_in_flight in 1..{MAX_SPREAD}")
         self.deadline = deadline
         self._redis_kw = dict(socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
                               username=username, password=password,
@@ -55,9 +55,12 @@ class AsyncClient:
         self._open_lock = asyncio.Lock()
         self._session: int | None = None
         self._seq = 0
-        self._slots = asyncio.BoundedSemaphore(max_in_flight)
+        # As in the sync client: a new seq stays within max_in_flight of the oldest unanswered.
+        self._max_in_flight = max_in_flight
+        self._outstanding: set[int] = set()
+        self._seq_free = asyncio.Condition(self._open_lock)
         self._closed = False
-        self.stats = {"retries": 0, "redirects": 0, "sessions_opened": 0}
+        self.stats = {"retries": 0, "in_doubt": 0, "redirects": 0, "sessions_opened": 0}
 
     async def execute(self, *args: object, **options: object) -> object:
         if not args:
@@ -117,31 +120,48 @@ class AsyncClient:
     async def _session_call(self, args: tuple, options: dict) -> object:
         att = self._attempts()
         name = str(args[0] if not isinstance(args[0], bytes) else args[0].decode())
-        async with self._slots:
-            sid, seq = await self._take_seq(att)
+        sid, seq = await self._take_seq(att, name)
+        try:
             while True:
                 try:
-                    return await self._run(lambda s=sid, q=seq: ("SESSION.EXEC", s, q, *args), att,
-                                           options, name, wrapped=True)
+                    return await self._run(lambda s=sid, q=seq: ("SESSION.EXEC", s, q, *args),
+                                           att, options, name, wrapped=True)
                 except _SessionExpired:
                     if att.in_doubt:
                         raise UnknownOutcomeError(
                             f"{name}: the session expired while the outcome was unknown; it was "
                             "applied at most once") from None
+                    await self._release(sid, seq)
                     if self._session == sid:
                         self._session = None
-                    sid, seq = await self._take_seq(att)
+                    sid, seq = await self._take_seq(att, name)
+        finally:
+            await self._release(sid, seq)
 
-    async def _take_seq(self, att: _Attempts) -> tuple[int, int]:
-        async with self._open_lock:
+    async def _release(self, sid: int, seq: int) -> None:
+        async with self._seq_free:
+            if self._session == sid:
+                self._outstanding.discard(seq)
+            self._seq_free.notify_all()
+
+    async def _take_seq(self, att: _Attempts, name: str) -> tuple[int, int]:
+        async with self._seq_free:
+            while (self._outstanding and self._session is not None
+                   and self._seq + 1 - min(self._outstanding) >= self._max_in_flight):
+                if att.remaining() <= 0 or self._closed:
+                    raise att.give_up(name)  # nothing sent yet: not applied
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._seq_free.wait(), min(att.remaining(), 0.5))
             if self._session is None:
                 args: tuple = ("SESSION.OPEN",)
                 if self._session_timeout_ms is not None:
                     args += (self._session_timeout_ms,)
                 sid = await self._run(lambda: args, att, {}, "SESSION.OPEN")
                 self._session, self._seq = int(sid), 0  # type: ignore[call-overload]
+                self._outstanding = set()
                 self.stats["sessions_opened"] += 1
             self._seq += 1
+            self._outstanding.add(self._seq)
             return self._session, self._seq
 
     # ---- attempts -----------------------------------------------------------------------
@@ -180,7 +200,9 @@ class AsyncClient:
                         if att.redirects <= REDIRECT_LIMIT:
                             continue
                     else:
-                        att.in_doubt |= action is Action.RETRY_IN_DOUBT
+                        if action is Action.RETRY_IN_DOUBT:
+                            att.in_doubt = True
+                            self.stats["in_doubt"] += 1  # an attempt whose outcome we missed
                         if self._leader == addr:
                             self._leader = None
             att.redirects = 0

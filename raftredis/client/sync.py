@@ -24,6 +24,7 @@ from raftredis.client import policy
 from raftredis.client.errors import ClusterUnavailableError, UnknownOutcomeError
 from raftredis.client.policy import Action, Address
 
+MAX_SPREAD = 16  # < the server's reply WINDOW (32): newest - oldest unanswered seq
 MAX_KNOWN = 32  # addresses remembered (seeds, leaders, MOVED targets)
 REDIRECT_LIMIT = 3  # consecutive MOVED before backing off (views may disagree briefly)
 
@@ -77,8 +78,8 @@ class Client:
         self._known: list[Address] = [policy.parse_address(s) for s in seeds]
         if not self._known:
             raise ValueError("at least one seed address is needed")
-        if not 0 < deadline <= 3600 or not 0 < max_in_flight <= 32:
-            raise ValueError("deadline must be in (0, 3600] s and max_in_flight in 1..32")
+        if not 0 < deadline <= 3600 or not 0 < max_in_flight <= MAX_SPREAD:
+            raise ValueError(f"deadline must be in (0, 3600] s, max_in_flight in 1..{MAX_SPREAD}")
         self.deadline = deadline
         self._redis_kw = dict(socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
                               username=username, password=password,
@@ -91,10 +92,14 @@ class Client:
         self._open_lock = threading.Lock()
         self._session: int | None = None
         self._seq = 0
-        # Bounds the seqs in flight so none falls out of the server's reply window.
-        self._slots = threading.BoundedSemaphore(max_in_flight)
+        # Seqs sent and not yet answered. A new seq is taken only while it stays within
+        # max_in_flight of the oldest of them, so no retried seq can fall out of the
+        # server's reply window (WINDOW) however long its retries take.
+        self._max_in_flight = max_in_flight
+        self._outstanding: set[int] = set()
+        self._seq_free = threading.Condition(self._open_lock)
         self._closed = False
-        self.stats = {"retries": 0, "redirects": 0, "sessions_opened": 0}
+        self.stats = {"retries": 0, "in_doubt": 0, "redirects": 0, "sessions_opened": 0}
 
     # ---- public API ---------------------------------------------------------------------
     def execute(self, *args: object, **options: object) -> object:
@@ -165,23 +170,37 @@ class Client:
     def _session_call(self, args: tuple, options: dict) -> object:
         att = self._attempts()
         name = str(args[0] if not isinstance(args[0], bytes) else args[0].decode())
-        with self._slots:
-            sid, seq = self._take_seq(att)
+        sid, seq = self._take_seq(att, name)
+        try:
             while True:
                 try:
-                    return self._run(lambda s=sid, q=seq: ("SESSION.EXEC", s, q, *args), att, options,
-                                     name, wrapped=True)
+                    return self._run(lambda s=sid, q=seq: ("SESSION.EXEC", s, q, *args), att,
+                                     options, name, wrapped=True)
                 except _SessionExpired:
                     if att.in_doubt:
                         raise UnknownOutcomeError(
                             f"{name}: the session expired while the outcome was unknown; it was "
                             "applied at most once") from None
                     # Never applied (the server refuses without running): a new session is safe.
+                    self._release(sid, seq)
                     self._drop_session(sid)
-                    sid, seq = self._take_seq(att)
+                    sid, seq = self._take_seq(att, name)
+        finally:
+            self._release(sid, seq)
 
-    def _take_seq(self, att: _Attempts) -> tuple[int, int]:
-        with self._open_lock:
+    def _release(self, sid: int, seq: int) -> None:
+        with self._seq_free:
+            if self._session == sid:
+                self._outstanding.discard(seq)
+            self._seq_free.notify_all()
+
+    def _take_seq(self, att: _Attempts, name: str) -> tuple[int, int]:
+        with self._seq_free:
+            while (self._outstanding and self._session is not None
+                   and self._seq + 1 - min(self._outstanding) >= self._max_in_flight):
+                if att.remaining() <= 0 or self._closed:
+                    raise att.give_up(name)  # nothing sent yet: not applied
+                self._seq_free.wait(min(att.remaining(), 0.5))
             if self._session is None:
                 args: tuple = ("SESSION.OPEN",)
                 if self._session_timeout_ms is not None:
@@ -190,9 +209,11 @@ class Client:
                 sid = self._run(lambda: args, att, {}, "SESSION.OPEN")
                 with self._lock:
                     self._session, self._seq = int(sid), 0  # type: ignore[call-overload]
+                    self._outstanding = set()
                 self.stats["sessions_opened"] += 1
             with self._lock:
                 self._seq += 1
+                self._outstanding.add(self._seq)
                 return self._session, self._seq  # type: ignore[return-value]
 
     def _drop_session(self, sid: int) -> None:
@@ -231,7 +252,9 @@ class Client:
                         if att.redirects <= REDIRECT_LIMIT:
                             continue
                     else:
-                        att.in_doubt |= action is Action.RETRY_IN_DOUBT
+                        if action is Action.RETRY_IN_DOUBT:
+                            att.in_doubt = True
+                            self.stats["in_doubt"] += 1  # an attempt whose outcome we missed
                         if self._leader == addr:
                             self._leader = None
             att.redirects = 0

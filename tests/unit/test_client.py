@@ -260,3 +260,31 @@ def test_async_client_retries_with_the_same_seq() -> None:
 
     assert asyncio.run(main()) == [1, 2, 3, b"3"]
     assert sm.read([b"GET", b"n"], 0) == b"3"
+
+
+def test_new_seqs_wait_for_the_oldest_unanswered_one() -> None:
+    client, _ = make_client([], max_in_flight=2)
+    att = client._attempts(0.3)
+    sid, s1 = client._take_seq(att, "x")
+    _, s2 = client._take_seq(att, "x")
+    assert (s1, s2) == (1, 2)
+    # seq 3 would be 2 ahead of the unanswered seq 1: refused as not sent (never applied).
+    with pytest.raises(ClusterUnavailableError):
+        client._take_seq(client._attempts(0.1), "x")
+    client._release(sid, s1)
+    assert client._take_seq(client._attempts(0.1), "x") == (sid, 3)
+
+
+def test_async_seq_spread_is_bounded_too() -> None:
+    async def main() -> None:
+        client = AsyncClient("10.0.0.1:7000", max_in_flight=2)
+        client._session = 7  # as if opened
+        att = client._attempts(0.1)
+        assert await client._take_seq(att, "x") == (7, 1)
+        assert await client._take_seq(att, "x") == (7, 2)
+        with pytest.raises(ClusterUnavailableError):
+            await client._take_seq(client._attempts(0.1), "x")
+        await client._release(7, 1)
+        assert await client._take_seq(client._attempts(0.1), "x") == (7, 3)
+
+    asyncio.run(main())
