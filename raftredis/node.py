@@ -18,6 +18,7 @@ import contextlib
 import heapq
 import io
 import logging
+import os
 import random
 import time
 import weakref
@@ -33,7 +34,7 @@ from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import NotLeaderError, ProposalDroppedError, RaftCore
 from raftredis.raft.messages import Append, Heartbeat, InstallSnapshot, Message
 from raftredis.raft.ready import Ready
-from raftredis.raft.types import ConfState, EntryKind, Role, SoftState
+from raftredis.raft.types import ConfState, EntryKind, Role, SnapshotMeta, SoftState
 from raftredis.reply import NULL_ARRAY, OK, CommandError, Error
 from raftredis.statemachine import StateMachine
 from raftredis.statemachine.blocking import parse_timeout_ms
@@ -266,7 +267,7 @@ class Node:
             self._on_soft_state(rd.soft_state)
         self._send(rd.messages)
         if rd.snapshot is not None:
-            self._install_snapshot(rd)
+            await self._install_snapshot(rd)
         if rd.hard_state is not None or rd.entries:
             assert self.persister is not None
             await self.persister.persist(rd.hard_state, rd.entries)
@@ -297,11 +298,13 @@ class Node:
             elif self.transport is not None:
                 self.transport.send(m)
 
-    def _install_snapshot(self, rd: Ready) -> None:
+    async def _install_snapshot(self, rd: Ready) -> None:
         snap = rd.snapshot
-        assert snap is not None and self.storage is not None
-        self.storage.install_snapshot(snap)
+        storage, persister = self.storage, self.persister
+        assert snap is not None and storage is not None and persister is not None
+        # Restore first: a snapshot the state machine refuses must not replace our log.
         self.sm.restore_snapshot(io.BytesIO(snap.data))
+        await persister.call(lambda: storage.install_snapshot(snap))
         self.applied = snap.meta.index
         self.applied_conf = snap.meta.conf
         self.stats["snapshots_installed"] += 1
@@ -388,26 +391,64 @@ class Node:
             return
         if self.applied - storage.snapshot_meta().index < self.config.snapshot_threshold:
             return
-        self.take_snapshot()
-
-    def take_snapshot(self) -> int:
-        """Write the state at the applied index as a snapshot; compacts the log."""
-        storage = self.storage
-        assert storage is not None
-        if self.applied <= storage.snapshot_meta().index:
-            return storage.snapshot_meta().index
         self._snapshotting = True
+        asyncio.ensure_future(self._snapshot_task())
+
+    async def _snapshot_task(self) -> None:
         try:
-            term = storage.term(self.applied)
-            started = time.monotonic()
-            with storage.snapshot_writer(self.applied, term, self.applied_conf) as w:
-                self.sm.write_snapshot(w)
-            self.stats["snapshots_taken"] += 1
-            log.info("snapshot at index %d written in %.0f ms", self.applied,
-                     (time.monotonic() - started) * 1000)
-            return self.applied
+            await self.take_snapshot()
+        except Exception:
+            log.exception("snapshot failed; the log is kept and the next one will retry")
         finally:
             self._snapshotting = False
+
+    async def take_snapshot(self) -> int:
+        """Snapshot the state at the applied index and compact the log.
+
+        The keyspace is written by a forked child (copy-on-write, as Redis's BGSAVE), so
+        clients are not stalled while a large keyspace is serialised; the disk thread then
+        makes the file durable and compacts the log, in order with log writes."""
+        storage, persister = self.storage, self.persister
+        assert storage is not None and persister is not None
+        index = self.applied
+        if index <= storage.snapshot_meta().index:
+            return storage.snapshot_meta().index
+        meta = SnapshotMeta(index=index, term=storage.term(index), conf=self.applied_conf)
+        started = time.monotonic()
+        if hasattr(os, "fork"):
+            path = os.path.join(self.config.data_dir, f"forked-snapshot-{index}.tmp")
+            try:
+                pid = os.fork()
+                if pid == 0:  # the child: write, make durable, leave without cleanup
+                    code = 1
+                    try:
+                        with open(path, "wb") as fp:
+                            self.sm.write_snapshot(fp)
+                            fp.flush()
+                            os.fsync(fp.fileno())
+                        code = 0
+                    finally:
+                        os._exit(code)
+                assert self.loop is not None
+                _, status = await self.loop.run_in_executor(None, os.waitpid, pid, 0)
+                if status != 0:
+                    raise RuntimeError(f"snapshot child exited with status {status}")
+                await persister.call(lambda: storage.install_snapshot_file(meta, path))
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        else:
+            writer = storage.snapshot_writer(meta.index, meta.term, meta.conf)
+            try:
+                self.sm.write_snapshot(writer)
+            except BaseException:
+                writer.abort()
+                raise
+            await persister.call(writer.close)
+        self.stats["snapshots_taken"] += 1
+        log.info("snapshot at index %d written in %.0f ms", index,
+                 (time.monotonic() - started) * 1000)
+        return index
 
     # ------------------------------------------------------------------ role changes
     def _on_soft_state(self, ss: SoftState) -> None:
