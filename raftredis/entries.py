@@ -12,7 +12,7 @@ them all. Operations:
     [OP_COMMAND, args]          one Redis command (args: list of bytes)
     [OP_MULTI, [args, ...]]     MULTI/EXEC: applied atomically
     [OP_EXPIRE, [key, ...]]     active expiry: delete those keys if expired at the stamp
-    [OP_SESSION, ...]           client sessions (exactly-once retries)
+    [OP_CONFIG, [[name, value], ...]]  CONFIG SET of cluster-wide settings
 
 Randomness for a command (SPOP, RANDOMKEY, ...) is derived from (index, position)
 so that every replica makes the same choice.
@@ -28,6 +28,7 @@ OP_COMMAND = 0
 OP_MULTI = 1
 OP_EXPIRE = 2
 OP_SESSION = 3
+OP_CONFIG = 4  # [OP_CONFIG, [[name, value], ...]]: a cluster-wide CONFIG SET
 
 _STAMP = struct.Struct(">Q")
 MAX_OPS_PER_ENTRY = 1 << 16

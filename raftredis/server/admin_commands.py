@@ -26,6 +26,10 @@ def config_set(srv: ServerState, client: ClientState, args: list[bytes]) -> obje
     if len(args) % 2:
         return wrong_arity("config|set")
     pairs = [(args[i], args[i + 1]) for i in range(2, len(args), 2)]
+    hook = getattr(srv.backend, "config_set", None)
+    if hook is not None:
+        # The node replicates cluster-wide settings through the log.
+        return hook(client, pairs)
     try:
         srv.settings.config_set(pairs)
     except ConfigError as e:

@@ -133,6 +133,11 @@ class ServerSettings:
 
     def config_set(self, pairs: list[tuple[bytes, bytes]]) -> None:
         """All or nothing, as Redis 7. Raises ConfigError with Redis's full message."""
+        for name, value in self.validate(pairs):
+            self.set_value(name, value)
+
+    def validate(self, pairs: list[tuple[bytes, bytes]]) -> list[tuple[str, object]]:
+        """Parse CONFIG SET pairs without changing anything; ConfigError if any is bad."""
         parsed: list[tuple[str, object]] = []
         names: set[str] = set()
         for raw_name, raw_value in pairs:
@@ -151,8 +156,7 @@ class ServerSettings:
                 parsed.append((name, p.parse(raw_value)))
             except ConfigError as e:
                 raise ConfigError(_failed(name, str(e))) from None
-        for name, value in parsed:
-            self.set_value(name, value)
+        return parsed
 
 
 def _failed(name: str, why: str) -> str:

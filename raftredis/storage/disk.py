@@ -697,10 +697,25 @@ class DiskStorage:
             fsync_dir(self._dir)
             self._fsyncs += 1
 
+    def set_fsync_policy(self, policy: FsyncPolicy) -> None:
+        """Change the policy at run time (CONFIG SET appendfsync). Switching to ALWAYS
+        syncs what is pending first, so every later acknowledgement is durable."""
+        policy = FsyncPolicy(policy)
+        with self._wlock:
+            self._check_open()
+            self._policy = policy
+            if policy is FsyncPolicy.ALWAYS:
+                self._sync_now()
+            if policy is FsyncPolicy.EVERYSEC and (self._ticker is None
+                                                   or not self._ticker.is_alive()):
+                self._ticker = threading.Thread(target=self._tick, name="raftredis-fsync",
+                                                daemon=True)
+                self._ticker.start()
+
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
             with self._wlock:
-                if self._closed:
+                if self._closed or self._policy is not FsyncPolicy.EVERYSEC:
                     return
                 if self._dirty or self._pending_fds or self._dir_dirty:
                     self._sync_now()
