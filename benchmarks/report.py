@@ -65,6 +65,10 @@ def ratios(summary: list[dict]) -> list[dict]:
                 a, d = s.get(m), b.get(m)
                 row[m] = round(a / d, 3) if a is not None and d else None
             out.append(row)
+    # Grouped for reading: per workload, (c) before (d), each against (a) then (b).
+    out.sort(key=lambda r: (r["target"], r["baseline"]))
+    specs = list(dict.fromkeys(s["spec"] for s in summary))
+    out.sort(key=lambda r: specs.index(r["spec"]))
     return out
 
 
@@ -140,7 +144,7 @@ def write_chart(path: Path, summary: list[dict]) -> str:
     ):
         for k, t in enumerate(targets):
             vals = [(by_key.get((s, t)) or {}).get(metric) or 0 for s in group]
-            ax.bar([i + k * width for i in range(len(group))], vals, width, label=t)
+            ax.bar([i + k * width for i in range(len(group))], vals, width, label=TARGETS[t])
         ax.set_xticks([i + width * (len(targets) - 1) / 2 for i in range(len(group))])
         ax.set_xticklabels([s.replace(" -c 50", "").replace(" -c 1", "") for s in group],
                            rotation=30, ha="right")
