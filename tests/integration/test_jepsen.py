@@ -1,0 +1,313 @@
+"""Jepsen-style test of the real 3-node cluster: random reads and writes of unique values
+under kill -9 / SIGSTOP faults, then a linearizability check of the recorded history.
+
+Clients are plain RESP connections with no hidden retries (redis-py retries on its own,
+which could apply one SET twice): each call is one attempt, timed with time.monotonic().
+A nemesis driven by one seed kills or pauses the leader or a random node for a bounded
+time; at most one node is faulty at a time, so a majority is always there to make progress.
+
+Default run: about 25 s of faults (`JEPSEN_SECONDS`), a random seed (`JEPSEN_SEED` replays
+one). Long run: `python3 -m pytest -m slow tests/integration/test_jepsen.py` (3 seeds x 100 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import hiredis
+import pytest
+
+from tests.integration.harness import Cluster, wait_for
+from tests.linearizability import FAIL, OK, UNKNOWN, Op, RegisterModel, check
+
+KEYS = [f"jepsen:{i}" for i in range(5)]
+CLIENTS = 5
+SOCKET_TIMEOUT = 1.5  # a paused node gives an unknown outcome after this, not a hang
+CHECK_BUDGET = 5_000_000  # search steps per key
+
+
+class Conn:
+    """One blocking RESP connection; error replies come back as hiredis.ReplyError."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=SOCKET_TIMEOUT)
+        self.sock.settimeout(SOCKET_TIMEOUT)
+        self.reader = hiredis.Reader()
+
+    def call(self, *args: str) -> object:
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            b = a.encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(out))
+        while (reply := self.reader.gets()) is False:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed by the server")
+            self.reader.feed(data)
+        return reply
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Client(threading.Thread):
+    """Random GET/SET of unique values; appends one Op per attempt to `history`."""
+
+    def __init__(self, pid: int, cluster: Cluster, seed: int, stop: threading.Event,
+                 history: list[Op], unexpected: list[str]) -> None:
+        super().__init__(daemon=True, name=f"jepsen-client-{pid}")
+        self.pid, self.cluster, self.stop = pid, cluster, stop
+        self.rng = random.Random(seed)
+        self.history, self.unexpected = history, unexpected
+        self.ports = {n.port: i for i, n in cluster.nodes.items()}
+
+    def run(self) -> None:
+        target = self.rng.choice(list(self.cluster.nodes))
+        conn: Conn | None = None
+        n = 0
+        try:
+            while not self.stop.is_set():
+                if conn is None:
+                    try:
+                        conn = Conn(self.cluster.nodes[target].port)
+                    except OSError:  # node down: try another after a short back-off
+                        target = self.rng.choice(list(self.cluster.nodes))
+                        self.stop.wait(0.05)
+                        continue
+                key = self.rng.choice(KEYS)
+                n += 1
+                kind, value = ("read", None) if self.rng.random() < 0.5 else (
+                    "write", f"{self.pid}.{n}")
+                invoke = time.monotonic()
+                try:
+                    reply = conn.call("GET", key) if kind == "read" else conn.call(
+                        "SET", key, value)
+                except OSError:
+                    # Timeout or reset: the write may or may not have happened. The reply
+                    # could still arrive later on this connection, so never reuse it.
+                    self._record(key, kind, value, invoke, UNKNOWN)
+                    conn.close()
+                    conn = None
+                    target = self.rng.choice(list(self.cluster.nodes))
+                    continue
+                outcome, redirect = self._classify(kind, reply)
+                if kind == "read" and outcome == OK:
+                    value = reply.decode() if reply is not None else None
+                self._record(key, kind, value, invoke, outcome)
+                if redirect is not None or outcome != OK:
+                    conn.close()
+                    conn = None
+                    if redirect is not None:
+                        target = redirect
+                    else:
+                        target = self.rng.choice(list(self.cluster.nodes))
+                        self.stop.wait(0.02)  # no leader yet: back off a little
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _record(self, key: str, kind: str, value, invoke: float, outcome: str) -> None:
+        self.history.append(Op(self.pid, kind, value, invoke, time.monotonic(), outcome, key))
+
+    def _classify(self, kind: str, reply: object) -> tuple[str, int | None]:
+        if not isinstance(reply, hiredis.ReplyError):
+            if kind == "write" and reply != b"OK":
+                self.unexpected.append(f"SET answered {reply!r}")
+                return UNKNOWN, None
+            return OK, None
+        text = str(reply)
+        if text.startswith("MOVED "):
+            port = int(text.rsplit(":", 1)[1])
+            return FAIL, self.ports.get(port)  # a follower ran nothing
+        if text.startswith(("CLUSTERDOWN", "TRYAGAIN")):
+            return FAIL, None  # documented as "not applied"
+        if text.startswith("UNCERTAIN"):
+            return UNKNOWN, None
+        self.unexpected.append(text)
+        return UNKNOWN, None
+
+
+class Nemesis(threading.Thread):
+    """One fault at a time, each for a bounded time chosen by the seeded rng."""
+
+    FAULTS = ("kill-leader", "kill-random", "pause-leader", "pause-random")
+
+    def __init__(self, cluster: Cluster, seed: int, seconds: float,
+                 stop: threading.Event) -> None:
+        super().__init__(daemon=True, name="jepsen-nemesis")
+        self.cluster, self.rng, self.seconds, self.stop = cluster, random.Random(seed), seconds, stop
+        self.events: list[str] = []
+        self.faults = 0
+        self.error: BaseException | None = None
+        self.t0 = time.monotonic()
+
+    def log(self, what: str) -> None:
+        self.events.append(f"{time.monotonic():.3f} (+{time.monotonic() - self.t0:.2f}s) {what}")
+
+    def run(self) -> None:
+        end = self.t0 + self.seconds
+        try:
+            while not self.stop.is_set() and time.monotonic() < end:
+                # The schedule: quiet time, then one fault held for a while.
+                if self.stop.wait(self.rng.uniform(0.5, 2.0)):
+                    break
+                fault = self.rng.choice(self.FAULTS)
+                hold = self.rng.uniform(0.2, 3.0)
+                ids = sorted(self.cluster.nodes)
+                victim = self.rng.choice(ids)
+                if fault.endswith("leader"):
+                    victim = self.cluster.leader() or victim
+                self.faults += 1
+                if fault.startswith("kill"):
+                    self.log(f"{fault}: kill -9 node{victim} for {hold:.2f}s")
+                    self.cluster.kill(victim)
+                    self.stop.wait(hold)
+                    self.cluster.start_node(victim)
+                    self.log(f"restarted node{victim}")
+                else:
+                    self.log(f"{fault}: SIGSTOP node{victim} for {hold:.2f}s")
+                    self.cluster.pause(victim)
+                    self.stop.wait(hold)
+                    self.cluster.resume(victim)
+                    self.log(f"SIGCONT node{victim}")
+        except BaseException as exc:  # reported by the test, not lost in a thread
+            self.error = exc
+        finally:
+            heal(self.cluster)
+
+
+def heal(cluster: Cluster) -> None:
+    for i, node in cluster.nodes.items():
+        if node.alive() and node.paused:
+            cluster.resume(i)
+        elif not node.alive():
+            cluster.start_node(i)
+
+
+def final_reads(cluster: Cluster, history: list[Op]) -> None:
+    """After healing: one successful linearizable read of every key on the leader."""
+    for key in KEYS:
+        def attempt(key: str = key) -> bool:
+            leader = cluster.wait_leader(timeout=30)
+            conn = Conn(cluster.nodes[leader].port)
+            try:
+                invoke = time.monotonic()
+                reply = conn.call("GET", key)
+            finally:
+                conn.close()
+            if isinstance(reply, hiredis.ReplyError):
+                return False
+            value = reply.decode() if reply is not None else None
+            history.append(Op("final", "read", value, invoke, time.monotonic(), OK, key))
+            return True
+
+        wait_for(attempt, 40, f"a final read of {key}")
+
+
+def lost_acked_writes(history: list[Op]) -> list[str]:
+    """Acknowledged writes that the final value shows were lost (implied by
+    linearizability, spelled out so a failure names the write)."""
+    lost = []
+    for key in KEYS:
+        final = [o for o in history if o.key == key and o.process == "final"][-1]
+        writes = [o for o in history if o.key == key and o.kind == "write" and o.outcome != FAIL]
+        source = next((o for o in writes if o.value == final.value), None)
+        for w in writes:
+            # An ok write that began after the final value's write had finished must win.
+            if (w.outcome == OK and source is not None and w.invoke > source.complete
+                    and source.outcome == OK):
+                lost.append(f"{key}: acked {w.value!r} lost under {final.value!r}")
+        if final.value is None and any(w.outcome == OK for w in writes):
+            lost.append(f"{key}: acked writes but the key is missing")
+    return lost
+
+
+def run_jepsen(tmp_path: Path, seed: int, seconds: float) -> dict[str, float]:
+    print(f"jepsen seed={seed} seconds={seconds} (replay: JEPSEN_SEED={seed})")
+    rng = random.Random(seed)
+    cluster = Cluster(tmp_path, extra=["--snapshot-threshold", "2000"]).start()
+    history: list[Op] = []
+    unexpected: list[str] = []
+    stop = threading.Event()
+    nemesis_stop = threading.Event()
+    clients: list[Client] = []
+    nemesis: Nemesis | None = None
+    try:
+        cluster.wait_leader(timeout=30)
+        clients = [Client(p, cluster, rng.randrange(1 << 30), stop, history, unexpected)
+                   for p in range(CLIENTS)]
+        nemesis = Nemesis(cluster, rng.randrange(1 << 30), seconds, nemesis_stop)
+        for c in clients:
+            c.start()
+        nemesis.start()
+        nemesis.join(timeout=seconds + 30)
+        assert not nemesis.is_alive(), "nemesis did not finish"
+        assert nemesis.error is None, f"nemesis failed: {nemesis.error!r}"
+        # A short healthy phase: the cluster must serve again after the faults.
+        healed_at = time.monotonic()
+        wait_for(lambda: any(o.invoke > healed_at and o.outcome == OK for o in history[-50:]),
+                 30, "an acknowledged op after healing")
+        stop.set()
+        for c in clients:
+            c.join(timeout=SOCKET_TIMEOUT + 5)
+        assert not any(c.is_alive() for c in clients), "a client did not stop"
+        final_reads(cluster, history)
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        stop.set()
+        nemesis_stop.set()
+        if nemesis is not None:
+            nemesis.join(timeout=10)
+        cluster.stop()
+
+    (tmp_path / "history.jsonl").write_text(
+        "\n".join(json.dumps(asdict(o), default=str) for o in history))
+    t0 = time.monotonic()
+    report = check(history, RegisterModel(), budget=CHECK_BUDGET)
+    check_s = time.monotonic() - t0
+    stats = {
+        "ops": len(history),
+        "ok_writes": sum(o.kind == "write" and o.outcome == OK for o in history),
+        "ok_reads": sum(o.kind == "read" and o.outcome == OK for o in history),
+        "unknown": sum(o.outcome == UNKNOWN for o in history),
+        "failed": sum(o.outcome == FAIL for o in history),
+        "faults": nemesis.faults,
+        "check_s": round(check_s, 2),
+    }
+    print(f"jepsen seed={seed}: {stats}")
+    context = (f"seed={seed} (replay: JEPSEN_SEED={seed} JEPSEN_SECONDS={seconds})\n"
+               f"history: {tmp_path / 'history.jsonl'}\nstats: {stats}\nnemesis:\n  "
+               + "\n  ".join(nemesis.events))
+    assert not unexpected, f"unexpected replies: {unexpected[:10]}\n{context}"
+    assert report.verdict != "not linearizable", f"{report.explain()}\n{context}"
+    assert report.ok, f"checker undecided:\n{report.explain()}\n{context}"
+    lost = lost_acked_writes(history)
+    assert not lost, f"lost acknowledged writes: {lost[:10]}\n{context}"
+    # The run must have exercised something, or a pass means nothing.
+    assert stats["faults"] >= 3 and stats["ok_writes"] >= 50 and stats["ok_reads"] >= 50, context
+    return stats
+
+
+def _seed() -> int:
+    return int(os.environ.get("JEPSEN_SEED") or random.SystemRandom().randrange(1 << 30))
+
+
+def test_jepsen_register_under_kills_and_pauses(tmp_path):
+    run_jepsen(tmp_path, _seed(), float(os.environ.get("JEPSEN_SECONDS", "25")))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("run", range(3))
+def test_jepsen_register_long(tmp_path, run):
+    run_jepsen(tmp_path, _seed() + run, float(os.environ.get("JEPSEN_SECONDS", "100")))
