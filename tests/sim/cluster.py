@@ -75,7 +75,9 @@ class Cluster:
         self.cfg = RaftConfig(
             election_tick=self.p.election_tick,
             heartbeat_tick=self.p.heartbeat_tick,
-            max_size_per_msg=400,  # small: forces many batches
+            # Small, varied per seed: from one entry per Append (old-term entries then get
+            # acknowledged apart from the new leader's no-op, as in Figure 8) to batches.
+            max_size_per_msg=self.rng.choice((28, 60, 400)),
             max_inflight=4,
             snapshot_chunk_size=64,  # small: forces several chunks
             read_timeout_tick=4 * self.p.election_tick,
@@ -361,7 +363,13 @@ class Cluster:
         r = self.rng.random()
         ld = self.leader()
         if r < 0.45:
-            target = ld if ld is not None and self.rng.random() < 0.8 else self.rng.choice(live)
+            # Clients talk to whoever believes it leads, stale leaders included: their
+            # doomed tails are what later elections must not commit wrongly (Figure 8).
+            leaders = [n for n in live if n.core.role == Role.LEADER]
+            if leaders and self.rng.random() < 0.8:
+                target = self.rng.choice(leaders)
+            else:
+                target = self.rng.choice(live)
             for _ in range(self.rng.randint(1, 3)):
                 self.propose(target)
             self._process(target)
@@ -380,9 +388,13 @@ class Cluster:
     def _fault(self) -> None:
         r = self.rng.random()
         ids = list(self.nodes)
+        ld = self.leader()
         if r < 0.25 and not self.blocked:
             k = self.rng.randint(1, len(ids) // 2)
             side = set(self.rng.sample(ids, k))
+            if ld is not None and self.rng.random() < 0.5 and ld.id not in side:
+                side.pop()
+                side.add(ld.id)  # cut the leader off with its doomed tail
             one_way = self.rng.random() < 0.3
             for a in side:
                 for b in ids:
@@ -396,7 +408,7 @@ class Cluster:
         elif r < 0.4:
             live = self._live()
             if live:
-                n = self.rng.choice(live)
+                n = ld if ld is not None and self.rng.random() < 0.5 else self.rng.choice(live)
                 self._crash(n, "fault")
 
     # ---- main loop -------------------------------------------------------------------------
