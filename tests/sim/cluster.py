@@ -273,6 +273,14 @@ class Cluster:
             if prev != n.id:
                 self.fail(f"election safety: n{prev} and n{n.id} both lead term {c.term}")
         if c.commit > n.commit_seen:
+            if c.role == Role.LEADER and c.commit > c.log.first_index() - 1:
+                # §5.4.2: a leader moves its commit index only onto an entry of its term.
+                t = c.log.term_or_none(c.commit)
+                if t != c.term and self._leader_commit_moved(n, c):
+                    self.fail(
+                        f"n{n.id} (leader, term {c.term}) committed up to {c.commit}, "
+                        f"an entry of term {t}: commit by counting old-term replicas"
+                    )
             for idx in range(max(n.commit_seen + 1, c.log.first_index()), c.commit + 1):
                 t = c.log.term(idx)
                 known = self.committed.setdefault(idx, t)
@@ -280,6 +288,11 @@ class Cluster:
                     self.fail(f"n{n.id} committed {idx}@{t} but {idx}@{known} was committed")
             n.commit_seen = c.commit
             self.max_committed = max(self.max_committed, c.commit)
+
+    def _leader_commit_moved(self, n: _Node, c: RaftCore) -> bool:
+        """True if this leader itself advanced the commit (not a restart that reloaded
+        it from the hard state while still a follower)."""
+        return self.leaders.get(c.term) == n.id
 
     def _check_appended(self, n: _Node, ents: tuple[Entry, ...]) -> None:
         st = n.storage
