@@ -390,3 +390,22 @@ def test_stale_follower_read_is_caught_end_to_end(tmp_path):
     (bad,) = report.violations
     assert ("read", history[-1].value) == (bad.counterexample[-1].kind, bad.counterexample[-1].value)
     assert len(bad.counterexample) <= 3
+
+
+def test_lost_acked_writes_names_the_lost_write():
+    """The explicit lost-write check on hand-made histories (no cluster needed)."""
+    def hist(final_value):
+        ops = []
+        for key in KEYS:
+            ops += [Op(1, "write", f"{key}a", 0, 1, OK, key),
+                    Op(2, "write", f"{key}b", 2, 3, OK, key),
+                    Op(3, "write", f"{key}c", 2.5, 9, UNKNOWN, key)]
+            value = final_value(key)
+            ops.append(Op("final", "read", value, 10, 11, OK, key))
+        return ops
+
+    assert lost_acked_writes(hist(lambda k: f"{k}b")) == []
+    assert lost_acked_writes(hist(lambda k: f"{k}c")) == []  # the unknown write landed last
+    lost = lost_acked_writes(hist(lambda k: f"{k}a" if k == KEYS[0] else f"{k}b"))
+    assert lost == [f"{KEYS[0]}: acked '{KEYS[0]}b' lost under '{KEYS[0]}a'"]
+    assert len(lost_acked_writes(hist(lambda k: None))) == len(KEYS)
