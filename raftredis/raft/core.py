@@ -831,8 +831,10 @@ class RaftCore:
 
     def _bcast_append(self, empty_ok: bool) -> None:
         for pid in self.progress:
-            if pid != self.id:
-                self._send_append(pid, empty_ok)
+            if pid != self.id and self._send_append(pid, empty_ok):
+                # Pipeline the rest of the backlog up to the inflight window.
+                while self._send_append(pid, empty_ok=False):
+                    pass
 
     def _bcast_heartbeat(self) -> None:
         ctx = self._rounds[-1].rid.to_bytes(8, "big") if self._rounds else b""

@@ -51,11 +51,12 @@ class _SNode:
 
 
 class Script:
-    def __init__(self, nodes: int, **cfg: object) -> None:
+    def __init__(self, nodes: int, voters: int = 0, **cfg: object) -> None:
         base = {"election_tick": 10, "heartbeat_tick": 1, "max_size_per_msg": 28}
         base.update(cfg)
         self.cfg = RaftConfig(**base)  # type: ignore[arg-type]
-        conf = ConfState(voters=frozenset(range(1, nodes + 1)))
+        # Nodes past `voters` exist but start outside the configuration (to be added).
+        conf = ConfState(voters=frozenset(range(1, (voters or nodes) + 1)))
         self.nodes = {i: _SNode(MemoryStorage(conf)) for i in range(1, nodes + 1)}
         self.queue: list[Message] = []
         self.cut: set[int] = set()
