@@ -38,7 +38,7 @@ def replay_command(seed: int, nodes: int) -> str:
 class SimParams:
     nodes: int = 3
     fault_ticks: int = 300  # length of the fault phase
-    liveness_ticks: int = 120  # bound for convergence once healed
+    liveness_ticks: int = 200  # bound for convergence once healed
     loss: float = 0.05
     dup: float = 0.03
     max_delay: int = 12  # time units; a few messages get up to 6x this (reordering)
@@ -78,7 +78,7 @@ class Cluster:
             # Small, varied per seed: from one entry per Append (old-term entries then get
             # acknowledged apart from the new leader's no-op, as in Figure 8) to batches.
             max_size_per_msg=self.rng.choice((28, 60, 400)),
-            max_inflight=4,
+            max_inflight=8,
             snapshot_chunk_size=64,  # small: forces several chunks
             read_timeout_tick=4 * self.p.election_tick,
         )
