@@ -157,3 +157,57 @@ def write_chart(path: Path, summary: list[dict]) -> str:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return f"chart written to {path}"
+
+
+# The issue's targets: (what, how to read it from the results, comparison, bound).
+GOALS = (
+    ("3-node SET -P 16 -c 50 rps / (b)", ("ratio", "SET -P 16 -c 50", "raft-3", "redis-aof", "rps"),
+     ">=", 0.25),
+    ("3-node SET -P 1 -c 50 rps / (b)", ("ratio", "SET -P 1 -c 50", "raft-3", "redis-aof", "rps"),
+     ">=", 0.35),
+    ("3-node GET -P 16 -c 50 rps / (a)", ("ratio", "GET -P 16 -c 50", "raft-3", "redis", "rps"),
+     ">=", 0.30),
+    ("3-node SET -c 1 -P 1 p50 ms", ("cell", "SET -P 1 -c 1", "raft-3", "p50_ms"), "<", 1.0),
+    ("failover median ms", ("failover", "median_ms"), "<", 1000.0),
+    ("memory bytes/key vs redis", ("memory", "ratio_to_redis"), "<=", 3.0),
+    ("restart to serving s", ("memory", "restart"), "<=", 10.0),
+)
+
+
+def _goal_value(results: dict, where: tuple) -> float | None:
+    kind = where[0]
+    t = results.get("throughput") or {}
+    if kind == "ratio":
+        _, spec, target, base, metric = where
+        rows = [r for r in t.get("ratios", []) if (r["spec"], r["target"], r["baseline"])
+                == (spec, target, base)]
+        return rows[0][metric] if rows else None
+    if kind == "cell":
+        _, spec, target, metric = where
+        rows = [s for s in t.get("summary", []) if (s["spec"], s["target"]) == (spec, target)]
+        return rows[0][metric] if rows else None
+    if kind == "failover":
+        return (results.get("failover") or {}).get("median_ms")
+    m = results.get("memory") or {}
+    if where[1] == "restart":
+        return (m.get("raftredis") or {}).get("restart_to_serving_seconds")
+    return m.get(where[1])
+
+
+def goals(results: dict) -> list[dict]:
+    """Each target of the issue with the measured value and whether it is met
+    (None when this run did not measure it)."""
+    out = []
+    for name, where, op, bound in GOALS:
+        v = _goal_value(results, where)
+        met = None if v is None else {">=": v >= bound, "<": v < bound, "<=": v <= bound}[op]
+        out.append({"goal": f"{name} {op} {bound:g}", "value": v, "met": met})
+    return out
+
+
+def goals_text(rows: list[dict]) -> str:
+    lines = ["Targets of issue 7", ""]
+    for r in rows:
+        state = {True: "met", False: "NOT MET", None: "not measured"}[r["met"]]
+        lines.append(f"  {r['goal']:<45} {_fmt(r['value'], 3):>10}  {state}")
+    return "\n".join(lines)

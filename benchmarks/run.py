@@ -131,7 +131,7 @@ def run_throughput(a: argparse.Namespace, registry: Registry, workdir: Path) -> 
                 targets[name] = RaftCluster(registry, name, workdir, n, "always").start(timeout)
         runs = throughput.run_rounds(
             targets, loadgen.SPECS, a.rounds, seconds=a.seconds,
-            floor=200 if a.quick else 2000, cap=2000 if a.quick else 2_000_000,
+            floor=200 if a.quick else 500, cap=2000 if a.quick else 2_000_000,
             keyspace=100_000, timeout=timeout, warmup=not a.quick, log=log)
     finally:
         for t in targets.values():
@@ -183,6 +183,7 @@ def summary_text(results: dict) -> str:
                      f"(used_memory), raftredis {m['raftredis']['rss_bytes_per_key']} B/key "
                      f"(RSS growth) = {m['ratio_to_redis']}x; raftredis restart to serving "
                      f"{m['raftredis']['restart_to_serving_seconds']} s")
+    parts.append(report.goals_text(results["goals"]))
     for name, err in results.get("errors", {}).items():
         parts.append(f"{name} FAILED: {err}")
     return "\n\n".join(parts) + "\n"
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     f = results.get("failover")
     if f is not None and "median_ms" not in f:
         results["errors"]["failover"] = "; ".join(f["errors"]) or "no run succeeded"
+    results["goals"] = report.goals(results)
     report.write_json(a.out / "results.json", results)
     text = summary_text(results)
     (a.out / "summary.txt").write_text(text)

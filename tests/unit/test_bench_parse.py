@@ -122,3 +122,21 @@ def test_memory_keys_and_values_have_the_issues_sizes_and_cover_each_key_once():
     joined = b"".join(cmds)
     assert all(joined.count(memory.key(i)) == 1 for i in range(250))
     assert memory.key(250) not in joined
+
+
+def test_goals_read_each_target_from_the_results_and_judge_it():
+    summary = report.summarize([_run("SET -P 16 -c 50", "redis-aof", 1000),
+                                _run("SET -P 16 -c 50", "raft-3", 300),
+                                _run("SET -P 1 -c 1", "raft-3", 900, p50=1.5)])
+    results = {"throughput": {"summary": summary, "ratios": report.ratios(summary)},
+               "failover": {"median_ms": 400.0},
+               "memory": {"ratio_to_redis": 3.5,
+                          "raftredis": {"restart_to_serving_seconds": 2.0}}}
+    got = {g["goal"]: (g["value"], g["met"]) for g in report.goals(results)}
+    assert got["3-node SET -P 16 -c 50 rps / (b) >= 0.25"] == (0.3, True)
+    assert got["3-node SET -P 1 -c 50 rps / (b) >= 0.35"] == (None, None)
+    assert got["3-node SET -c 1 -P 1 p50 ms < 1"] == (1.5, False)
+    assert got["failover median ms < 1000"] == (400.0, True)
+    assert got["memory bytes/key vs redis <= 3"] == (3.5, False)
+    assert got["restart to serving s <= 10"] == (2.0, True)
+    assert "NOT MET" in report.goals_text(report.goals(results))
