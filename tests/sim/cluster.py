@@ -81,6 +81,12 @@ class Cluster:
             max_inflight=8,
             snapshot_chunk_size=64,  # small: forces several chunks
             read_timeout_tick=4 * self.p.election_tick,
+            # A quarter of the seeds run without pre-vote, so the real vote's log check
+            # is the only guard against a stale candidate.
+            pre_vote=self.rng.random() >= 0.25,
+            # And a quarter without check-quorum: a deposed leader then keeps believing it
+            # leads for a whole partition, which only the ReadIndex round exposes.
+            check_quorum=self.rng.random() >= 0.25,
         )
         ids = list(range(1, self.p.nodes + 1))
         self.conf = ConfState(voters=frozenset(ids))
@@ -387,7 +393,9 @@ class Cluster:
                 self.propose(target)
             self._process(target)
         elif r < 0.8:
-            n = self.rng.choice(live)
+            # Half the reads go to a node that believes it leads (stale ones included).
+            leaders = [n for n in live if n.core.role == Role.LEADER]
+            n = self.rng.choice(leaders if leaders and self.rng.random() < 0.5 else live)
             self.read(n)
             self._process(n)
         elif r < 0.82 and ld is not None and self.faults:
