@@ -168,7 +168,7 @@ def run_memory(a: argparse.Namespace, registry: Registry, workdir: Path) -> dict
 
 
 def summary_text(results: dict) -> str:
-    parts = [f"machine: {results['machine']}"]
+    parts = ["machine: " + ", ".join(f"{k}={v}" for k, v in results["machine"].items())]
     if "throughput" in results and "summary" in results["throughput"]:
         t = results["throughput"]
         parts.append(report.table(t["summary"], t["ratios"]))
