@@ -947,7 +947,7 @@ class Node:
         if not shared:
             return apply_local()
         if self._role != Role.LEADER:
-            return self._redirect_now(0)
+            return self._redirect(0, lambda: self.config_set(conn, pairs))
         fut = self._submit_write([entries.OP_CONFIG, shared])
         assert self.loop is not None
         out = self.loop.create_future()

@@ -40,7 +40,8 @@ def test_basic_commands(server: ServerProc, protocol: int) -> None:
     assert r.get("missing") is None
     assert r.incr("n") >= 1
     assert r.config_get("save") == {"save": ""}
-    assert r.config_get("appendonly") == {"appendonly": "no"}
+    # The Raft log is always on: appendonly answers yes, and the fsync policy is real.
+    assert r.config_get("appendonly") == {"appendonly": "yes"}
     t = r.time()
     assert abs(t[0] - time.time()) < 60
     assert r.client_id() > 0
