@@ -4,6 +4,14 @@ Multibulk requests (`*N` then N `$len` bulks) are framed by our own scanner, whi
 checks Redis's limits on every header as soon as the header line is complete, before
 any body is buffered; hiredis.Reader then builds the argument objects for the
 complete commands. hiredis enforces no limits, which is why the scanner exists.
+
+Fast path: when the buffer starts at a fresh multibulk request from an authenticated
+client, the whole buffer goes to hiredis at once and each command it returns is
+checked afterwards (every argument a bulk string within proto-max-bulk-len, and the
+canonical encoded size landing on the request's final CRLF). Anything unusual (an
+inline request, a partial tail, a check that fails) hands the rest back to the
+scanner, which gives the exact error; the scanner alone was a third of the server's
+CPU time under pipelined load.
 Inline requests (a line of text, as typed in telnet) are split like Redis's
 sdssplitargs. Error texts are Redis 7's (networking.c), word for word.
 """
@@ -159,6 +167,7 @@ class RequestParser:
         "_argc",
         "_bulk",
         "_reader",
+        "_fast",
         "_error",
     )
 
@@ -171,6 +180,7 @@ class RequestParser:
         self._argc = 0  # bulks still expected in the current multibulk (0 = none open)
         self._bulk = -1  # length of the bulk whose body is awaited, -1 = header next
         self._reader = hiredis.Reader()
+        self._fast = hiredis.Reader()  # always empty between calls
         self._error: ProtocolError | None = None
 
     @property
@@ -219,6 +229,9 @@ class RequestParser:
         if self._error is not None:
             raise self._error
         out: list[list[bytes]] = []
+        if self._argc == 0 and not self.auth_required and self._start < len(self._buf) \
+                and self._buf[self._start] == 42:
+            self._fast_run(out)
         run_start = self._start
         run_count = 0
         reader = self._reader
@@ -255,6 +268,45 @@ class RequestParser:
                     out.append(cmd)
         self._compact()
         return out
+
+    def _fast_run(self, out: list[list[bytes]]) -> None:
+        """Parse complete requests from self._start with one hiredis feed; advance
+        self._start past those that passed the checks (see the module docstring)."""
+        buf = self._buf
+        n = len(buf)
+        start = self._start
+        reader = self._fast
+        reader.feed(buf, start, n - start)
+        max_bulk = self.limits.proto_max_bulk_len
+        pos = start
+        gets = reader.gets
+        try:
+            while pos < n:
+                cmd = gets()
+                if cmd is False or type(cmd) is not list or not cmd:
+                    break
+                size = 3 + len(str(len(cmd)))
+                ok = True
+                for a in cmd:
+                    if type(a) is not bytes:
+                        ok = False
+                        break
+                    la = len(a)
+                    if la > max_bulk:
+                        ok = False
+                        break
+                    size += la + 5 + (1 if la < 10 else 2 if la < 100 else len(str(la)))
+                end = pos + size
+                if not ok or end > n or buf[pos] != 42 or buf[end - 2] != 13 \
+                        or buf[end - 1] != 10:
+                    break
+                out.append(cmd)
+                pos = end
+        except hiredis.ProtocolError:
+            pass  # the scanner reports it with Redis's text
+        if pos < n or reader.has_data():
+            self._fast = hiredis.Reader()  # drop whatever hiredis still holds
+        self._start = self._pos = pos
 
     def _drain_run(self, out: list[list[bytes]], start: int, end: int, count: int) -> None:
         self._reader.feed(self._buf, start, end - start)
