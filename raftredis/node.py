@@ -703,19 +703,15 @@ class Node:
         return t if t > floor else floor
 
     def _submit_write(self, op: list, *argss: list[bytes]) -> asyncio.Future:
-        assert self.loop is not None
-        fut = self.loop.create_future()
-        size = 16
-        for args in argss:
-            for a in args:
-                size += len(a) + 5
-        self._enqueue(op, fut, size)
-        return fut
-
-    def _enqueue(self, op: list, fut: asyncio.Future | None, size: int) -> None:
+        fut = self.loop.create_future()  # type: ignore[union-attr]
         self._batch_ops.append(op)
         self._batch_futs.append(fut)
-        self._batch_bytes += size
+        self._wake.set()
+        return fut
+
+    def _enqueue(self, op: list, fut: asyncio.Future | None, size: int = 0) -> None:
+        self._batch_ops.append(op)
+        self._batch_futs.append(fut)
         self._wake.set()
 
     def _flush(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 
 from raftredis.commands import lookup
@@ -80,7 +79,7 @@ class Dispatcher:
     def dispatch(self, client: ClientState, args: list[bytes]) -> object:
         srv = self.srv
         srv.stats.total_commands_processed += 1
-        client.last_interaction = time.monotonic()
+        # (last_interaction is stamped once per received batch by the protocol)
         mode = client.reply_mode
         reply = self._run(client, args)
         if mode != "on":

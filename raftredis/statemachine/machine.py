@@ -43,10 +43,20 @@ def _build_dispatch() -> None:
             _DISPATCH[name.encode()] = (fn, spec)
 
 
+_BY_RAW: dict[bytes, _Entry] = {}  # the name as sent (any case) -> entry; bounded
+
+
 def _resolve(name: bytes) -> _Entry | None:
+    entry = _BY_RAW.get(name)
+    if entry is not None:
+        return entry
     if not _DISPATCH or len(_DISPATCH) != len(HANDLERS):
         _build_dispatch()
-    return _DISPATCH.get(name.lower())
+        _BY_RAW.clear()
+    entry = _DISPATCH.get(name.lower())
+    if entry is not None and len(_BY_RAW) < 4096:
+        _BY_RAW[name] = entry
+    return entry
 
 
 def _unknown(args: list[bytes]) -> Error:

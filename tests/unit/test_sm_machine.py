@@ -125,6 +125,7 @@ def test_handler_bug_becomes_error_reply(monkeypatch: pytest.MonkeyPatch) -> Non
 
     fn, spec = machine._resolve(b"strlen")
     monkeypatch.setitem(machine._DISPATCH, b"strlen", (boom, spec))
+    monkeypatch.setattr(machine, "_BY_RAW", {})  # the by-raw-name cache must not keep boom
     sm = StateMachine()
     assert str(sm.apply([b"STRLEN", b"k"], NOW)).startswith("ERR internal error")
 
