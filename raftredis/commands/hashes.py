@@ -5,25 +5,11 @@ Handlers: raftredis.statemachine.hashes.
 
 from __future__ import annotations
 
-from raftredis.commands.spec import CommandSpec, Route, register
+from raftredis.commands.spec import CommandSpec, data_spec, register
 
 
 def _h(name: str, arity: int, flags: str, since: str = "2.0.0", summary: str = "") -> CommandSpec:
-    fl = frozenset(flags.split())
-    cats = {"hash", "write" if "write" in fl else "read", "fast" if "fast" in fl else "slow"}
-    return CommandSpec(
-        name=name,
-        arity=arity,
-        flags=fl,
-        first_key=1,
-        last_key=1,
-        step=1,
-        route=Route.WRITE if "write" in fl else Route.READ,
-        acl_categories=frozenset("@" + c for c in cats),
-        summary=summary,
-        since=since,
-        group="hash",
-    )
+    return data_spec("hash", "hash", name, arity, flags, since=since, summary=summary)
 
 
 SPECS = (

@@ -5,38 +5,13 @@ Handlers: raftredis.statemachine.generic.
 
 from __future__ import annotations
 
-from raftredis.commands.spec import CommandSpec, Route, register
+from raftredis.commands.spec import CommandSpec, Route, data_spec, register
 
 
-def _g(
-    name: str,
-    arity: int,
-    flags: str,
-    first: int = 1,
-    last: int = 1,
-    step: int = 1,
-    acl: str = "keyspace",
-    since: str = "1.0.0",
-    summary: str = "",
-    group: str = "generic",
-) -> CommandSpec:
-    fl = frozenset(flags.split())
-    route = Route.WRITE if "write" in fl else Route.READ
-    cats = set(acl.split()) | {"write" if "write" in fl else "read"}
-    cats.add("fast" if "fast" in fl else "slow")
-    return CommandSpec(
-        name=name,
-        arity=arity,
-        flags=fl,
-        first_key=first,
-        last_key=last,
-        step=step,
-        route=route,
-        acl_categories=frozenset("@" + c for c in cats),
-        summary=summary,
-        since=since,
-        group=group,
-    )
+def _g(name: str, arity: int, flags: str, first: int = 1, last: int = 1, step: int = 1,
+       acl: str = "keyspace", since: str = "1.0.0", summary: str = "",
+       group: str = "generic") -> CommandSpec:
+    return data_spec(group, "", name, arity, flags, first, last, step, acl, since, summary)
 
 
 _OBJECT_KEYED = {b"encoding", b"freq", b"idletime", b"refcount"}

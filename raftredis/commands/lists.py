@@ -7,35 +7,13 @@ does the waiting (timeout: raftredis.statemachine.blocking.parse_timeout_ms).
 
 from __future__ import annotations
 
-from raftredis.commands.spec import CommandSpec, Route, register
+from raftredis.commands.spec import CommandSpec, data_spec, register
 
 
-def _l(
-    name: str,
-    arity: int,
-    flags: str,
-    first: int = 1,
-    last: int = 1,
-    since: str = "1.0.0",
-    summary: str = "",
-) -> CommandSpec:
-    fl = frozenset(flags.split())
-    cats = {"list", "write" if "write" in fl else "read", "fast" if "fast" in fl else "slow"}
-    if "blocking" in fl:
-        cats.add("blocking")
-    return CommandSpec(
-        name=name,
-        arity=arity,
-        flags=fl,
-        first_key=first,
-        last_key=last,
-        step=1,
-        route=Route.WRITE if "write" in fl else Route.READ,
-        acl_categories=frozenset("@" + c for c in cats),
-        summary=summary,
-        since=since,
-        group="list",
-    )
+def _l(name: str, arity: int, flags: str, first: int = 1, last: int = 1, since: str = "1.0.0",
+       summary: str = "") -> CommandSpec:
+    return data_spec("list", "list", name, arity, flags, first, last, since=since,
+                     summary=summary)
 
 
 SPECS = (

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from raftredis.commands.spec import CommandSpec, Route, register
+from raftredis.commands.spec import CommandSpec, data_spec, register
 
 
 def sintercard_keys(args: list[bytes]) -> list[int]:
@@ -20,32 +20,11 @@ def sintercard_keys(args: list[bytes]) -> list[int]:
     return list(range(2, 2 + n))
 
 
-def _s(
-    name: str,
-    arity: int,
-    flags: str,
-    first: int = 1,
-    last: int = 1,
-    since: str = "1.0.0",
-    summary: str = "",
-    key_fn: Callable[[list[bytes]], list[int]] | None = None,
-) -> CommandSpec:
-    fl = frozenset(flags.split())
-    cats = {"set", "write" if "write" in fl else "read", "fast" if "fast" in fl else "slow"}
-    return CommandSpec(
-        name=name,
-        arity=arity,
-        flags=fl,
-        first_key=first,
-        last_key=last,
-        step=1,
-        route=Route.WRITE if "write" in fl else Route.READ,
-        acl_categories=frozenset("@" + c for c in cats),
-        summary=summary,
-        since=since,
-        group="set",
-        key_fn=key_fn,
-    )
+def _s(name: str, arity: int, flags: str, first: int = 1, last: int = 1, since: str = "1.0.0",
+       summary: str = "", key_fn: Callable[[list[bytes]], list[int]] | None = None
+       ) -> CommandSpec:
+    return data_spec("set", "set", name, arity, flags, first, last, since=since,
+                     summary=summary, key_fn=key_fn)
 
 
 SPECS = (

@@ -5,40 +5,13 @@ Handlers: raftredis.statemachine.strings.
 
 from __future__ import annotations
 
-from raftredis.commands.spec import CommandSpec, Route, register
+from raftredis.commands.spec import CommandSpec, data_spec, register
 
 
-def _s(
-    name: str,
-    arity: int,
-    flags: str,
-    first: int = 1,
-    last: int = 1,
-    step: int = 1,
-    acl: str = "",
-    since: str = "1.0.0",
-    summary: str = "",
-) -> CommandSpec:
-    fl = frozenset(flags.split())
-    route = Route.WRITE if "write" in fl else Route.READ
-    cats = {"string", "write" if "write" in fl else "read"} | set(acl.split())
-    if "fast" in fl:
-        cats.add("fast")
-    else:
-        cats.add("slow")
-    return CommandSpec(
-        name=name,
-        arity=arity,
-        flags=fl,
-        first_key=first,
-        last_key=last,
-        step=step,
-        route=route,
-        acl_categories=frozenset("@" + c for c in cats),
-        summary=summary,
-        since=since,
-        group="string",
-    )
+def _s(name: str, arity: int, flags: str, first: int = 1, last: int = 1, step: int = 1,
+       acl: str = "", since: str = "1.0.0", summary: str = "") -> CommandSpec:
+    return data_spec("string", "string", name, arity, flags, first, last, step, acl, since,
+                     summary)
 
 
 SPECS = (

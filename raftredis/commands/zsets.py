@@ -5,33 +5,13 @@ Handlers: raftredis.statemachine.zsets.
 
 from __future__ import annotations
 
-from raftredis.commands.spec import CommandSpec, Route, register
+from raftredis.commands.spec import CommandSpec, data_spec, register
 
 
-def _z(
-    name: str,
-    arity: int,
-    flags: str,
-    first: int = 1,
-    last: int = 1,
-    since: str = "1.2.0",
-    summary: str = "",
-) -> CommandSpec:
-    fl = frozenset(flags.split())
-    cats = {"sortedset", "write" if "write" in fl else "read", "fast" if "fast" in fl else "slow"}
-    return CommandSpec(
-        name=name,
-        arity=arity,
-        flags=fl,
-        first_key=first,
-        last_key=last,
-        step=1,
-        route=Route.WRITE if "write" in fl else Route.READ,
-        acl_categories=frozenset("@" + c for c in cats),
-        summary=summary,
-        since=since,
-        group="sorted-set",
-    )
+def _z(name: str, arity: int, flags: str, first: int = 1, last: int = 1, since: str = "1.2.0",
+       summary: str = "") -> CommandSpec:
+    return data_spec("sorted-set", "sortedset", name, arity, flags, first, last, since=since,
+                     summary=summary)
 
 
 SPECS = (
