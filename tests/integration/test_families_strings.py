@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.families_support import case_id, family_fixture
+from tests.integration.families_support import family_fixture, params
 
 fam = family_fixture("strings")
 
@@ -76,7 +76,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+@pytest.mark.parametrize("case", params(CASES))
 def test_same_replies_as_redis(fam, case, protocol):
     fam.diff(case, protocol)
 
