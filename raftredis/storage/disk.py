@@ -518,7 +518,9 @@ class DiskStorage:
             else:
                 frames = []
             if entries and entries[0].index <= self._last:
-                commit = max(self._hs.commit, hs.commit if hs is not None else 0)
+                # Only the commit index already on disk protects entries: a follower may
+                # take conflicting entries and a commit index covering them in one Ready.
+                commit = self._hs.commit
                 if entries[0].index <= commit:
                     raise StorageError(f"refusing to truncate the log at {entries[0].index}: "
                                        f"entries up to {commit} are committed")
