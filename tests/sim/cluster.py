@@ -95,7 +95,7 @@ class Cluster:
         self.events: list[tuple[int, int, str, object]] = []
         self.nodes: dict[int, _Node] = {}
         for i in ids:
-            n = _Node(i, MemoryStorage(self.conf))
+            n = _Node(i, self._new_storage(i))
             self.nodes[i] = n
             self._start(n)
             self._push(self.rng.randrange(TICK), "tick", i)
@@ -117,10 +117,13 @@ class Cluster:
     # ---- plumbing --------------------------------------------------------------------------
     def fail(self, msg: str) -> None:
         text = f"seed {self.seed} ({self.p.nodes} nodes) t={self.now}: {msg}\n"
-        text += f"replay: {replay_command(self.seed, self.p.nodes)}"
+        text += f"replay: {self.replay()}"
         if self.trace:
             text += "\nlast events:\n" + "\n".join(self.trace)
         raise SimFailure(text)
+
+    def replay(self) -> str:
+        return replay_command(self.seed, self.p.nodes)
 
     def _push(self, at: int, kind: str, payload: object) -> None:
         self._seq += 1
@@ -129,6 +132,9 @@ class Cluster:
     def _log(self, s: str) -> None:
         if self.trace is not None:
             self.trace.append(f"{self.now:6d} {s}")
+
+    def _new_storage(self, node_id: int) -> MemoryStorage:
+        return MemoryStorage(self.conf)
 
     def _start(self, n: _Node) -> None:
         snap = n.storage.snapshot()
@@ -189,16 +195,8 @@ class Cluster:
             self._send(m)
         if self._maybe_crash(n, "before persist"):
             return False
-        st = n.storage
-        if rd.snapshot is not None:
-            st.install_snapshot(rd.snapshot)
-            self.stats["snapshots_sent"] += 1
-        if rd.entries:
-            self._check_no_committed_loss(n, rd.entries)
-            st.append(rd.entries)
-            self._check_appended(n, rd.entries)
-        if rd.hard_state is not None:
-            st.set_hard_state(rd.hard_state)
+        if not self._persist(n, rd):
+            return False
         if self._maybe_crash(n, "after persist"):
             return False
         for m in rd.messages_after_persist:
@@ -222,6 +220,26 @@ class Cluster:
         self._serve_reads(n)
         if self._maybe_crash(n, "before advance"):
             return False
+        return self._local_snapshot(n, c)
+
+    def _persist(self, n: _Node, rd: Ready) -> bool:
+        """Hand the Ready's snapshot, entries and hard state to storage. False if the
+        node crashed on the way (a disk-mode hook)."""
+        st = n.storage
+        if rd.snapshot is not None:
+            st.install_snapshot(rd.snapshot)
+            self.stats["snapshots_sent"] += 1
+        if rd.entries:
+            self._check_no_committed_loss(n, rd.entries)
+            st.append(rd.entries)
+            self._check_appended(n, rd.entries)
+        if rd.hard_state is not None:
+            st.set_hard_state(rd.hard_state)
+        return True
+
+    def _local_snapshot(self, n: _Node, c: RaftCore) -> bool:
+        """Snapshot the state machine and compact every snapshot_every applied entries."""
+        st = n.storage
         if n.applied - st.snapshot_meta().index >= self.p.snapshot_every and n.applied <= st.last_index():
             data = _encode_sm(n.applied, n.digest, self.p.snapshot_pad)
             st.create_snapshot(n.applied, c.conf_at(n.applied), data)

@@ -2,6 +2,7 @@
 
     python3 -m tests.sim.run --seed 123 --nodes 5 -v     # replay one seed with a trace
     python3 -m tests.sim.run --seeds 10000               # 10,000 seeds, 3 and 5 nodes
+    python3 -m tests.sim.run --disk --seeds 1000         # on DiskStorage, losing unsynced data
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import time
 
 from tests.sim.cluster import SimFailure, run_seed
+from tests.sim.disk import run_disk_seed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=100, help="how many seeds (from --start)")
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("-v", "--verbose", action="store_true", help="print the event trace on failure")
+    ap.add_argument("--disk", action="store_true",
+                    help="each node on DiskStorage in a temp dir; crashes lose unsynced data")
+    ap.add_argument("--zero-fill", type=float, default=0.0,
+                    help="disk mode: chance a lost tail stays as zeros instead of being cut")
     args = ap.parse_args(argv)
 
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
@@ -28,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     for i, seed in enumerate(seeds):
         nodes = args.nodes or (3 if seed % 2 == 0 else 5)
         try:
-            stats = run_seed(seed, nodes, trace=args.verbose)
+            if args.disk:
+                stats = run_disk_seed(seed, nodes, trace=args.verbose, zero_fill=args.zero_fill)
+            else:
+                stats = run_seed(seed, nodes, trace=args.verbose)
         except SimFailure as e:
             failures += 1
             print(f"FAIL {e}", flush=True)
