@@ -18,7 +18,7 @@ CASES = [
      ("SET", "k", "y", "XX", "GET"), ("GET", "k")],
     [("SET", "k", "v", "EX", "100"), ("TTL", "k"), ("SET", "k", "v", "KEEPTTL"), ("TTL", "k"),
      ("SET", "k", "v"), ("TTL", "k"), ("SET", "k", "v", "PX", "100000"), ("TTL", "k"),
-     ("SET", "k", "v", "EXAT", "99999999999"), ("TTL", "k")],
+     ("SET", "k", "v", "EXAT", "99999999999"), ("EXPIRETIME", "k")],
     [("SET", "k", "v", "NX", "XX"), ("SET", "k", "v", "EX", "10", "PX", "100"),
      ("SET", "k", "v", "EX", "0"), ("SET", "k", "v", "EX", "-5"), ("SET", "k", "v", "EX", "abc"),
      ("SET", "k", "v", "KEEPTTL", "EX", "5"), ("SET", "k", "v", "BOGUS"), ("SET", "k"),
