@@ -526,12 +526,14 @@ class DiskStorage:
                                        f"entries up to {commit} are committed")
                 self._truncate_from(entries[0].index)
             with self._lock:
+                # Entries before the hard state (as etcd's WAL does): a crash that keeps only
+                # a prefix of this write then never keeps a commit index past the log's end.
+                if entries:
+                    self._append_frames(entries, frames)
                 if hs is not None and hs != self._hs:
                     self._hs_seq += 1
                     self._write_buf(rec.frame(rec.hardstate_payload(self._hs_seq, hs)))
                     self._hs = hs
-                if entries:
-                    self._append_frames(entries, frames)
             if sync:
                 self._sync_policy()
 
