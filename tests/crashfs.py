@@ -4,8 +4,8 @@ While installed, CrashFS replaces os.fsync, os.unlink and os.replace with wrappe
 remember, per file (by inode, so a rename keeps it), how many bytes the last fsync made
 durable. `crash(directory, rng)` then plays a machine crash: every file under the
 directory keeps its synced prefix and a random part (possibly none, possibly all) of what
-was written after it; the lost part is cut off, or sometimes left as zeros when the
-filesystem had already grown the file. `arm()` makes a later fsync under a directory raise
+was written after it; the lost part is cut off, or (with zero_fill) left as zeros from a
+sector edge on, as when the file's new size reached the disk before its data. `arm()` makes a later fsync under a directory raise
 CrashNow instead of syncing, so a crash can fall inside a storage call.
 
 By default the real fsync is skipped: durability is what this model says, and the
@@ -19,6 +19,8 @@ import random
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+SECTOR = 512  # the unit a disk writes atomically
 
 
 class CrashNow(BaseException):  # noqa: N818 - a signal, not an error
@@ -133,17 +135,24 @@ class CrashFS:
             rep.files += 1
             key = (st.st_dev, st.st_ino)
             size = st.st_size
-            keep = rng.randint(min(self._synced.get(key, 0), size), size)
-            if keep < size:
+            synced = min(self._synced.get(key, 0), size)
+            if synced < size and self.zero_fill and rng.random() < self.zero_fill:
+                # The size reached the disk but not all data: sectors are written whole,
+                # so the lost part starts where the synced data ends or at a sector edge.
+                edges = [synced, *range((synced // SECTOR + 1) * SECTOR, size, SECTOR)]
+                lost_from = rng.choice(edges)
                 rep.files_cut += 1
-                rep.bytes_lost += size - keep
-                if self.zero_fill and rng.random() < self.zero_fill:
-                    rep.zero_filled += 1
-                    with open(entry.path, "r+b") as f:
-                        f.seek(keep)
-                        f.write(b"\0" * (size - keep))
-                    keep = size
-                else:
+                rep.zero_filled += 1
+                rep.bytes_lost += size - lost_from
+                with open(entry.path, "r+b") as f:
+                    f.seek(lost_from)
+                    f.write(b"\0" * (size - lost_from))
+                keep = size
+            else:
+                keep = rng.randint(synced, size)
+                if keep < size:
+                    rep.files_cut += 1
+                    rep.bytes_lost += size - keep
                     os.truncate(entry.path, keep)
             self._synced[key] = keep
         return rep
