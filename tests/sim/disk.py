@@ -14,6 +14,11 @@ guaranteed, and it must all be there.
 
     python3 -m tests.sim.run --disk --seeds 1000          # 1000 seeds, 3 and 5 nodes
     python3 -m tests.sim.run --disk --seed 7 --nodes 3 -v # replay one seed with a trace
+
+By default a lost tail is cut off (the file's size on disk shrinks back). `--zero-fill P`
+also plays the other power-loss outcome, the new size on disk with some tail sectors never
+written (zeros): recovery does not yet accept a last record torn that way (it reports a
+checksum error), see the strict xfail in test_sim_disk.py, so it is off by default.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class _InFlight:
 
 class DiskCluster(Cluster):
     def __init__(self, seed: int, params: SimParams | None, trace: bool, root: Path,
-                 fs: CrashFS, crash_in_fsync: float = 0.004,
+                 fs: CrashFS, crash_in_fsync: float = 0.01,
                  check_durability: bool = True) -> None:
         self.root = root
         self.fs = fs
@@ -236,7 +241,7 @@ def _mirror(disk: DiskStorage, conf) -> MemoryStorage:  # noqa: ANN001
 
 
 def run_disk_seed(seed: int, nodes: int = 3, trace: bool = False, *,
-                  crash_in_fsync: float = 0.004, zero_fill: float = 0.0,
+                  crash_in_fsync: float = 0.01, zero_fill: float = 0.0,
                   check_durability: bool = True, tmp_root: str | None = None, **kw) -> dict:
     """One seed in disk mode under a fresh temporary directory (removed afterwards)."""
     root = Path(tempfile.mkdtemp(prefix=f"rr-simdisk-{seed}-", dir=tmp_root))

@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--disk", action="store_true",
                     help="each node on DiskStorage in a temp dir; crashes lose unsynced data")
     ap.add_argument("--zero-fill", type=float, default=0.0,
-                    help="disk mode: chance a lost tail stays as zeros instead of being cut")
+                    help="disk mode: chance a lost tail stays as zeros from a sector edge on "
+                         "instead of being cut (off by default: see tests/sim/disk.py)")
     args = ap.parse_args(argv)
 
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
