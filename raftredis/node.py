@@ -109,7 +109,8 @@ class Node:
         # Key tracking, on only while someone WATCHes or blocks (zero cost otherwise):
         # the applied index of each key's last change since tracking began.
         self._watchers: weakref.WeakSet = weakref.WeakSet()
-        self._key_waiters: dict[bytes, set[asyncio.Event]] = {}
+        # key -> events of the commands blocked on it, in the order they blocked (FIFO)
+        self._key_waiters: dict[bytes, dict[asyncio.Event, None]] = {}
         self._mod_index: dict[bytes, int] = {}
         self._track_since = -1  # -1: not tracking; else changes at or below it are unknown
         self._flushed_at = 0  # index of the last FLUSHALL/FLUSHDB seen while tracking
@@ -387,7 +388,7 @@ class Node:
             if replies is not None:
                 replies.append(reply)
             if self._tracking:
-                self._note_changes(index, op)
+                self._note_changes(index, op, reply)
         return replies
 
     def _maybe_snapshot(self) -> None:
@@ -577,10 +578,16 @@ class Node:
         self._track_since = -1
         self._mod_index.clear()
 
-    def _note_changes(self, index: int, op: list) -> None:
+    def _note_changes(self, index: int, op: list, reply: object = None) -> None:
         kind = op[0]
         if kind == entries.OP_COMMAND:
             cmds = [op[1]]
+            if reply is NULL_ARRAY or reply is None:
+                # A blocking pop that found nothing changed nothing: waking the other
+                # waiters for it would only make them retry out of their turn.
+                spec = lookup(op[1][0]) if op[1] else None
+                if spec is not None and "blocking" in spec.flags:
+                    return
         elif kind == entries.OP_MULTI:
             cmds = op[1]
         elif kind == entries.OP_EXPIRE:
@@ -628,7 +635,9 @@ class Node:
             deadline = None if timeout_ms == 0 else time.monotonic() + timeout_ms / 1000
             event = asyncio.Event()
             for key in keys:
-                self._key_waiters.setdefault(key, set()).add(event)
+                self._key_waiters.setdefault(key, {})[event] = None
+            if hasattr(conn, "blocked"):
+                conn.blocked = True
             try:
                 while True:
                     if getattr(conn, "closed", False):
@@ -644,17 +653,19 @@ class Node:
                         return
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        result.set_result(reply)  # the timeout's null reply
+                        result.set_result(NULL_ARRAY)  # Redis's reply to a timed-out block
                         return
                     with contextlib.suppress(asyncio.TimeoutError):
                         # Woken by a change to a key; the cap re-checks role and connection.
                         await asyncio.wait_for(event.wait(),
                                                1.0 if remaining is None else min(remaining, 1.0))
             finally:
+                if hasattr(conn, "blocked"):
+                    conn.blocked = False
                 for key in keys:
                     events = self._key_waiters.get(key)
                     if events is not None:
-                        events.discard(event)
+                        events.pop(event, None)
                         if not events:
                             del self._key_waiters[key]
 

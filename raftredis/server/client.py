@@ -36,6 +36,7 @@ class ClientState:
     # WATCH: key -> what the backend noted at WATCH time (applied index, deadline).
     watched: dict[bytes, object] = field(default_factory=dict)
     closed: bool = False  # the connection is gone: blocked commands must not pop for it
+    blocked: bool = False  # waiting in BLPOP & co. (CLIENT LIST flag b)
     reply_mode: str = "on"  # CLIENT REPLY on / off / skip
     no_evict: bool = False
     no_touch: bool = False
@@ -59,6 +60,8 @@ class ClientState:
         f = ""
         if self.multi is not None:
             f += "x"
+        if self.blocked:
+            f += "b"
         if self.readonly:
             f += "r"
         if self.no_evict:

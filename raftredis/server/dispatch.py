@@ -93,6 +93,13 @@ class Dispatcher:
         spec = resolve(args)
         if type(spec) is Error:
             if client.multi is not None:
+                if args[0].lower() == b"exec":
+                    # Redis: a rejected EXEC discards the transaction, saying why.
+                    client.multi = None
+                    client.multi_error = False
+                    client.watched.clear()
+                    return Error("EXECABORT Transaction discarded because of: "
+                                 + spec.removeprefix("ERR "))
                 client.multi_error = True
             return spec
         assert isinstance(spec, CommandSpec)

@@ -53,7 +53,7 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
         ],
         "clients": [
             ("connected_clients", len(srv.clients)), ("cluster_connections", 0),
-            ("maxclients", srv.settings["maxclients"]), ("blocked_clients", 0),
+            ("maxclients", srv.settings["maxclients"]), ("blocked_clients", sum(1 for c in srv.clients.values() if getattr(getattr(c, "client", None), "blocked", False))),
             ("tracking_clients", 0), ("clients_in_timeout_table", 0),
         ],
         "memory": [

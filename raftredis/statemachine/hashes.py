@@ -171,6 +171,8 @@ def cmd_hincrby(ctx: Ctx, args: list[bytes]) -> object:
 @handler("hincrbyfloat")
 def cmd_hincrbyfloat(ctx: Ctx, args: list[bytes]) -> object:
     delta = parse_float(args[3], NOT_FLOAT)
+    if math.isinf(delta):
+        raise fail(Error("ERR value is NaN or Infinity"))  # Redis checks the increment first
     h = _get_w(ctx, args[1])
     cur = 0.0
     if h is not None and args[2] in h:

@@ -106,16 +106,9 @@ def _timeouts(fam, protocol: int, who: str, command: tuple[str, ...]) -> object:
         c.close()
 
 
-def _null_bulk_bug(name: str):
-    return pytest.mark.xfail(strict=True, reason=f"{name} timing out answers a null bulk "
-                             "($-1) in RESP2; redis-server answers a null array (*-1), as for "
-                             "every blocked client that times out")
-
-
 BLOCKING_TIMEOUTS = [
-    pytest.param(p, cmd, id=f"resp{p}-{cmd[0]}",
-                 marks=_null_bulk_bug(cmd[0]) if p == 2 and cmd[0] in ("BLMOVE", "BRPOPLPUSH")
-                 else ())
+    # Every blocked client that times out gets a null array, BLMOVE included (*-1 in RESP2).
+    pytest.param(p, cmd, id=f"resp{p}-{cmd[0]}")
     for p in (2, 3)
     for cmd in [("BLPOP", "bt:none", "bt:no2", "0.1"), ("BRPOP", "bt:none", "0.1"),
                 ("BLMOVE", "bt:none", "bt:d", "LEFT", "LEFT", "0.1"),
@@ -197,10 +190,6 @@ def test_blocked_client_is_released_by_a_push_from_another_client(fam, how):
         lead.close()
 
 
-@pytest.mark.xfail(strict=True, reason="blocked clients are not served in the order they "
-                   "blocked: three BLPOP waiters parked one after another, then RPUSH q one "
-                   "two three; redis-server gives one to the first, two to the second, three "
-                   "to the third; raftredis wakes them in no fixed order")
 def test_waiters_are_served_in_arrival_order(fam):
     """Redis serves blocked clients first come, first served. Several rounds of three
     waiters, so a random wake-up order cannot pass by luck (1 in 6**4)."""
@@ -234,9 +223,6 @@ def test_waiters_are_served_in_arrival_order(fam):
         lead.close()
 
 
-@pytest.mark.xfail(strict=True, reason="INFO clients blocked_clients stays 0 while a client "
-                   "is blocked in BLPOP (redis-server counts it: 1), and CLIENT LIST shows no "
-                   "'b' flag for it")
 def test_info_counts_blocked_clients(fam):
     waiter = fam.leader_client(client_name="counted")
     waiter.ping()

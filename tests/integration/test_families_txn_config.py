@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.integration.families_support import family_fixture, known_bug, params
+from tests.integration.families_support import family_fixture, params
 from tests.integration.harness import wait_for
 
 fam = family_fixture("txn")
@@ -28,11 +28,7 @@ TXN_CASES = [
     [("WATCH", "a"), ("SET", "a", "mine"), ("MULTI",), ("GET", "a"), ("EXEC",)],
     [("WATCH", "a"), ("UNWATCH",), ("MULTI",), ("PING",), ("ECHO", "x"), ("EXEC",)],
     [("WATCH",), ("MULTI", "x"), ("DISCARD", "x")],
-    known_bug("EXEC with an argument inside MULTI: redis-server answers 'EXECABORT Transaction "
-              "discarded because of: wrong number of arguments for 'exec' command' and drops "
-              "the transaction (the next EXEC is 'ERR EXEC without MULTI', GET a is nil); "
-              "raftredis answers a plain 'ERR wrong number of arguments' and keeps it open",
-              ("MULTI",), ("SET", "a", "1"), ("EXEC", "x"), ("EXEC",), ("GET", "a")),
+    [("MULTI",), ("SET", "a", "1"), ("EXEC", "x"), ("EXEC",), ("GET", "a")],
 ]
 
 CONFIG_CASES = [
@@ -44,9 +40,7 @@ CONFIG_CASES = [
         "zset-max-listpack-value", "set-max-intset-entries", "no-such-option",
         "proto-max-bulk-len", "list-compress-depth", "hz",
         "maxmemory-policy", "lua-time-limit", "timeout", "tcp-keepalive", "io-threads")],
-    known_bug("CONFIG GET hash-max-listpack-entries: redis-server's default is 512, raftredis "
-              "answers 128 (the value in the sample redis.conf, not the built-in default)",
-              ("CONFIG", "GET", "hash-max-listpack-entries")),
+    [("CONFIG", "GET", "hash-max-listpack-entries")],
 ]
 
 
