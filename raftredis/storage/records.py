@@ -146,12 +146,18 @@ def scan_records(
         if n ^ 0xFFFFFFFF != ncomp or n == 0 or n > MAX_RECORD:
             if all_zero(mv[pos:]):
                 return _tail(records, base + pos, path, allow_torn_tail, "zero-filled tail")
+            if _torn_at_sector_edge(mv, pos, end, base):
+                return _tail(records, base + pos, path, allow_torn_tail,
+                             "record header torn at a sector edge")
             raise StorageCorruptError(path, base + pos, "record length field is damaged")
         body = pos + REC_HEADER_SIZE
         if body + n > end:
             return _tail(records, base + pos, path, allow_torn_tail, "record cut short")
         payload = mv[body : body + n]
         if crc32(payload) != crc:
+            if _torn_at_sector_edge(mv, pos, body + n, base):
+                return _tail(records, base + pos, path, allow_torn_tail,
+                             "record torn at a sector edge")
             raise StorageCorruptError(path, base + pos, "record checksum mismatch")
         try:
             obj = unpackb(payload, use_list=False)
@@ -162,6 +168,22 @@ def scan_records(
         add((base + pos, obj))
         pos = body + n
     return ScanResult(records, base + pos, False)
+
+
+SECTOR = 512
+
+
+def _torn_at_sector_edge(mv: memoryview, pos: int, rec_end: int, base: int) -> bool:
+    """The last record of the file whose bytes, from a sector boundary inside it on to
+    the end of the file, are zeros: power failed after the file's size reached the disk
+    but before all its sectors did (etcd's WAL judges a torn entry the same way). A
+    record followed by any non-zero byte is never torn. `rec_end` may lie past the end
+    of the file when the record's length field itself is damaged."""
+    end = len(mv)
+    data = bytes(mv[pos:end])
+    zeros_from = pos + len(data.rstrip(b"\0"))
+    edge = -(-(base + zeros_from) // SECTOR) * SECTOR - base  # first sector edge at/after it
+    return pos < edge < min(rec_end, end)
 
 
 def _tail(records: list[tuple[int, tuple]], pos: int, path: Path, allowed: bool, what: str) -> ScanResult:
