@@ -89,7 +89,11 @@ def test_hincrbyfloat_formats_like_redis(sm: StateMachine) -> None:
     run(sm, "HSET", "h", "s", "abc")
     assert run(sm, "HINCRBYFLOAT", "h", "s", "1") == Error("ERR hash value is not a float")
     assert run(sm, "HINCRBYFLOAT", "h", "f", "abc") == Error("ERR value is not a valid float")
-    assert run(sm, "HINCRBYFLOAT", "h", "f", "inf") == Error("ERR increment would produce NaN or Infinity")
+    # Redis checks the increment itself first, then the result.
+    assert run(sm, "HINCRBYFLOAT", "h", "f", "inf") == Error("ERR value is NaN or Infinity")
+    run(sm, "HSET", "h", "big", "1.7e308")
+    assert run(sm, "HINCRBYFLOAT", "h", "big", "1.7e308") == Error(
+        "ERR increment would produce NaN or Infinity")
 
 
 def test_wrongtype_everywhere(sm: StateMachine) -> None:
