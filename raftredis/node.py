@@ -65,11 +65,12 @@ def now_ms() -> int:
 
 
 class _Proposal:
-    __slots__ = ("term", "futures", "uncertain_since")
+    __slots__ = ("term", "futures", "ops", "uncertain_since")
 
-    def __init__(self, term: int, futures: list[asyncio.Future | None]) -> None:
+    def __init__(self, term: int, futures: list[asyncio.Future | None], ops: list) -> None:
         self.term = term
         self.futures = futures
+        self.ops = ops  # what was encoded into the entry: the leader need not decode it
         self.uncertain_since: float | None = None
 
 
@@ -339,7 +340,8 @@ class Node:
                 continue
             prop = self._proposals.pop(index, None)
             if ent.kind == EntryKind.NORMAL:
-                replies = self._apply_normal(ent, want_replies=prop is not None and prop.term == ent.term)
+                ours = prop is not None and prop.term == ent.term
+                replies = self._apply_normal(ent, ours, prop.ops if ours else None)
             else:
                 replies = None
                 if ent.kind == EntryKind.CONFIG:
@@ -355,9 +357,14 @@ class Node:
         del sm
         self._maybe_snapshot()
 
-    def _apply_normal(self, ent, want_replies: bool) -> list | None:
+    def _apply_normal(self, ent, want_replies: bool, ops: list | None = None) -> list | None:
+        """Apply a NORMAL entry. `ops`: the leader's own proposal, identical to what the
+        entry's bytes decode to (same index and term), so decoding is skipped."""
         try:
-            stamp, ops = entries.decode(ent.data)
+            if ops is None:
+                stamp, ops = entries.decode(ent.data)
+            else:
+                stamp = entries.stamp_of(ent.data)
         except entries.EntryDecodeError:
             # Every replica decodes the same bytes the same way, so skipping is deterministic;
             # it can only come from a bug, so say it loudly.
@@ -767,7 +774,7 @@ class Node:
             self.stats["proposals"] += len(chunk_ops)
             self.stats["entries_proposed"] += 1
             if any(f is not None for f in chunk_futs):
-                self._proposals[index] = _Proposal(term, chunk_futs)
+                self._proposals[index] = _Proposal(term, chunk_futs, chunk_ops)
 
     def _decide_watched(self, ops: list, futs: list) -> tuple[list, list]:
         """EXEC after WATCH is decided here, on the leader, right before it is logged: it
