@@ -69,7 +69,14 @@ def resolve(args: list[bytes]) -> CommandSpec | Error:
         spec = sub
     if not spec.check_arity(len(args)):
         return wrong_arity(spec.name)
+    if spec.route is not Route.LOCAL and not spec.subcommands and len(_DATA_BY_RAW) < 4096 \
+            and "|" not in spec.name:
+        _DATA_BY_RAW[args[0]] = spec
     return spec
+
+
+# Data commands (routed to the backend) by their name exactly as clients send it.
+_DATA_BY_RAW: dict[bytes, CommandSpec] = {}
 
 
 class Dispatcher:
@@ -79,6 +86,22 @@ class Dispatcher:
     def dispatch(self, client: ClientState, args: list[bytes]) -> object:
         srv = self.srv
         srv.stats.total_commands_processed += 1
+        if client.multi is None and client.authenticated and client.reply_mode == "on":
+            # Fast lane for the common case: a data command by its name as sent, no
+            # subcommands, outside MULTI, authenticated, replies on (same outcome as _run).
+            spec = _DATA_BY_RAW.get(args[0])
+            if spec is not None:
+                a, n = spec.arity, len(args)
+                if (n == a) if a >= 0 else (n >= -a):
+                    client.last_cmd = spec.name
+                    try:
+                        return srv.backend.execute(client, spec, args)
+                    except CommandError as e:
+                        return e.reply()
+                    except Exception:
+                        log.exception("command %s failed", spec.name)
+                        srv.stats.unexpected_error_replies += 1
+                        return Error("ERR internal error while running the command")
         # (last_interaction is stamped once per received batch by the protocol)
         mode = client.reply_mode
         reply = self._run(client, args)
