@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import random
+import struct
 import time
 import weakref
 from collections.abc import Callable
@@ -52,7 +53,15 @@ UNCERTAIN = Error(
     "UNCERTAIN The command may or may not have been applied: leadership was lost before it "
     "committed"
 )
-MAX_ENTRY_BYTES = 1 << 20
+MAX_ENTRY_BYTES = 1 << 20  # a batch is cut into entries of about this size
+# One command must fit in one peer frame (64 MiB) with room to spare, or it could never be
+# replicated and every write behind it would wait for good: refuse it up front instead.
+MAX_COMMAND_BYTES = 48 << 20
+# Snapshot data starts with the apply clock at its index, so a node restored from it (at
+# start or by InstallSnapshot) neither stamps below it nor applies the log tail at another
+# "now" than the replicas that applied everything (older snapshots lack it: clock 0).
+_SNAP_CLOCK = struct.Struct(">4sQ")
+_SNAP_CLOCK_MAGIC = b"RRCK"
 # CONFIG SET parameters that act on this node only (its own disk); the rest are
 # cluster-wide and go through the log.
 _NODE_LOCAL_SETTINGS = frozenset({"appendfsync"})
@@ -137,7 +146,7 @@ class Node:
             fp = self.storage.open_snapshot()
             if fp is not None:
                 with fp:
-                    self.sm.restore_snapshot(fp)
+                    self._restore_snapshot(fp)
             self.applied = meta.index
             self.applied_conf = meta.conf
         for ent in self._tail_entries():
@@ -164,13 +173,34 @@ class Node:
         self._wake.set()
 
     def _tail_entries(self) -> list:
-        """Last few log entries, to learn the newest stamp at start."""
-        assert self.storage is not None
-        last = self.storage.last_index()
-        first = max(self.storage.first_index(), last - 64)
-        if last < first:
-            return []
-        return self.storage.entries(first, last + 1)
+        """The log's tail back to its newest NORMAL entry (stamps only grow along the log,
+        so that one holds the newest stamp): elections add NOOPs with no stamp, and a new
+        leader may propose before it has re-applied anything."""
+        storage = self.storage
+        assert storage is not None
+        first, hi = storage.first_index(), storage.last_index() + 1
+        out: list = []
+        while hi > first:
+            lo = max(first, hi - 64)
+            chunk = storage.entries(lo, hi)
+            out = chunk + out
+            if any(e.kind == EntryKind.NORMAL for e in chunk):
+                break
+            hi = lo
+        return out
+
+    def _restore_snapshot(self, fp) -> None:
+        """Restore the state machine (and the apply clock) from snapshot data."""
+        start = fp.tell()
+        head = fp.read(_SNAP_CLOCK.size)
+        clock = 0
+        if len(head) == _SNAP_CLOCK.size and head[:4] == _SNAP_CLOCK_MAGIC:
+            _, clock = _SNAP_CLOCK.unpack(head)
+        else:
+            fp.seek(start)  # a snapshot from before the clock was recorded
+        self.sm.restore_snapshot(fp)
+        self._apply_clock = max(self._apply_clock, clock)
+        self._max_stamp = max(self._max_stamp, clock)
 
     async def stop(self) -> None:
         self._running = False
@@ -309,7 +339,7 @@ class Node:
         storage, persister = self.storage, self.persister
         assert snap is not None and storage is not None and persister is not None
         # Restore first: a snapshot the state machine refuses must not replace our log.
-        self.sm.restore_snapshot(io.BytesIO(snap.data))
+        self._restore_snapshot(io.BytesIO(snap.data))
         await persister.call(lambda: storage.install_snapshot(snap))
         self.applied = snap.meta.index
         self.applied_conf = snap.meta.conf
@@ -428,6 +458,7 @@ class Node:
         if index <= storage.snapshot_meta().index:
             return storage.snapshot_meta().index
         meta = SnapshotMeta(index=index, term=storage.term(index), conf=self.applied_conf)
+        clock_head = _SNAP_CLOCK.pack(_SNAP_CLOCK_MAGIC, self._apply_clock)
         started = time.monotonic()
         if hasattr(os, "fork"):
             path = os.path.join(self.config.data_dir, f"forked-snapshot-{index}.tmp")
@@ -437,6 +468,7 @@ class Node:
                     code = 1
                     try:
                         with open(path, "wb") as fp:
+                            fp.write(clock_head)
                             self.sm.write_snapshot(fp)
                             fp.flush()
                             os.fsync(fp.fileno())
@@ -454,6 +486,7 @@ class Node:
         else:
             writer = storage.snapshot_writer(meta.index, meta.term, meta.conf)
             try:
+                writer.write(clock_head)
                 self.sm.write_snapshot(writer)
             except BaseException:
                 writer.abort()
