@@ -124,6 +124,9 @@ class Node:
         self._mod_index: dict[bytes, int] = {}
         self._track_since = -1  # -1: not tracking; else changes at or below it are unknown
         self._flushed_at = 0  # index of the last FLUSHALL/FLUSHDB seen while tracking
+        # EXECs under WATCH not yet decided: dispatch clears conn.watched as soon as EXEC is
+        # handed over, so these keep key tracking on until they are decided.
+        self._watched_execs = 0
         self._tasks: list[asyncio.Task] = []
         self._tick_handle: asyncio.TimerHandle | None = None
         self._running = False
@@ -550,11 +553,17 @@ class Node:
                               lambda: self.execute(conn, spec, args))
 
     def execute_multi(self, conn, commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
+        # The marks are read now: dispatch clears conn.watched once this returns, and a
+        # retry after an election must still honour them.
+        return self._execute_multi(commands, dict(getattr(conn, "watched", None) or {}))
+
+    def _execute_multi(self, commands: list[tuple[CommandSpec, list[bytes]]],
+                       marks: dict) -> object:
         if self._role == Role.LEADER:
             cmds = [args for _, args in commands]
-            marks = getattr(conn, "watched", None)
             if marks:
-                return self._submit_write([_WATCHED_EXEC, dict(marks), [entries.OP_MULTI, cmds]],
+                self._watched_execs += 1
+                return self._submit_write([_WATCHED_EXEC, marks, [entries.OP_MULTI, cmds]],
                                           *cmds)
             return self._submit_write([entries.OP_MULTI, cmds], *cmds)
         slot = 0
@@ -563,7 +572,7 @@ class Node:
             if keys:
                 slot = key_slot(keys[0])
                 break
-        return self._redirect(slot, lambda: self.execute_multi(conn, commands))
+        return self._redirect(slot, lambda: self._execute_multi(commands, marks))
 
     def check_route(self, conn, spec: CommandSpec, args: list[bytes]) -> Error | None:
         """Inside MULTI: None if this node can run the command, else the redirect now."""
@@ -603,6 +612,8 @@ class Node:
             return True
         if self._track_since < 0:
             return False
+        if self._watched_execs:
+            return True
         if any(w.watched for w in self._watchers):
             return True
         self._stop_tracking()
@@ -617,6 +628,7 @@ class Node:
     def _stop_tracking(self) -> None:
         self._track_since = -1
         self._mod_index.clear()
+        self._flushed_at = 0
 
     def _note_changes(self, index: int, op: list, reply: object = None) -> None:
         kind = op[0]
@@ -777,10 +789,13 @@ class Node:
         core = self.core
         assert core is not None
         if self._role != Role.LEADER:
+            self._watched_execs = 0
             self._resolve_all(futs, NOT_APPLIED)
             return
-        if any(op[0] == _WATCHED_EXEC for op in ops):
+        if self._watched_execs:
             ops, futs = self._decide_watched(ops, futs)
+            # the ones held for a later turn are back in the batch
+            self._watched_execs = sum(1 for op in self._batch_ops if op[0] == _WATCHED_EXEC)
             if not ops:
                 return
         # Split into entries of bounded size/ops.
@@ -837,6 +852,8 @@ class Node:
         return out_ops, out_futs
 
     def _watch_broken(self, marks: dict, stamp: int) -> bool:
+        if self._track_since < 0:
+            return True  # changes since WATCH went untracked: unknown, so abort
         for key, mark in marks.items():
             if mark is None:
                 return True
@@ -858,6 +875,7 @@ class Node:
     def _fail_all(self, reply) -> None:
         self._resolve_all(self._batch_futs, reply)
         self._batch_ops, self._batch_futs = [], []
+        self._watched_execs = 0
         for prop in self._proposals.values():
             self._resolve_all(prop.futures, UNCERTAIN)
         self._proposals.clear()
