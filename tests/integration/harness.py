@@ -1,4 +1,7 @@
-"""Real raftredis node processes for tests: start, kill -9, pause, resume, restart.
+"""Real raftredis node processes for tests: start, kill -9, pause, resume, restart,
+and (with `proxied=True`) network partitions between them through in-test TCP proxies
+(tests/integration/netproxy.py): node i reaches peer j through a proxy for the directed
+link i -> j, which the test can cut (REFUSE), black-hole (BLACKHOLE) or heal (OPEN).
 
 Every wait polls a condition against a deadline; every process is stopped by PID.
 """
@@ -11,11 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from raftredis.miniclient import MiniClientError, call, parse_info
+from tests.integration.netproxy import OPEN, REFUSE, NetProxy
 
 SECRET = "test-cluster-secret"
 
@@ -79,6 +83,8 @@ class Cluster:
     extra: list[str] = field(default_factory=list)
     secret: str = SECRET
     nodes: dict[int, NodeProc] = field(default_factory=dict)
+    proxied: bool = False  # route peer traffic through a NetProxy, so partitions work
+    net: NetProxy | None = None
 
     def __post_init__(self) -> None:
         ports = free_ports(2 * self.n)
@@ -86,16 +92,37 @@ class Cluster:
             d = self.base / f"node{i}"
             self.nodes[i] = NodeProc(i, ports[i - 1], ports[self.n + i - 1], d,
                                      self.base / f"node{i}.log", list(self.extra))
+        if self.proxied:
+            self.net = NetProxy().start()
+            try:
+                for i in self.nodes:
+                    for j, dst in self.nodes.items():
+                        if i != j:
+                            self.net.add_link(i, j, ("127.0.0.1", dst.peer_port))
+            except BaseException:
+                self.net.stop()
+                raise
 
     @property
     def peers(self) -> str:
+        """The real peer addresses (what every node is told when not proxied)."""
         return ",".join(f"{n.id}=127.0.0.1:{n.peer_port}" for n in self.nodes.values())
+
+    def peers_for(self, node: NodeProc) -> str:
+        """`--peers` for one node: its own real address, and each peer through the proxy
+        for the link node -> peer."""
+        if self.net is None:
+            return self.peers
+        return ",".join(
+            f"{n.id}=127.0.0.1:"
+            f"{n.peer_port if n.id == node.id else self.net.links[(node.id, n.id)].port}"
+            for n in self.nodes.values())
 
     def command(self, node: NodeProc, secret: str | None = None) -> list[str]:
         return [
             sys.executable, "-m", "raftredis", "serve", "--id", str(node.id),
             "--host", "127.0.0.1", "--port", str(node.port), "--peer-port", str(node.peer_port),
-            "--peers", self.peers, "--data-dir", str(node.data_dir),
+            "--peers", self.peers_for(node), "--data-dir", str(node.data_dir),
             "--secret", secret or self.secret, *node.extra,
         ]
 
@@ -140,6 +167,55 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     node.proc.kill()
                     node.proc.wait(timeout=10)
+        if self.net is not None:
+            self.net.stop()
+
+    # ------------------------------------------------------------- partitions
+    def _net(self) -> NetProxy:
+        if self.net is None:
+            raise RuntimeError("partitions need Cluster(..., proxied=True)")
+        return self.net
+
+    def cut(self, src: int, dst: int, mode: str = REFUSE) -> None:
+        """One-way: what `src` sends to `dst` is lost (mode REFUSE or BLACKHOLE)."""
+        self._net().set_state(src, dst, mode)
+
+    def heal(self, src: int | None = None, dst: int | None = None) -> None:
+        """Reopen one link, or every link when none is named."""
+        if src is None and dst is None:
+            self._net().heal_all()
+        elif src is not None and dst is not None:
+            self._net().set_state(src, dst, OPEN)
+        else:
+            raise ValueError("name both ends of the link, or neither")
+
+    def partition(self, *groups: Iterable[int], mode: str = REFUSE) -> None:
+        """Split the nodes into `groups` (the nodes no group names form one more group):
+        every link between groups is cut both ways, every link inside a group is open.
+        Applied in one step of the proxy loop."""
+        side: dict[int, int] = {}
+        for g, members in enumerate(groups):
+            for i in members:
+                if i not in self.nodes or i in side:
+                    raise ValueError(f"bad or repeated node id {i} in {groups!r}")
+                side[i] = g
+        for i in self.nodes:
+            side.setdefault(i, len(groups))
+        self._net().set_states({
+            (i, j): OPEN if side[i] == side[j] else mode for (i, j) in self._net().links})
+
+    def isolate(self, i: int, mode: str = REFUSE) -> None:
+        """Node i can neither send to nor hear from anyone; the rest talk freely."""
+        self.partition([i], mode=mode)
+
+    def cut_inbound(self, i: int, mode: str = REFUSE) -> None:
+        """One-way partition: node i still sends to everyone but hears from nobody
+        (links that do not end at i are left as they are)."""
+        self._net().set_states({(j, i): mode for j in self.nodes if j != i})
+
+    def cut_outbound(self, i: int, mode: str = REFUSE) -> None:
+        """One-way partition: node i hears everyone but what it sends is lost."""
+        self._net().set_states({(i, j): mode for j in self.nodes if j != i})
 
     def logs(self) -> str:
         out = []
@@ -147,6 +223,8 @@ class Cluster:
             if node.log_path.exists():
                 tail = node.log_path.read_text(errors="replace").splitlines()[-40:]
                 out.append(f"--- node{node.id} (port {node.port}) ---\n" + "\n".join(tail))
+        if self.net is not None:
+            out.append("--- proxy links ---\n" + self.net.describe())
         return "\n".join(out)
 
     # ------------------------------------------------------------- queries
