@@ -73,6 +73,18 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _op_size(op: list) -> int:
+    """About how many bytes an operation takes in an entry (payload plus framing)."""
+    kind = op[0]
+    if kind == entries.OP_COMMAND:
+        return 16 + sum(len(a) + 5 for a in op[1])
+    if kind == entries.OP_MULTI:
+        return 16 + sum(len(a) + 5 for args in op[1] for a in args)
+    if kind == entries.OP_EXPIRE:
+        return 16 + sum(len(k) + 5 for k in op[1])
+    return 256
+
+
 class _Proposal:
     __slots__ = ("term", "futures", "ops", "uncertain_since")
 
@@ -683,6 +695,10 @@ class Node:
         keys = spec.keys(args)
         slot = key_slot(keys[0]) if keys else 0
 
+        def answer(reply: object) -> None:
+            if not result.done():  # cancelled when the connection closed
+                result.set_result(reply)
+
         async def run() -> None:
             deadline = None if timeout_ms == 0 else time.monotonic() + timeout_ms / 1000
             event = asyncio.Event()
@@ -692,20 +708,20 @@ class Node:
                 conn.blocked = True
             try:
                 while True:
-                    if getattr(conn, "closed", False):
-                        result.set_result(None)  # nobody to answer; and never pop for them
+                    if getattr(conn, "closed", False) or result.cancelled():
+                        answer(None)  # nobody to answer; and never pop for them
                         return
                     if self._role != Role.LEADER:
-                        result.set_result(self._redirect_now(slot))
+                        answer(self._redirect_now(slot))
                         return
                     event.clear()
                     reply = await self._submit_write([entries.OP_COMMAND, args], args)
                     if reply is not NULL_ARRAY and reply is not None:
-                        result.set_result(reply)
+                        answer(reply)
                         return
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        result.set_result(NULL_ARRAY)  # Redis's reply to a timed-out block
+                        answer(NULL_ARRAY)  # Redis's reply to a timed-out block
                         return
                     with contextlib.suppress(asyncio.TimeoutError):
                         # Woken by a change to a key; the cap re-checks role and connection.
@@ -741,6 +757,8 @@ class Node:
                 leader = self.known_leader()
                 if leader and (leader == self.id or leader in self.client_addr):
                     break
+                if result.cancelled():
+                    return  # the client is gone: do not run its command later
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._running:
                     result.set_result(CLUSTERDOWN)
@@ -767,6 +785,11 @@ class Node:
 
     def _submit_write(self, op: list, *argss: list[bytes]) -> asyncio.Future:
         fut = self.loop.create_future()  # type: ignore[union-attr]
+        size = sum(len(a) for args in argss for a in args)
+        if size > MAX_COMMAND_BYTES:
+            fut.set_result(Error(f"ERR command too large for the replicated log ({size} bytes;"
+                                 f" the limit is {MAX_COMMAND_BYTES})"))
+            return fut
         self._batch_ops.append(op)
         self._batch_futs.append(fut)
         self._wake.set()
@@ -791,6 +814,7 @@ class Node:
         if self._role != Role.LEADER:
             self._watched_execs = 0
             self._resolve_all(futs, NOT_APPLIED)
+            self._unmark_expiring(ops)
             return
         if self._watched_execs:
             ops, futs = self._decide_watched(ops, futs)
@@ -798,31 +822,45 @@ class Node:
             self._watched_execs = sum(1 for op in self._batch_ops if op[0] == _WATCHED_EXEC)
             if not ops:
                 return
-        # Split into entries of bounded size/ops.
-        start = 0
-        while start < len(ops):
-            end = min(len(ops), start + MAX_OPS_PER_ENTRY)
+        # Split into entries of bounded size (one big command goes alone) and op count:
+        # an entry must fit in one peer frame, or it could never be replicated.
+        start, n = 0, len(ops)
+        while start < n:
+            end, size = start, 0
+            while end < n and end - start < MAX_OPS_PER_ENTRY:
+                op_size = _op_size(ops[end])
+                if end > start and size + op_size > MAX_ENTRY_BYTES:
+                    break
+                size += op_size
+                end += 1
             chunk_ops, chunk_futs = ops[start:end], futs[start:end]
             start = end
             stamp = self._clock()
             data = entries.encode(stamp, chunk_ops)
-            if len(data) > MAX_ENTRY_BYTES and len(chunk_ops) > 1:
-                # Too big: halve and retry (rare: huge values in one batch).
-                half = len(chunk_ops) // 2
-                start -= len(chunk_ops) - half
-                chunk_ops, chunk_futs = chunk_ops[:half], chunk_futs[:half]
-                data = entries.encode(stamp, chunk_ops)
             try:
                 index, term = core.propose(data)
             except (NotLeaderError, ProposalDroppedError):
                 self._resolve_all(chunk_futs, NOT_APPLIED)
+                self._unmark_expiring(chunk_ops)
                 continue
             if stamp > self._max_stamp:
                 self._max_stamp = stamp
             self.stats["proposals"] += len(chunk_ops)
             self.stats["entries_proposed"] += 1
+            # A record left at this index is a proposal of an earlier term of ours whose
+            # entry a later leader truncated: it never committed, and nothing else would
+            # ever answer its clients once it is replaced.
+            stale = self._proposals.pop(index, None)
+            if stale is not None:
+                self._resolve_all(stale.futures, OVERWRITTEN)
             if any(f is not None for f in chunk_futs):
                 self._proposals[index] = _Proposal(term, chunk_futs, chunk_ops)
+
+    def _unmark_expiring(self, ops: list) -> None:
+        """Expiry ops that were not logged: their keys may be proposed again."""
+        for op in ops:
+            if op[0] == entries.OP_EXPIRE:
+                self._expiring.difference_update(op[1])
 
     def _decide_watched(self, ops: list, futs: list) -> tuple[list, list]:
         """EXEC after WATCH is decided here, on the leader, right before it is logged: it
@@ -940,7 +978,8 @@ class Node:
 
         spec = lookup(args[0])
         if spec is None:
-            fut.set_result(CLUSTERDOWN)
+            if not fut.done():
+                fut.set_result(CLUSTERDOWN)
             return
 
         class _Conn:
@@ -1019,7 +1058,9 @@ class Node:
 
         def done(f: asyncio.Future) -> None:
             reply = f.result()
-            out.set_result(apply_local() if reply is OK else reply)
+            reply = apply_local() if reply is OK else reply
+            if not out.done():  # cancelled if the client left
+                out.set_result(reply)
 
         fut.add_done_callback(done)
         return out

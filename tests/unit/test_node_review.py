@@ -1,0 +1,357 @@
+"""Correctness review of raftredis/node.py: each test pins one bug found by reading the
+Ready loop, proposals, WATCH and snapshots. A one-voter Node runs in-process on a temp
+dir (no peers, so no transport); the entry clock is a fake the test moves by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+import raftredis.node as node_mod
+from raftredis import entries
+from raftredis.commands.spec import lookup
+from raftredis.config import NodeConfig
+from raftredis.node import Node, _Proposal
+from raftredis.raft.types import ConfState, Entry, EntryKind, HardState, Role
+from raftredis.reply import NULL_ARRAY, Error
+from raftredis.storage import DiskStorage
+
+DEADLINE_S = 10.0
+
+
+class Clock:
+    """The wall clock the node stamps entries with (ms), set by the test."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock(1_000_000_000)
+    monkeypatch.setattr(node_mod, "now_ms", c)
+    return c
+
+
+class Conn:
+    """What the node reads of a client connection."""
+
+    def __init__(self) -> None:
+        self.watched: dict = {}
+        self.readonly = False
+        self.closed = False
+        self.blocked = False
+
+
+def make_config(data_dir: Path, **kw) -> NodeConfig:
+    cfg = NodeConfig(id=1, port=0, data_dir=str(data_dir), fsync="always", tick_ms=5,
+                     election_ticks=4, heartbeat_ticks=1, active_expire_ms=20,
+                     cluster_down_wait_ms=500, **kw)
+    cfg.finish()
+    return cfg
+
+
+async def wait_for(cond: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+async def started(data_dir: Path, **kw) -> Node:
+    node = Node(make_config(data_dir, **kw))
+    await node.start()
+    try:
+        await wait_for(lambda: node.is_leader, "the single voter to lead")
+    except BaseException:
+        await node.stop()
+        raise
+    return node
+
+
+async def run(node: Node, conn: Conn, *args: bytes) -> object:
+    spec = lookup(args[0])
+    assert spec is not None
+    out = node.execute(conn, spec, list(args))
+    if isinstance(out, asyncio.Future):
+        out = await asyncio.wait_for(out, DEADLINE_S)
+    return out
+
+
+def last_stamp(data_dir: Path) -> int:
+    """The stamp of the newest NORMAL entry in the node's log on disk."""
+    with DiskStorage.open(str(data_dir), initial_conf=ConfState(voters=frozenset({1}))) as st:
+        for ent in reversed(st.entries(st.first_index(), st.last_index() + 1)):
+            if ent.kind == EntryKind.NORMAL:
+                return entries.stamp_of(ent.data)
+    raise AssertionError("no NORMAL entry in the log")
+
+
+def go(coro_fn: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(coro_fn(), 60))
+
+
+# ---------------------------------------------------------------- stamp monotonicity
+def test_stamp_does_not_go_back_after_restart_from_a_snapshot(tmp_path: Path,
+                                                               clock: Clock) -> None:
+    """A node restarted from a snapshot that covers its whole log knew no stamp at all,
+    so with a clock behind the old leader's it stamped new entries in the past: TTL
+    deadlines computed before the restart then lay in its future again, and replicas that
+    kept the higher clock in memory applied the same entry at a different 'now'."""
+
+    async def body() -> None:
+        node = await started(tmp_path)
+        try:
+            assert await run(node, Conn(), b"SET", b"a", b"1") is not None
+            clock.ms += 10_000
+            assert await run(node, Conn(), b"SET", b"b", b"2") is not None
+            high = node._apply_clock
+            await node.take_snapshot()
+            assert node.storage is not None
+            assert node.storage.snapshot_meta().index == node.storage.last_index()
+        finally:
+            await node.stop()
+        clock.ms -= 60_000  # the next run's clock is a minute behind
+        node = await started(tmp_path)
+        try:
+            await run(node, Conn(), b"SET", b"c", b"3")
+        finally:
+            await node.stop()
+        assert last_stamp(tmp_path) >= high
+
+    go(body)
+
+
+def test_stamp_floor_is_found_behind_many_noop_entries(tmp_path: Path, clock: Clock) -> None:
+    """At start the node looked at the last 64 log entries only: after a run of elections
+    with no writes (each adds a NOOP), the newest stamp was not among them."""
+
+    async def body() -> None:
+        node = await started(tmp_path)
+        try:
+            await run(node, Conn(), b"SET", b"a", b"1")
+            high = node._max_stamp
+        finally:
+            await node.stop()
+        with DiskStorage.open(str(tmp_path), initial_conf=ConfState(voters=frozenset({1}))) as st:
+            hs = st.hard_state()
+            last = st.last_index()
+            term = st.term(last)
+            noops = [Entry(term, last + i, EntryKind.NOOP, b"") for i in range(1, 101)]
+            st.persist(HardState(hs.term, hs.vote, hs.commit), noops)
+        clock.ms -= 60_000
+        node = Node(make_config(tmp_path))
+        await node.start()
+        try:
+            # Before anything is re-applied (a new leader may propose first): the floor
+            # must already cover the whole log.
+            floor = node._clock()
+            await wait_for(lambda: node.is_leader, "the single voter to lead")
+            await run(node, Conn(), b"SET", b"b", b"2")
+        finally:
+            await node.stop()
+        assert floor >= high
+        assert last_stamp(tmp_path) >= high
+
+    go(body)
+
+
+# ---------------------------------------------------------------- WATCH
+def test_exec_held_behind_a_write_to_the_watched_key_aborts(tmp_path: Path,
+                                                           clock: Clock) -> None:
+    """EXEC under WATCH is held while earlier entries are unapplied. Dispatch clears the
+    connection's WATCH marks as soon as EXEC is handed over, so key tracking switched
+    itself off, the write to the watched key (sent after WATCH returned) went unnoted,
+    and the transaction ran instead of aborting."""
+
+    async def body() -> None:
+        node = await started(tmp_path)
+        try:
+            a, b = Conn(), Conn()
+            await run(node, a, b"SET", b"k", b"0")
+            assert node.watch(a, [b"k"]) is not None
+            # The same event-loop turn: B's write, then A's EXEC, as the protocol would.
+            fb = node.execute(b, lookup(b"SET"), [b"SET", b"k", b"by-b"])
+            fa = node.execute_multi(a, [(lookup(b"SET"), [b"SET", b"k", b"by-a"])])
+            a.watched.clear()  # what dispatch does right after execute_multi
+            await asyncio.wait_for(fb, DEADLINE_S)
+            assert await asyncio.wait_for(fa, DEADLINE_S) is NULL_ARRAY
+            assert await run(node, Conn(), b"GET", b"k") == b"by-b"
+        finally:
+            await node.stop()
+
+    go(body)
+
+
+def test_exec_retried_after_an_election_keeps_its_watch(tmp_path: Path, clock: Clock) -> None:
+    """EXEC arriving while no leader is known waits for the election and is retried;
+    the retry read conn.watched again, which dispatch had cleared, so it ran unwatched
+    even though the key changed after WATCH."""
+
+    async def body() -> None:
+        node = await started(tmp_path)
+        try:
+            a, b = Conn(), Conn()
+            await run(node, a, b"SET", b"k", b"0")
+            assert node.watch(a, [b"k"]) is not None
+            # The node has just learned (from a Ready) that it lost leadership.
+            node._role, node._leader = Role.FOLLOWER, 0
+            fa = node.execute_multi(a, [(lookup(b"SET"), [b"SET", b"k", b"by-a"])])
+            a.watched.clear()
+            assert isinstance(fa, asyncio.Future) and not fa.done()
+            # It leads again; another client changes k before A's EXEC is retried.
+            node._role, node._leader = Role.LEADER, node.id
+            fb = node.execute(b, lookup(b"SET"), [b"SET", b"k", b"by-b"])
+            await asyncio.wait_for(fb, DEADLINE_S)
+            assert await asyncio.wait_for(fa, DEADLINE_S) is NULL_ARRAY
+            assert await run(node, Conn(), b"GET", b"k") == b"by-b"
+        finally:
+            await node.stop()
+
+    go(body)
+
+
+# ---------------------------------------------------------------- proposals
+def test_a_proposal_replaced_at_the_same_index_is_answered(tmp_path: Path,
+                                                          clock: Clock) -> None:
+    """A deposed leader keeps its unanswered proposals; if a later leader truncated them
+    and this node leads again within the uncertain window, its new proposal at the same
+    index replaced the old record, whose client then waited forever."""
+
+    async def body() -> None:
+        node = await started(tmp_path)
+        try:
+            assert node.core is not None and node.loop is not None
+            nxt = node.core.log.last_index() + 1
+            old = node.loop.create_future()
+            stale = _Proposal(node.core.term - 1, [old], [[entries.OP_COMMAND, [b"SET", b"x", b"1"]]])
+            stale.uncertain_since = time.monotonic()
+            node._proposals[nxt] = stale
+            await run(node, Conn(), b"SET", b"y", b"2")
+            assert old.done(), "the replaced proposal's client was never answered"
+            reply = old.result()
+            assert isinstance(reply, Error) and reply.startswith("TRYAGAIN")
+            assert await run(node, Conn(), b"EXISTS", b"x") == 0
+        finally:
+            await node.stop()
+
+    go(body)
+
+
+# ---------------------------------------------------------------- entry sizes
+def test_a_pipeline_of_big_values_is_split_into_bounded_entries(tmp_path: Path,
+                                                               clock: Clock) -> None:
+    """A batch was halved once at most: 40 pipelined 1 MiB SETs went into entries of many
+    MiB; past the peer transport's 64 MiB frame limit such an entry can never be sent, and
+    every write behind it stalls for good."""
+
+    async def body() -> None:
+        node = await started(tmp_path)
+        try:
+            conn = Conn()
+            spec = lookup(b"SET")
+            big = b"v" * (1 << 20)
+            futs = [node.execute(conn, spec, [b"SET", b"k%d" % i, big]) for i in range(40)]
+            replies = await asyncio.wait_for(asyncio.gather(*futs), DEADLINE_S)
+            assert all(r is not None and not isinstance(r, Error) for r in replies)
+        finally:
+            await node.stop()
+        with DiskStorage.open(str(tmp_path), initial_conf=ConfState(voters=frozenset({1}))) as st:
+            sizes = [len(e.data) for e in st.entries(st.first_index(), st.last_index() + 1)]
+        assert max(sizes) <= node_mod.MAX_ENTRY_BYTES + (1 << 20) + 4096
+
+    go(body)
+
+
+def test_a_command_too_big_to_replicate_is_refused_clearly(tmp_path: Path, clock: Clock,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """One command bigger than a peer frame could never be replicated: refuse it up
+    front (nothing logged) instead of wedging the log behind it."""
+    monkeypatch.setattr(node_mod, "MAX_COMMAND_BYTES", 1 << 20)
+
+    async def body() -> None:
+        node = await started(tmp_path)
+        try:
+            assert node.storage is not None
+            await run(node, Conn(), b"SET", b"warm", b"up")  # the term's NOOP is on disk
+            before = node.storage.last_index()
+            reply = await run(node, Conn(), b"SET", b"k", b"v" * (2 << 20))
+            assert isinstance(reply, Error) and "too large" in reply
+            assert node.storage.last_index() == before
+            assert await run(node, Conn(), b"SET", b"k", b"small") is not None
+            assert await run(node, Conn(), b"GET", b"k") == b"small"
+        finally:
+            await node.stop()
+
+    go(body)
+
+
+# ---------------------------------------------------------------- expiry
+def test_expiry_keys_are_retried_after_a_dropped_proposal(tmp_path: Path, clock: Clock,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys whose expiry proposal the core refused (e.g. too much uncommitted) stayed
+    marked 'being expired' for the rest of the term, so they were never deleted."""
+    from raftredis.raft.core import ProposalDroppedError
+
+    async def body() -> None:
+        node = await started(tmp_path)
+        try:
+            await run(node, Conn(), b"SET", b"k", b"v", b"PX", b"100")
+            assert node.core is not None
+            real = node.core.propose
+            refused: list[bytes] = []
+
+            def propose(data: bytes):
+                _, ops = entries.decode(data)
+                if not refused and ops and ops[0][0] == entries.OP_EXPIRE:
+                    refused.append(data)
+                    raise ProposalDroppedError("too many uncommitted entries")
+                return real(data)
+
+            monkeypatch.setattr(node.core, "propose", propose)
+            clock.ms += 1_000
+            await wait_for(lambda: bool(refused), "the expiry proposal to be refused")
+            await wait_for(lambda: node.sm.dbsize() == 0, "the expired key to be deleted")
+        finally:
+            await node.stop()
+
+    go(body)
+
+
+# ---------------------------------------------------------------- blocking
+def test_blocked_pop_of_a_closed_connection_ends_quietly(tmp_path: Path, clock: Clock) -> None:
+    """The protocol cancels a closed connection's pending futures; the blocking task
+    then raised InvalidStateError setting a result on it (an unretrieved task error),
+    and must not pop for the gone client."""
+
+    async def body() -> None:
+        errors: list[dict] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: errors.append(ctx))
+        node = await started(tmp_path)
+        try:
+            conn = Conn()
+            fut = node.execute(conn, lookup(b"BLPOP"), [b"BLPOP", b"q", b"0"])
+            assert isinstance(fut, asyncio.Future)
+            await wait_for(lambda: bool(node._key_waiters), "the pop to block")
+            conn.closed = True
+            fut.cancel()
+            await run(node, Conn(), b"RPUSH", b"q", b"x")
+            await wait_for(lambda: not node._key_waiters, "the blocked task to end")
+            import gc
+
+            gc.collect()
+            await asyncio.sleep(0)
+            assert await run(node, Conn(), b"LRANGE", b"q", b"0", b"-1") == [b"x"]
+            assert not errors, errors
+        finally:
+            await node.stop()
+
+    go(body)
