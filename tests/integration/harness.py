@@ -204,6 +204,16 @@ class Cluster:
         self._net().set_states({
             (i, j): OPEN if side[i] == side[j] else mode for (i, j) in self._net().links})
 
+    def bridge(self, middle: int, mode: str = REFUSE) -> None:
+        """The other nodes split in two halves that cannot talk to each other, while both
+        still reach `middle` (Jepsen's bridge). Applied in one step."""
+        others = sorted(i for i in self.nodes if i != middle)
+        side = {i: 0 for i in others[:len(others) // 2]} | {i: 1 for i in others[len(others) // 2:]}
+        side[middle] = -1
+        self._net().set_states({
+            (i, j): mode if -1 not in (side[i], side[j]) and side[i] != side[j] else OPEN
+            for (i, j) in self._net().links})
+
     def isolate(self, i: int, mode: str = REFUSE) -> None:
         """Node i can neither send to nor hear from anyone; the rest talk freely."""
         self.partition([i], mode=mode)

@@ -6,8 +6,14 @@ which could apply one SET twice): each call is one attempt, timed with time.mono
 A nemesis driven by one seed kills or pauses the leader or a random node for a bounded
 time; at most one node is faulty at a time, so a majority is always there to make progress.
 
+Partitions (opt-in, `JEPSEN_PARTITIONS=1`, or the slow partition test): peer traffic goes
+through in-test TCP proxies (tests/integration/netproxy.py) and the nemesis also isolates
+the leader or a random node (reset or black hole), makes the leader deaf or mute (one-way),
+or cuts two followers apart while both still reach the third (a bridge).
+
 Default run: about 25 s of faults (`JEPSEN_SECONDS`), a random seed (`JEPSEN_SEED` replays
-one). Long run: `python3 -m pytest -m slow tests/integration/test_jepsen.py` (3 seeds x 100 s).
+one). Long run: `python3 -m pytest -m slow tests/integration/test_jepsen.py` (3 seeds x 100 s,
+and 2 seeds x 60 s with partitions).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import hiredis
 import pytest
 
 from tests.integration.harness import Cluster, wait_for
+from tests.integration.netproxy import BLACKHOLE, REFUSE
 from tests.linearizability import FAIL, OK, UNKNOWN, Op, RegisterModel, check
 
 KEYS = [f"jepsen:{i}" for i in range(5)]
@@ -140,11 +147,15 @@ class Nemesis(threading.Thread):
 
     FAULTS = ("kill-leader", "kill-random", "pause-leader", "pause-random", "kill-all",
               "pause-leader-kill-other")
+    # Only with a proxied cluster (partitions=True).
+    PARTITION_FAULTS = ("isolate-leader", "isolate-random", "deaf-leader", "mute-leader",
+                        "bridge")
 
     def __init__(self, cluster: Cluster, seed: int, seconds: float,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, partitions: bool = False) -> None:
         super().__init__(daemon=True, name="jepsen-nemesis")
         self.cluster, self.rng, self.seconds, self.stop = cluster, random.Random(seed), seconds, stop
+        self.faults_menu = self.FAULTS + (self.PARTITION_FAULTS if partitions else ())
         self.events: list[str] = []
         self.faults = 0
         self.kinds: dict[str, int] = {}
@@ -161,7 +172,7 @@ class Nemesis(threading.Thread):
                 # The schedule: quiet time, then one fault held for a while.
                 if self.stop.wait(self.rng.uniform(0.5, 2.0)):
                     break
-                fault = self.rng.choice(self.FAULTS)
+                fault = self.rng.choice(self.faults_menu)
                 hold = self.rng.uniform(0.2, 3.0)
                 ids = sorted(self.cluster.nodes)
                 victim = self.rng.choice(ids)
@@ -169,7 +180,9 @@ class Nemesis(threading.Thread):
                     victim = self.cluster.leader() or victim
                 self.faults += 1
                 self.kinds[fault] = self.kinds.get(fault, 0) + 1
-                if fault == "kill-all":
+                if fault in self.PARTITION_FAULTS:
+                    self.partition(fault, victim, hold)
+                elif fault == "kill-all":
                     # Every node crashes at once: acknowledged writes live on disk only.
                     self.log("kill-all: kill -9 every node")
                     for i in ids:
@@ -205,8 +218,31 @@ class Nemesis(threading.Thread):
         finally:
             heal(self.cluster)
 
+    def partition(self, fault: str, victim: int, hold: float) -> None:
+        """Cut links for `hold` seconds, then heal them all."""
+        c = self.cluster
+        mode = self.rng.choice((REFUSE, BLACKHOLE))
+        if fault.startswith("isolate"):
+            what = f"node{victim} cut off from everyone"
+            c.isolate(victim, mode=mode)
+        elif fault == "deaf-leader":  # it sends, hears nothing: check-quorum must act
+            what = f"nothing reaches node{victim}"
+            c.cut_inbound(victim, mode=mode)
+        elif fault == "mute-leader":  # it hears, nothing it sends arrives
+            what = f"nothing from node{victim} arrives"
+            c.cut_outbound(victim, mode=mode)
+        else:  # bridge: two nodes cannot talk, both still reach the victim
+            what = f"the others cut in two halves, node{victim} reaches both"
+            c.bridge(victim, mode=mode)
+        self.log(f"{fault} ({mode}): {what} for {hold:.2f}s")
+        self.stop.wait(hold)
+        c.heal()
+        self.log("healed the network")
+
 
 def heal(cluster: Cluster) -> None:
+    if cluster.net is not None:
+        cluster.heal()
     for i, node in cluster.nodes.items():
         if node.alive() and node.paused:
             cluster.resume(i)
@@ -252,14 +288,18 @@ def lost_acked_writes(history: list[Op]) -> list[str]:
     return lost
 
 
-def run_jepsen(tmp_path: Path, seed: int, seconds: float) -> dict[str, object]:
-    print(f"jepsen seed={seed} seconds={seconds} (replay: JEPSEN_SEED={seed})")
+def run_jepsen(tmp_path: Path, seed: int, seconds: float,
+               partitions: bool = False) -> dict[str, object]:
+    replay = f"JEPSEN_SEED={seed} JEPSEN_SECONDS={seconds}" + (
+        " JEPSEN_PARTITIONS=1" if partitions else "")
+    print(f"jepsen seed={seed} seconds={seconds} partitions={partitions} (replay: {replay})")
     rng = random.Random(seed)
     # Short election timeouts on some seeds: more elections, more chances to get one wrong.
     election_ticks = rng.choice(["15", "6"])
     print(f"jepsen seed={seed}: election_ticks={election_ticks}")
     cluster = Cluster(tmp_path, extra=["--snapshot-threshold", "2000",
-                                       "--election-ticks", election_ticks]).start()
+                                       "--election-ticks", election_ticks],
+                      proxied=partitions).start()
     history: list[Op] = []
     unexpected: list[str] = []
     stop = threading.Event()
@@ -270,7 +310,7 @@ def run_jepsen(tmp_path: Path, seed: int, seconds: float) -> dict[str, object]:
         cluster.wait_leader(timeout=30)
         clients = [Client(p, cluster, rng.randrange(1 << 30), stop, history, unexpected)
                    for p in range(CLIENTS)]
-        nemesis = Nemesis(cluster, rng.randrange(1 << 30), seconds, nemesis_stop)
+        nemesis = Nemesis(cluster, rng.randrange(1 << 30), seconds, nemesis_stop, partitions)
         for c in clients:
             c.start()
         nemesis.start()
@@ -315,7 +355,7 @@ def run_jepsen(tmp_path: Path, seed: int, seconds: float) -> dict[str, object]:
         "check_s": round(check_s, 2),
     }
     print(f"jepsen seed={seed}: {stats}")
-    context = (f"seed={seed} (replay: JEPSEN_SEED={seed} JEPSEN_SECONDS={seconds})\n"
+    context = (f"seed={seed} (replay: {replay})\n"
                f"history: {tmp_path / 'history.jsonl'}\nstats: {stats}\nnemesis:\n  "
                + "\n  ".join(nemesis.events))
     assert not unexpected, f"unexpected replies: {unexpected[:10]}\n{context}"
@@ -332,15 +372,29 @@ def _seed() -> int:
     return int(os.environ.get("JEPSEN_SEED") or random.SystemRandom().randrange(1 << 30))
 
 
+def _partitions() -> bool:
+    return os.environ.get("JEPSEN_PARTITIONS", "") not in ("", "0")
+
+
 def test_jepsen_register_under_kills_and_pauses(tmp_path):
-    run_jepsen(tmp_path, _seed(), float(os.environ.get("JEPSEN_SECONDS", "25")))
+    run_jepsen(tmp_path, _seed(), float(os.environ.get("JEPSEN_SECONDS", "25")), _partitions())
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("run", range(3))
 def test_jepsen_register_long(tmp_path, run):
-    run_jepsen(tmp_path, _seed() + run, float(os.environ.get("JEPSEN_SECONDS", "100")))
+    run_jepsen(tmp_path, _seed() + run, float(os.environ.get("JEPSEN_SECONDS", "100")),
+               _partitions())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("run", range(2))
+def test_jepsen_register_under_partitions(tmp_path, run):
+    stats = run_jepsen(tmp_path, _seed() + run, float(os.environ.get("JEPSEN_SECONDS", "60")),
+                       partitions=True)
+    assert any(k in stats["fault_kinds"] for k in Nemesis.PARTITION_FAULTS), stats
 
 
 def test_stale_follower_read_is_caught_end_to_end(tmp_path):

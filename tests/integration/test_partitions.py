@@ -237,6 +237,8 @@ def test_proxied_peers_point_at_the_links(tmp_path):
         c.cut_inbound(2)
         assert c.net.state(1, 2) == REFUSE and c.net.state(3, 2) == REFUSE
         assert c.net.state(2, 3) == OPEN
+        c.bridge(1, mode=BLACKHOLE)  # 2 and 3 cannot talk, both reach 1
+        assert {k for k, v in c.net.links.items() if v.state != OPEN} == {(2, 3), (3, 2)}
         c.heal()
         assert all(v.state == OPEN for v in c.net.links.values())
         with pytest.raises(ValueError):
