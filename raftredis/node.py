@@ -82,6 +82,8 @@ def _op_size(op: list) -> int:
         return 16 + sum(len(a) + 5 for args in op[1] for a in args)
     if kind == entries.OP_EXPIRE:
         return 16 + sum(len(k) + 5 for k in op[1])
+    if kind == _WATCHED_EXEC:
+        return _op_size(op[2])
     return 256
 
 
@@ -785,19 +787,25 @@ class Node:
 
     def _submit_write(self, op: list, *argss: list[bytes]) -> asyncio.Future:
         fut = self.loop.create_future()  # type: ignore[union-attr]
-        size = sum(len(a) for args in argss for a in args)
+        size = 0
+        nargs = 0
+        for args in argss:
+            size += sum(map(len, args))
+            nargs += len(args)
         if size > MAX_COMMAND_BYTES:
             fut.set_result(Error(f"ERR command too large for the replicated log ({size} bytes;"
                                  f" the limit is {MAX_COMMAND_BYTES})"))
             return fut
         self._batch_ops.append(op)
         self._batch_futs.append(fut)
+        self._batch_bytes += 16 + size + 5 * nargs  # as _op_size counts
         self._wake.set()
         return fut
 
     def _enqueue(self, op: list, fut: asyncio.Future | None, size: int = 0) -> None:
         self._batch_ops.append(op)
         self._batch_futs.append(fut)
+        self._batch_bytes += _op_size(op)
         self._wake.set()
 
     def _flush(self) -> None:
@@ -807,7 +815,7 @@ class Node:
             self._flush_reads()
 
     def _flush_writes(self) -> None:
-        ops, futs = self._batch_ops, self._batch_futs
+        ops, futs, batch_bytes = self._batch_ops, self._batch_futs, self._batch_bytes
         self._batch_ops, self._batch_futs, self._batch_bytes = [], [], 0
         core = self.core
         assert core is not None
@@ -825,8 +833,10 @@ class Node:
         # Split into entries of bounded size (one big command goes alone) and op count:
         # an entry must fit in one peer frame, or it could never be replicated.
         start, n = 0, len(ops)
+        # The common case: the whole batch fits one entry, no need to size each op.
+        small = batch_bytes <= MAX_ENTRY_BYTES and n <= MAX_OPS_PER_ENTRY
         while start < n:
-            end, size = start, 0
+            end, size = (n, 0) if small else (start, 0)
             while end < n and end - start < MAX_OPS_PER_ENTRY:
                 op_size = _op_size(ops[end])
                 if end > start and size + op_size > MAX_ENTRY_BYTES:
@@ -877,6 +887,7 @@ class Node:
             if out_ops or self.applied < self.core.log.last_index():
                 # Hold this EXEC and the rest for a later turn.
                 self._batch_ops = ops[i:] + self._batch_ops
+                self._batch_bytes += sum(_op_size(o) for o in ops[i:])
                 self._batch_futs = futs[i:] + self._batch_futs
                 break
             _, marks, inner = op
@@ -912,7 +923,7 @@ class Node:
 
     def _fail_all(self, reply) -> None:
         self._resolve_all(self._batch_futs, reply)
-        self._batch_ops, self._batch_futs = [], []
+        self._batch_ops, self._batch_futs, self._batch_bytes = [], [], 0
         self._watched_execs = 0
         for prop in self._proposals.values():
             self._resolve_all(prop.futures, UNCERTAIN)
