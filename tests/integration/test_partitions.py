@@ -15,7 +15,7 @@ import hiredis
 import pytest
 import redis
 
-from raftredis.miniclient import call
+from raftredis.miniclient import call, encode_command
 from tests.integration.harness import Cluster, wait_for
 from tests.integration.netproxy import BLACKHOLE, OPEN, REFUSE, NetProxy
 
@@ -60,6 +60,32 @@ def attempt_in_background(port: int, *args: str) -> tuple[Outcome, threading.Thr
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return out, t
+
+
+class Pending:
+    """A command already sent on its own connection; `finish` waits for the reply."""
+
+    def __init__(self, port: int, *args: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=CALL_TIMEOUT)
+        self.sock.settimeout(CALL_TIMEOUT)
+        self.sock.sendall(encode_command(*args))
+
+    def finish(self) -> Outcome:
+        out = Outcome()
+        reader = hiredis.Reader()
+        try:
+            while (reply := reader.gets()) is False:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise ConnectionError("closed by the server")
+                reader.feed(data)
+            out.reply = reply
+        except OSError as exc:
+            out.error = exc
+        finally:
+            self.sock.close()
+        out.done.set()
+        return out
 
 
 def readonly_get(port: int, *keys: str) -> list[object]:
@@ -279,6 +305,35 @@ def test_isolated_leader_is_replaced_and_rejoins(make_cluster, mode):
     wait_rejoined(c, old, leader)
     # The majority's data, and not the write the old leader took alone.
     assert readonly_get(c.nodes[old].port, "k", "only-majority") == [b"v1", b"yes"]
+    assert call("127.0.0.1", c.nodes[leader].port, "GET", "k", timeout=CALL_TIMEOUT) == b"v1"
+
+
+def test_leader_frozen_then_cut_off_serves_nothing_stale(make_cluster):
+    """The hard case for reads: a leader that still believes it leads. It is frozen
+    (SIGSTOP, so it cannot step down), cut off, the majority moves on, then a read and a
+    write reach it the moment it wakes. It cannot confirm leadership (ReadIndex) nor
+    commit, so neither may succeed: the read would be stale, the write would be lost."""
+    c = make_cluster()
+    old = c.wait_leader(timeout=30)
+    write_ok(c, old, "k", "v0")
+    c.pause(old)
+    c.isolate(old)
+    new = c.wait_leader(timeout=20, exclude=old)
+    write_ok(c, new, "k", "v1")
+
+    # Sent while it is stopped (the kernel accepts and buffers them): served first thing
+    # after SIGCONT, while it may still believe it leads.
+    port = c.nodes[old].port
+    read, write = Pending(port, "GET", "k"), Pending(port, "SET", "k", "lost")
+    c.resume(old)
+    read, write = read.finish(), write.finish()
+    assert not read.succeeded, f"a stale leader served a read: {read}"
+    assert not write.succeeded, f"a stale leader acknowledged a write: {write}"
+
+    c.heal()
+    leader = c.wait_leader(timeout=20)
+    wait_rejoined(c, old, leader)
+    assert readonly_get(c.nodes[old].port, "k") == [b"v1"]
     assert call("127.0.0.1", c.nodes[leader].port, "GET", "k", timeout=CALL_TIMEOUT) == b"v1"
 
 
