@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import random
+import signal
 import struct
 import time
 import weakref
@@ -57,6 +58,7 @@ MAX_ENTRY_BYTES = 1 << 20  # a batch is cut into entries of about this size
 # One command must fit in one peer frame (64 MiB) with room to spare, or it could never be
 # replicated and every write behind it would wait for good: refuse it up front instead.
 MAX_COMMAND_BYTES = 48 << 20
+SNAPSHOT_CHILD_TIMEOUT_S = 600  # a forked snapshot writer taking longer is presumed hung
 # Snapshot data starts with the apply clock at its index, so a node restored from it (at
 # start or by InstallSnapshot) neither stamps below it nor applies the log tail at another
 # "now" than the replicas that applied everything (older snapshots lack it: clock 0).
@@ -493,7 +495,18 @@ class Node:
                     finally:
                         os._exit(code)
                 assert self.loop is not None
-                _, status = await self.loop.run_in_executor(None, os.waitpid, pid, 0)
+                waiting = self.loop.run_in_executor(None, os.waitpid, pid, 0)
+                try:
+                    _, status = await asyncio.wait_for(asyncio.shield(waiting),
+                                                       SNAPSHOT_CHILD_TIMEOUT_S)
+                except TimeoutError:
+                    # A hung child (fork copies a threaded process) must not block every
+                    # later snapshot: kill it, reap it, and let the next attempt retry.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    await waiting
+                    raise RuntimeError(f"snapshot child {pid} hung; killed after "
+                                       f"{SNAPSHOT_CHILD_TIMEOUT_S} s") from None
                 if status != 0:
                     raise RuntimeError(f"snapshot child exited with status {status}")
                 await persister.call(lambda: storage.install_snapshot_file(meta, path))
