@@ -79,6 +79,22 @@ class AsyncPersister:
     async def _submit(self, kind: str, arg: Any) -> Any:
         if self._closed:
             raise RuntimeError("persister is closed")
+        if not self._running and not self._queue:
+            # Nothing queued or in flight (the node's usual case: one Ready at a time):
+            # hand the work to the disk thread directly, without a drain task in between.
+            self._running = True
+            try:
+                if kind == "persist":
+                    hs, ents = arg
+                    fn = functools.partial(self._storage.persist, hs, ents)
+                else:
+                    fn = arg
+                return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+            finally:
+                self._running = False
+                if self._queue:  # work that arrived meanwhile, in order
+                    self._running = True
+                    asyncio.get_running_loop().create_task(self._drain())
         fut = asyncio.get_running_loop().create_future()
         self._queue.append((kind, arg, fut))
         if not self._running:
