@@ -29,6 +29,9 @@ OP_MULTI = 1
 OP_EXPIRE = 2
 OP_SESSION = 3
 OP_CONFIG = 4  # [OP_CONFIG, [[name, value], ...]]: a cluster-wide CONFIG SET
+# Batch-only, never logged: [WATCHED_EXEC, marks, [OP_MULTI, ...]] is an EXEC under WATCH
+# that the leader decides just before logging (it logs the inner OP_MULTI or nothing).
+WATCHED_EXEC = -1
 
 _STAMP = struct.Struct(">Q")
 MAX_OPS_PER_ENTRY = 1 << 16
@@ -59,6 +62,20 @@ def decode(data: bytes) -> tuple[int, list]:
     if not isinstance(ops, list):
         raise EntryDecodeError("entry payload is not an array")
     return stamp, ops
+
+
+def op_size(op: list) -> int:
+    """About how many bytes an operation takes in an entry (payload plus framing)."""
+    kind = op[0]
+    if kind == OP_COMMAND:
+        return 16 + sum(len(a) + 5 for a in op[1])
+    if kind == OP_MULTI:
+        return 16 + sum(len(a) + 5 for args in op[1] for a in args)
+    if kind == OP_EXPIRE:
+        return 16 + sum(len(k) + 5 for k in op[1])
+    if kind == WATCHED_EXEC:
+        return op_size(op[2])
+    return 256
 
 
 def seed_for(index: int, position: int) -> int:

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import heapq
 import io
-import json
 import logging
 import os
 import random
@@ -33,14 +32,15 @@ from raftredis.cluster_view import ClusterView
 from raftredis.commands.slots import key_slot
 from raftredis.commands.spec import CommandSpec, Route, lookup
 from raftredis.config import NodeConfig
+from raftredis.node_config import ConfigMixin
+from raftredis.node_keys import KeyTrackingMixin
 from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import NotLeaderError, ProposalDroppedError, RaftCore
 from raftredis.raft.messages import Append, Heartbeat, InstallSnapshot, Message
 from raftredis.raft.ready import Ready
 from raftredis.raft.types import ConfState, EntryKind, Role, SnapshotMeta, SoftState
-from raftredis.reply import NULL_ARRAY, OK, CommandError, Error
+from raftredis.reply import Error
 from raftredis.statemachine import StateMachine
-from raftredis.statemachine.blocking import parse_timeout_ms
 from raftredis.storage import AsyncPersister, DiskStorage, FsyncPolicy
 
 log = logging.getLogger("raftredis.node")
@@ -64,29 +64,11 @@ SNAPSHOT_CHILD_TIMEOUT_S = 600  # a forked snapshot writer taking longer is pres
 # "now" than the replicas that applied everything (older snapshots lack it: clock 0).
 _SNAP_CLOCK = struct.Struct(">4sQ")
 _SNAP_CLOCK_MAGIC = b"RRCK"
-# CONFIG SET parameters that act on this node only (its own disk); the rest are
-# cluster-wide and go through the log.
-_NODE_LOCAL_SETTINGS = frozenset({"appendfsync"})
-_WATCHED_EXEC = -1  # batch-only marker: an EXEC under WATCH, decided just before logging
 MAX_OPS_PER_ENTRY = 4096
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _op_size(op: list) -> int:
-    """About how many bytes an operation takes in an entry (payload plus framing)."""
-    kind = op[0]
-    if kind == entries.OP_COMMAND:
-        return 16 + sum(len(a) + 5 for a in op[1])
-    if kind == entries.OP_MULTI:
-        return 16 + sum(len(a) + 5 for args in op[1] for a in args)
-    if kind == entries.OP_EXPIRE:
-        return 16 + sum(len(k) + 5 for k in op[1])
-    if kind == _WATCHED_EXEC:
-        return _op_size(op[2])
-    return 256
 
 
 class _Proposal:
@@ -99,8 +81,9 @@ class _Proposal:
         self.uncertain_since: float | None = None
 
 
-class Node:
-    """One Raft node. Implements raftredis.server.backend.Backend."""
+class Node(KeyTrackingMixin, ConfigMixin):
+    """One Raft node. Implements raftredis.server.backend.Backend. WATCH and blocking
+    pops live in raftredis.node_keys, CONFIG in raftredis.node_config."""
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
@@ -590,7 +573,7 @@ class Node:
             cmds = [args for _, args in commands]
             if marks:
                 self._watched_execs += 1
-                return self._submit_write([_WATCHED_EXEC, marks, [entries.OP_MULTI, cmds]],
+                return self._submit_write([entries.WATCHED_EXEC, marks, [entries.OP_MULTI, cmds]],
                                           *cmds)
             return self._submit_write([entries.OP_MULTI, cmds], *cmds)
         slot = 0
@@ -613,147 +596,6 @@ class Node:
         if leader and leader != self.id and leader in self.client_addr:
             return Error(f"MOVED {slot} {self.client_addr[leader]}")
         return CLUSTERDOWN
-
-    # ------------------------------------------------------------------ WATCH / blocking
-    def watch(self, conn, keys: list[bytes]) -> object:
-        """WATCH on the leader notes, per key, the applied index and the key's deadline;
-        EXEC aborts if a later entry changed the key (or it expired)."""
-        if self._role != Role.LEADER:
-            return self._redirect_now(key_slot(keys[0]))
-        if len(conn.watched) + len(keys) > 100_000:
-            return Error("ERR too many watched keys")
-        self._start_tracking()
-        self._watchers.add(conn)
-        now = self._clock()
-        for key in keys:
-            if key not in conn.watched:
-                deadline = self.sm.db.deadline(key)
-                if deadline is not None and deadline <= now:
-                    deadline = None  # already expired: it looks missing, and stays so
-                conn.watched[key] = (self.applied, deadline)
-        return OK
-
-    @property
-    def _tracking(self) -> bool:
-        if self._key_waiters:
-            return True
-        if self._track_since < 0:
-            return False
-        if self._watched_execs:
-            return True
-        if any(w.watched for w in self._watchers):
-            return True
-        self._stop_tracking()
-        return False
-
-    def _start_tracking(self) -> None:
-        if self._track_since < 0:
-            self._track_since = self.applied
-            self._mod_index.clear()
-            self._flushed_at = 0
-
-    def _stop_tracking(self) -> None:
-        self._track_since = -1
-        self._mod_index.clear()
-        self._flushed_at = 0
-
-    def _note_changes(self, index: int, op: list, reply: object = None) -> None:
-        kind = op[0]
-        if kind == entries.OP_COMMAND:
-            cmds = [op[1]]
-            if reply is NULL_ARRAY or reply is None:
-                # A blocking pop that found nothing changed nothing: waking the other
-                # waiters for it would only make them retry out of their turn.
-                spec = lookup(op[1][0]) if op[1] else None
-                if spec is not None and "blocking" in spec.flags:
-                    return
-        elif kind == entries.OP_MULTI:
-            cmds = op[1]
-        elif kind == entries.OP_EXPIRE:
-            self._changed(index, op[1])
-            return
-        else:
-            return
-        for args in cmds:
-            spec = lookup(args[0]) if args else None
-            if spec is None or spec.route != Route.WRITE:
-                continue
-            if spec.name in ("flushall", "flushdb"):
-                self._flushed_at = index
-                for events in self._key_waiters.values():
-                    for ev in events:
-                        ev.set()
-                continue
-            self._changed(index, spec.keys(args))
-
-    def _changed(self, index: int, keys: list[bytes]) -> None:
-        if self._track_since >= 0:
-            for key in keys:
-                self._mod_index[key] = index
-        waiters = self._key_waiters
-        if waiters:
-            for key in keys:
-                events = waiters.get(key)
-                if events:
-                    for ev in events:
-                        ev.set()
-
-    def _blocking(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
-        """BLPOP and friends: try through the log; if it would block, wait until an
-        applied entry touches one of the keys (or the timeout), then try again."""
-        try:
-            timeout_ms = parse_timeout_ms(args[-1])
-        except CommandError as exc:
-            return exc.reply()
-        assert self.loop is not None
-        result: asyncio.Future = self.loop.create_future()
-        keys = spec.keys(args)
-        slot = key_slot(keys[0]) if keys else 0
-
-        def answer(reply: object) -> None:
-            if not result.done():  # cancelled when the connection closed
-                result.set_result(reply)
-
-        async def run() -> None:
-            deadline = None if timeout_ms == 0 else time.monotonic() + timeout_ms / 1000
-            event = asyncio.Event()
-            for key in keys:
-                self._key_waiters.setdefault(key, {})[event] = None
-            if hasattr(conn, "blocked"):
-                conn.blocked = True
-            try:
-                while True:
-                    if getattr(conn, "closed", False) or result.cancelled():
-                        answer(None)  # nobody to answer; and never pop for them
-                        return
-                    if self._role != Role.LEADER:
-                        answer(self._redirect_now(slot))
-                        return
-                    event.clear()
-                    reply = await self._submit_write([entries.OP_COMMAND, args], args)
-                    if reply is not NULL_ARRAY and reply is not None:
-                        answer(reply)
-                        return
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        answer(NULL_ARRAY)  # Redis's reply to a timed-out block
-                        return
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        # Woken by a change to a key; the cap re-checks role and connection.
-                        await asyncio.wait_for(event.wait(),
-                                               1.0 if remaining is None else min(remaining, 1.0))
-            finally:
-                if hasattr(conn, "blocked"):
-                    conn.blocked = False
-                for key in keys:
-                    events = self._key_waiters.get(key)
-                    if events is not None:
-                        events.pop(event, None)
-                        if not events:
-                            del self._key_waiters[key]
-
-        asyncio.ensure_future(run())
-        return result
 
     def _redirect(self, slot: int, retry: Callable[[], object]) -> object:
         leader = self.known_leader()
@@ -811,14 +653,14 @@ class Node:
             return fut
         self._batch_ops.append(op)
         self._batch_futs.append(fut)
-        self._batch_bytes += 16 + size + 5 * nargs  # as _op_size counts
+        self._batch_bytes += 16 + size + 5 * nargs  # as entries.op_size counts
         self._wake.set()
         return fut
 
     def _enqueue(self, op: list, fut: asyncio.Future | None, size: int = 0) -> None:
         self._batch_ops.append(op)
         self._batch_futs.append(fut)
-        self._batch_bytes += _op_size(op)
+        self._batch_bytes += entries.op_size(op)
         self._wake.set()
 
     def _flush(self) -> None:
@@ -840,7 +682,7 @@ class Node:
         if self._watched_execs:
             ops, futs = self._decide_watched(ops, futs)
             # the ones held for a later turn are back in the batch
-            self._watched_execs = sum(1 for op in self._batch_ops if op[0] == _WATCHED_EXEC)
+            self._watched_execs = sum(1 for op in self._batch_ops if op[0] == entries.WATCHED_EXEC)
             if not ops:
                 return
         # Split into entries of bounded size (one big command goes alone) and op count:
@@ -851,7 +693,7 @@ class Node:
         while start < n:
             end, size = (n, 0) if small else (start, 0)
             while end < n and end - start < MAX_OPS_PER_ENTRY:
-                op_size = _op_size(ops[end])
+                op_size = entries.op_size(ops[end])
                 if end > start and size + op_size > MAX_ENTRY_BYTES:
                     break
                 size += op_size
@@ -884,49 +726,6 @@ class Node:
         for op in ops:
             if op[0] == entries.OP_EXPIRE:
                 self._expiring.difference_update(op[1])
-
-    def _decide_watched(self, ops: list, futs: list) -> tuple[list, list]:
-        """EXEC after WATCH is decided here, on the leader, right before it is logged: it
-        needs every earlier entry applied, so it and everything behind it (same order as
-        sent) wait until the log is applied up to its end."""
-        assert self.core is not None
-        out_ops: list = []
-        out_futs: list = []
-        for i, op in enumerate(ops):
-            if op[0] != _WATCHED_EXEC:
-                out_ops.append(op)
-                out_futs.append(futs[i])
-                continue
-            if out_ops or self.applied < self.core.log.last_index():
-                # Hold this EXEC and the rest for a later turn.
-                self._batch_ops = ops[i:] + self._batch_ops
-                self._batch_bytes += sum(_op_size(o) for o in ops[i:])
-                self._batch_futs = futs[i:] + self._batch_futs
-                break
-            _, marks, inner = op
-            if self._watch_broken(marks, self._clock()):
-                fut = futs[i]
-                if fut is not None and not fut.done():
-                    fut.set_result(NULL_ARRAY)  # EXEC's null reply: the transaction aborted
-                continue
-            out_ops.append(inner)
-            out_futs.append(futs[i])
-        return out_ops, out_futs
-
-    def _watch_broken(self, marks: dict, stamp: int) -> bool:
-        if self._track_since < 0:
-            return True  # changes since WATCH went untracked: unknown, so abort
-        for key, mark in marks.items():
-            if mark is None:
-                return True
-            widx, deadline = mark
-            if widx < self._track_since or self._flushed_at > widx:
-                return True
-            if self._mod_index.get(key, 0) > widx:
-                return True
-            if deadline is not None and deadline <= stamp:
-                return True  # expired since WATCH: Redis counts that as a change
-        return False
 
     @staticmethod
     def _resolve_all(futs, reply) -> None:
@@ -998,7 +797,6 @@ class Node:
 
     def _reroute_read(self, args: list[bytes], fut: asyncio.Future) -> None:
         """A read whose ReadIndex round failed: it changed nothing, so route it again."""
-        from raftredis.commands.spec import lookup
 
         spec = lookup(args[0])
         if spec is None:
@@ -1015,109 +813,7 @@ class Node:
         elif not fut.done():
             fut.set_result(value)
 
-    # ------------------------------------------------------------------ CONFIG
-    settings: Any = None
-
-    def attach_settings(self, settings) -> None:
-        """Join the server's settings: CONFIG GET shows the node's real values, CONFIG SET
-        of appendfsync acts on this node's disk, and every other settable parameter is
-        cluster-wide: it goes through the log and every node applies it."""
-        from raftredis.server.settings import BOOL, INT, STRING
-
-        cfg = self.config
-        self.settings = settings
-        settings.define("appendonly", BOOL, True, settable=False,
-                        note="the Raft log is always on")
-        settings.define("appendfsync", STRING, cfg.fsync, choices=("always", "everysec", "no"))
-        settings.define("raft-snapshot-threshold", INT, cfg.snapshot_threshold, minimum=1,
-                        maximum=1 << 40)
-        settings.define("dir", STRING, os.path.abspath(cfg.data_dir), settable=False)
-        # Cluster-wide values applied from the log before the last snapshot live on here.
-        try:
-            with open(self._cluster_config_path(), encoding="utf-8") as fp:
-                saved = json.load(fp)
-            for name, value in saved.items():
-                for parsed_name, parsed in settings.validate([(name.encode(), value.encode())]):
-                    settings.set_value(parsed_name, parsed)
-        except FileNotFoundError:
-            pass
-        except (ValueError, OSError) as exc:
-            log.error("ignoring unreadable %s: %s", self._cluster_config_path(), exc)
-        settings.on_change(self._on_setting)
-
-    def _cluster_config_path(self) -> str:
-        return os.path.join(self.config.data_dir, "cluster-config.json")
-
-    def _on_setting(self, name: str, value: object) -> None:
-        if name == "appendfsync" and self.storage is not None:
-            self.storage.set_fsync_policy(FsyncPolicy(str(value)))
-            self.config.fsync = str(value)
-        elif name == "raft-snapshot-threshold":
-            self.config.snapshot_threshold = int(value)  # type: ignore[arg-type]
-
-    def config_set(self, conn, pairs: list[tuple[bytes, bytes]]) -> object:
-        from raftredis.server.settings import ConfigError
-
-        settings = self.settings
-        try:
-            parsed = settings.validate(pairs)
-        except ConfigError as exc:
-            return Error(str(exc))
-        local = [(n, v) for n, v in parsed if n in _NODE_LOCAL_SETTINGS]
-        shared = [[n.encode(), raw] for (n, _), (_, raw) in zip(parsed, pairs, strict=True)
-                  if n not in _NODE_LOCAL_SETTINGS]
-
-        def apply_local() -> object:
-            for name, value in local:
-                settings.set_value(name, value)
-            return OK
-
-        if not shared:
-            return apply_local()
-        if self._role != Role.LEADER:
-            return self._redirect(0, lambda: self.config_set(conn, pairs))
-        fut = self._submit_write([entries.OP_CONFIG, shared])
-        assert self.loop is not None
-        out = self.loop.create_future()
-
-        def done(f: asyncio.Future) -> None:
-            reply = f.result()
-            reply = apply_local() if reply is OK else reply
-            if not out.done():  # cancelled if the client left
-                out.set_result(reply)
-
-        fut.add_done_callback(done)
-        return out
-
-    def _apply_config(self, pairs: list) -> object:
-        """An OP_CONFIG entry, on every node: set and remember the values."""
-        settings = self.settings
-        if settings is None:
-            return OK
-        from raftredis.server.settings import ConfigError
-
-        try:
-            parsed = settings.validate([(bytes(n), bytes(v)) for n, v in pairs])
-        except ConfigError as exc:
-            return Error(str(exc))
-        for name, value in parsed:
-            settings.set_value(name, value)
-        saved: dict[str, str] = {}
-        path = self._cluster_config_path()
-        with contextlib.suppress(FileNotFoundError, ValueError), \
-                open(path, encoding="utf-8") as fp:
-            saved = json.load(fp)
-        for n, v in pairs:
-            saved[bytes(n).decode()] = bytes(v).decode("utf-8", "replace")
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fp:
-            json.dump(saved, fp)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-        return OK
-
-
+    # ------------------------------------------------------------------ admin
     def cluster_command(self, conn, args: list[bytes]) -> object:
         return self.view.command(conn, args)
 

@@ -1,0 +1,128 @@
+"""CONFIG for the node: CONFIG GET shows the node's real values; CONFIG SET of
+appendfsync acts on this node's disk; every other settable parameter is cluster-wide, goes
+through the log and is remembered in cluster-config.json across restarts. A mixin of
+raftredis.node.Node, whose state it uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from typing import Any
+
+from raftredis import entries
+from raftredis.raft.types import Role
+from raftredis.reply import OK, Error
+from raftredis.storage import FsyncPolicy
+
+log = logging.getLogger("raftredis.node")
+
+# CONFIG SET parameters that act on this node only (its own disk); the rest are
+# cluster-wide and go through the log.
+NODE_LOCAL_SETTINGS = frozenset({"appendfsync"})
+
+
+class ConfigMixin:
+    settings: Any = None
+
+    def attach_settings(self, settings) -> None:
+        """Join the server's settings: CONFIG GET shows the node's real values, CONFIG SET
+        of appendfsync acts on this node's disk, and every other settable parameter is
+        cluster-wide: it goes through the log and every node applies it."""
+        from raftredis.server.settings import BOOL, INT, STRING
+
+        cfg = self.config
+        self.settings = settings
+        settings.define("appendonly", BOOL, True, settable=False,
+                        note="the Raft log is always on")
+        settings.define("appendfsync", STRING, cfg.fsync, choices=("always", "everysec", "no"))
+        settings.define("raft-snapshot-threshold", INT, cfg.snapshot_threshold, minimum=1,
+                        maximum=1 << 40)
+        settings.define("dir", STRING, os.path.abspath(cfg.data_dir), settable=False)
+        # Cluster-wide values applied from the log before the last snapshot live on here.
+        try:
+            with open(self._cluster_config_path(), encoding="utf-8") as fp:
+                saved = json.load(fp)
+            for name, value in saved.items():
+                for parsed_name, parsed in settings.validate([(name.encode(), value.encode())]):
+                    settings.set_value(parsed_name, parsed)
+        except FileNotFoundError:
+            pass
+        except (ValueError, OSError) as exc:
+            log.error("ignoring unreadable %s: %s", self._cluster_config_path(), exc)
+        settings.on_change(self._on_setting)
+
+    def _cluster_config_path(self) -> str:
+        return os.path.join(self.config.data_dir, "cluster-config.json")
+
+    def _on_setting(self, name: str, value: object) -> None:
+        if name == "appendfsync" and self.storage is not None:
+            self.storage.set_fsync_policy(FsyncPolicy(str(value)))
+            self.config.fsync = str(value)
+        elif name == "raft-snapshot-threshold":
+            self.config.snapshot_threshold = int(value)  # type: ignore[arg-type]
+
+    def config_set(self, conn, pairs: list[tuple[bytes, bytes]]) -> object:
+        from raftredis.server.settings import ConfigError
+
+        settings = self.settings
+        try:
+            parsed = settings.validate(pairs)
+        except ConfigError as exc:
+            return Error(str(exc))
+        local = [(n, v) for n, v in parsed if n in NODE_LOCAL_SETTINGS]
+        shared = [[n.encode(), raw] for (n, _), (_, raw) in zip(parsed, pairs, strict=True)
+                  if n not in NODE_LOCAL_SETTINGS]
+
+        def apply_local() -> object:
+            for name, value in local:
+                settings.set_value(name, value)
+            return OK
+
+        if not shared:
+            return apply_local()
+        if self._role != Role.LEADER:
+            return self._redirect(0, lambda: self.config_set(conn, pairs))
+        fut = self._submit_write([entries.OP_CONFIG, shared])
+        assert self.loop is not None
+        out = self.loop.create_future()
+
+        def done(f: asyncio.Future) -> None:
+            reply = f.result()
+            reply = apply_local() if reply is OK else reply
+            if not out.done():  # cancelled if the client left
+                out.set_result(reply)
+
+        fut.add_done_callback(done)
+        return out
+
+    def _apply_config(self, pairs: list) -> object:
+        """An OP_CONFIG entry, on every node: set and remember the values."""
+        settings = self.settings
+        if settings is None:
+            return OK
+        from raftredis.server.settings import ConfigError
+
+        try:
+            parsed = settings.validate([(bytes(n), bytes(v)) for n, v in pairs])
+        except ConfigError as exc:
+            return Error(str(exc))
+        for name, value in parsed:
+            settings.set_value(name, value)
+        saved: dict[str, str] = {}
+        path = self._cluster_config_path()
+        with contextlib.suppress(FileNotFoundError, ValueError), \
+                open(path, encoding="utf-8") as fp:
+            saved = json.load(fp)
+        for n, v in pairs:
+            saved[bytes(n).decode()] = bytes(v).decode("utf-8", "replace")
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fp:
+            json.dump(saved, fp)
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, path)
+        return OK
