@@ -37,17 +37,11 @@ class AsyncClient:
         backoff_base: float = 0.02,
         backoff_cap: float = 0.5,
     ) -> None:
-        if isinstance(seeds, str | tuple):
-            seeds = [seeds]
-        self._known: list[Address] = [policy.parse_address(s) for s in seeds]
-        if not self._known:
-            raise ValueError("at least one seed address is needed")
-        if not 0 < deadline <= 3600 or not 0 < max_in_flight <= MAX_SPREAD:
-            raise ValueError(f"deadline must be in (0, 3600] s, max_in_flight in 1..{MAX_SPREAD}")
+        self._known, self._redis_kw = policy.client_settings(
+            seeds, deadline, max_in_flight, MAX_SPREAD, socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout, username=username, password=password,
+            decode_responses=decode_responses)
         self.deadline = deadline
-        self._redis_kw = dict(socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout,
-                              username=username, password=password,
-                              decode_responses=decode_responses)
         self._session_timeout_ms = session_timeout_ms
         self._backoff = (backoff_base, backoff_cap)
         self._conns: dict[Address, redis.asyncio.Redis] = {}

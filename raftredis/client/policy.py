@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis.exceptions
@@ -73,6 +74,22 @@ def parse_address(addr: str | Address) -> Address:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"address {addr!r} is not host:port")
     return (host.strip("[]"), int(port))
+
+
+def client_settings(
+    seeds: str | Address | Iterable[str | Address], deadline: float, max_in_flight: int,
+    max_spread: int, **redis_kw: object,
+) -> tuple[list[Address], dict[str, object]]:
+    """What both clients' constructors check and keep: the seed addresses and the keyword
+    arguments of each redis-py connection."""
+    if isinstance(seeds, str | tuple):
+        seeds = [seeds]
+    known = [parse_address(s) for s in seeds]
+    if not known:
+        raise ValueError("at least one seed address is needed")
+    if not 0 < deadline <= 3600 or not 0 < max_in_flight <= max_spread:
+        raise ValueError(f"deadline must be in (0, 3600] s, max_in_flight in 1..{max_spread}")
+    return known, dict(redis_kw)
 
 
 def leader_from_slots(reply: object) -> Address | None:
