@@ -46,6 +46,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- cluster
+def _lead_from_node1(host: str, port: int, stopping: threading.Event) -> None:
+    """Once the cluster has a leader, ask node 1 (CLUSTER FAILOVER) to take over, so a
+    fresh local cluster answers writes on its first port. Bounded; best effort."""
+    deadline = time.monotonic() + 20
+    attempts = 0
+    while not stopping.is_set() and time.monotonic() < deadline and attempts < 3:
+        try:
+            f = parse_info(call(host, port, "INFO", "raft", timeout=1.0))  # type: ignore[arg-type]
+            if f.get("raft_role") == "leader":
+                print(f"raftredis cluster: node1 ({host}:{port}) is the leader", flush=True)
+                return
+            caught_up = f.get("raft_applied_index") == f.get("raft_commit_index")
+            if f.get("raft_leader_id", "0") != "0" and caught_up:
+                attempts += 1
+                call(host, port, "CLUSTER", "FAILOVER", timeout=1.0)
+        except (OSError, MiniClientError, TypeError):
+            pass  # not up yet
+        stopping.wait(0.2)
+
+
 def _pump(prefix: str, stream, out) -> None:
     for line in iter(stream.readline, b""):
         out.write(f"[{prefix}] {line.decode('utf-8', 'replace')}")
@@ -86,6 +106,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     print(f"raftredis cluster: {n} nodes on {args.host}:{args.port}-{args.port + n - 1}, "
           f"data in {base}; Ctrl-C stops all", flush=True)
     stopping = threading.Event()
+    if n > 1:
+        threading.Thread(target=_lead_from_node1, args=(args.host, args.port, stopping),
+                         daemon=True).start()
 
     def on_signal(signum, frame) -> None:
         stopping.set()

@@ -75,6 +75,7 @@ class ClusterView:
             "SHARDS", "    Return information about slot range mappings and the nodes.",
             "KEYSLOT <key>", "    Return the hash slot for <key>.",
             "COUNTKEYSINSLOT <slot>", "    Return the number of keys in <slot> (leader only).",
+            "FAILOVER [FORCE|TAKEOVER]", "    On a follower: become the leader now.",
             "HELP", "    Print this help.",
         )]
 
@@ -174,6 +175,19 @@ class ClusterView:
             ("total_cluster_links_buffer_limit_exceeded", 0),
         ]
         return Verbatim("".join(f"{k}:{v}\r\n" for k, v in fields))
+
+    def _cmd_failover(self, conn, rest: list[bytes]) -> object:
+        """CLUSTER FAILOVER [FORCE|TAKEOVER] on a follower: it campaigns at once and, its
+        log being up to date, becomes the leader (Redis's manual failover)."""
+        if len(rest) > 1 or (rest and rest[0].upper() not in (b"FORCE", b"TAKEOVER")):
+            return Error("ERR syntax error")
+        node = self.node
+        if node.is_leader:
+            return Error("ERR You should send CLUSTER FAILOVER to a replica")
+        if node.core is None or not node.core.campaign_now():
+            return Error("ERR this node cannot become the leader (not a voter)")
+        node._wake.set()
+        return Status("OK")
 
     def _cmd_countkeysinslot(self, conn, rest: list[bytes]) -> object:
         if len(rest) != 1:

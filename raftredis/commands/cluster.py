@@ -27,6 +27,7 @@ register(
             _sub("getkeysinslot", 4, "Returns the key names in a hash slot."),
             _sub("replicas", 3, "Lists the replica nodes of a master node.", "5.0.0"),
             _sub("links", 2, "Returns a list of all TCP links to and from peer nodes.", "7.0.0"),
+            _sub("failover", -2, "Forces a replica to perform a manual failover of its master."),
             _sub("help", 2, "Returns helpful text about the different subcommands.", "5.0.0"),
         ),
     ),

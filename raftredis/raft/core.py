@@ -217,6 +217,15 @@ class RaftCore:
             # very stale one): drop it rather than crash.
             return
 
+    def campaign_now(self) -> bool:
+        """Start an election at once, skipping pre-vote, as on TimeoutNow: a manual
+        failover (CLUSTER FAILOVER on a follower). Safe like any election, since only a
+        node whose log is up to date can win. False when this node cannot campaign."""
+        if self.role == Role.LEADER or not self._promotable():
+            return False
+        self._campaign(pre=False, transfer=True)
+        return True
+
     def has_ready(self) -> bool:
         if self._need_bcast:
             self._flush_bcast()

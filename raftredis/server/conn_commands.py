@@ -416,7 +416,7 @@ def _cluster(srv: ServerState, client: ClientState, args: list[bytes]) -> object
 
 
 for _sub in ("slots", "shards", "nodes", "info", "myid", "myshardid", "keyslot",
-             "countkeysinslot", "getkeysinslot", "replicas", "links"):
+             "countkeysinslot", "getkeysinslot", "replicas", "links", "failover"):
     handler(f"cluster|{_sub}")(_cluster)
 
 

@@ -174,3 +174,19 @@ def test_lagging_follower_catches_up_by_snapshot(cluster):
     assert int(f.get("snap:marker:399")) == 399
     assert int(f.get("snap:bulk:0")) == 0
     assert int(f.get("snap:bulk:999")) == 999
+
+
+def test_cluster_failover_makes_a_follower_leader_without_losing_writes(cluster):
+    old = cluster.wait_leader()
+    target = next(i for i in cluster.nodes if i != old)
+    r = redis.Redis(port=cluster.nodes[old].port, socket_timeout=5)
+    for i in range(50):
+        assert r.set(f"fo:{i}", i)
+    cluster.wait_applied(target, cluster.commit_index(old))
+    t = redis.Redis(port=cluster.nodes[target].port, socket_timeout=5)
+    with pytest.raises(redis.ResponseError, match="send CLUSTER FAILOVER to a replica"):
+        r.execute_command("CLUSTER", "FAILOVER")
+    assert t.execute_command("CLUSTER", "FAILOVER") in (b"OK", "OK", True)
+    wait_for(lambda: cluster.leader() == target, 10, "the follower to take over")
+    assert [int(v) for v in t.mget([f"fo:{i}" for i in range(50)])] == list(range(50))
+    assert t.set("fo:after", "1")
