@@ -71,6 +71,16 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _NotReadonlyConn:
+    """Stands for the original connection when a failed read is routed again: only the
+    leader may serve it (a linearizable read), whatever READONLY said."""
+
+    readonly = False
+
+
+_NOT_READONLY_CONN = _NotReadonlyConn()
+
+
 class _Proposal:
     __slots__ = ("term", "futures", "ops", "uncertain_since")
 
@@ -251,7 +261,7 @@ class Node(KeyTrackingMixin, ConfigMixin):
         keys = [k for k in self.sm.expired_keys(self._clock(), 256) if k not in self._expiring]
         if keys:
             self._expiring.update(keys)
-            self._enqueue([entries.OP_EXPIRE, keys], None, sum(len(k) for k in keys))
+            self._enqueue([entries.OP_EXPIRE, keys], None)
 
     def _expire_uncertain(self) -> None:
         limit = time.monotonic() - self.config.cluster_down_wait_ms / 1000
@@ -657,7 +667,7 @@ class Node(KeyTrackingMixin, ConfigMixin):
         self._wake.set()
         return fut
 
-    def _enqueue(self, op: list, fut: asyncio.Future | None, size: int = 0) -> None:
+    def _enqueue(self, op: list, fut: asyncio.Future | None) -> None:
         self._batch_ops.append(op)
         self._batch_futs.append(fut)
         self._batch_bytes += entries.op_size(op)
@@ -803,11 +813,7 @@ class Node(KeyTrackingMixin, ConfigMixin):
             if not fut.done():
                 fut.set_result(CLUSTERDOWN)
             return
-
-        class _Conn:
-            readonly = False
-
-        value = self.execute(_Conn(), spec, args)
+        value = self.execute(_NOT_READONLY_CONN, spec, args)
         if isinstance(value, asyncio.Future):
             value.add_done_callback(lambda f: fut.done() or fut.set_result(f.result()))
         elif not fut.done():

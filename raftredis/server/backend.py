@@ -57,5 +57,9 @@ class Backend(Protocol):
         clients, memory, stats, cpu and renders them."""
         ...
 
-    def dbsize(self) -> int | asyncio.Future:
-        ...
+    # Optional hooks: the server uses them when the backend has them (the Node does).
+    #   watch(conn, keys) -> reply              WATCH: note what EXEC must check, or MOVED
+    #   check_route(conn, spec, args) -> Error | None
+    #                                           inside MULTI: redirect before queueing
+    #   config_set(conn, pairs) -> reply | Future
+    #                                           CONFIG SET, cluster-wide through the log
