@@ -190,3 +190,28 @@ def test_cluster_failover_makes_a_follower_leader_without_losing_writes(cluster)
     wait_for(lambda: cluster.leader() == target, 10, "the follower to take over")
     assert [int(v) for v in t.mget([f"fo:{i}" for i in range(50)])] == list(range(50))
     assert t.set("fo:after", "1")
+
+
+def test_without_a_majority_requests_wait_a_bounded_time_then_clusterdown(cluster):
+    """cluster_down_wait_ms (1.5 s by default) bounds how long a request waits for an
+    election that cannot happen; the answer says nothing was applied."""
+    lead = cluster.wait_leader()
+    survivor = next(i for i in cluster.nodes if i != lead)
+    for i in cluster.nodes:
+        if i != survivor:
+            cluster.kill(i)
+    r = redis.Redis(port=cluster.nodes[survivor].port, socket_timeout=10)
+    # Once the survivor no longer trusts the dead leader, a write waits, then gives up.
+    wait_for(lambda: cluster.info(survivor)["raft_leader_id"] == "0"
+             or cluster.info(survivor)["raft_role"] != "follower", 10, "the leader to be gone")
+    started = time.monotonic()
+    with pytest.raises(redis.exceptions.ClusterDownError):
+        r.set("nomajority", "1")
+    waited = time.monotonic() - started
+    assert 1.0 <= waited < 5.0, waited
+    # Nothing was applied: once the others are back, the key is absent.
+    for i in cluster.nodes:
+        if i != survivor:
+            cluster.start_node(i)
+    lead = cluster.wait_leader(timeout=30)
+    assert redis.Redis(port=cluster.nodes[lead].port).get("nomajority") is None

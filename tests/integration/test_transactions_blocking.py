@@ -97,8 +97,9 @@ def test_blpop_waits_for_a_push(r, server):
 
     t = threading.Thread(target=waiter)
     t.start()
-    # The waiter is blocked once the server counts it; then a push releases it.
-    wait_for(lambda: t.is_alive() and r.llen("bq2") == 0, 5, "the waiter to block")
+    # The waiter is blocked once the server counts it (INFO clients); then a push releases it.
+    wait_for(lambda: r.info("clients")["blocked_clients"] == 1, 5, "the waiter to block")
+    assert t.is_alive()
     r.rpush("bq2", "hello")
     t.join(timeout=15)
     assert got == [(b"bq2", b"hello")]
