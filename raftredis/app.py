@@ -7,7 +7,7 @@ import logging
 import signal
 
 from raftredis.config import NodeConfig
-from raftredis.node import Node
+from raftredis.replica import ReplicaGroup
 
 log = logging.getLogger("raftredis.app")
 
@@ -16,7 +16,7 @@ async def run_node(cfg: NodeConfig) -> int:
     from raftredis.server.resp_server import RespServer
     from raftredis.server.settings import ServerSettings
 
-    node = Node(cfg)
+    node = ReplicaGroup(cfg)
     await node.start()
     settings = ServerSettings(requirepass=cfg.requirepass, maxclients=cfg.maxclients,
                               timeout=cfg.timeout)

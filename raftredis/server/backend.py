@@ -5,7 +5,7 @@ AUTH, CLIENT, SELECT, QUIT, READONLY/READWRITE/ASKING, COMMAND, CONFIG,
 MULTI/DISCARD queueing, TIME) and reply encoding. Everything that touches the
 keyspace or the cluster goes through a Backend:
 
-* `raftredis.node.Node` — the real one: a Raft group of one or more nodes.
+* `raftredis.replica.ReplicaGroup` — the real one: a Raft group of one or more nodes.
   It decides routing: run through the log (Route.WRITE), ReadIndex then read
   (Route.READ), or answer `MOVED <slot> <host>:<port>` / `CLUSTERDOWN`.
 * `raftredis.server.local_backend.LocalBackend` — applies commands directly to

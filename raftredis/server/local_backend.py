@@ -1,5 +1,5 @@
 """LocalBackend: a StateMachine driven directly with the wall clock. For front-end
-tests only; the real backend is the Raft node (raftredis.node)."""
+tests only; the real backend is the Raft node (raftredis.replica)."""
 
 from __future__ import annotations
 

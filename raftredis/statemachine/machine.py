@@ -13,8 +13,9 @@ from typing import BinaryIO
 
 from raftredis.commands import COMMANDS, Route
 from raftredis.commands.spec import CommandSpec
-from raftredis.reply import CommandError, Error, unknown_command, wrong_arity
+from raftredis.reply import NULL_ARRAY, CommandError, Error, unknown_command, wrong_arity
 from raftredis.statemachine import snapshot
+from raftredis.statemachine.changes import Change, ChangeKind
 from raftredis.statemachine.db import Keyspace
 from raftredis.statemachine.errors import EXECABORT, NOT_READONLY
 from raftredis.statemachine.registry import HANDLERS, Ctx, Handler
@@ -22,14 +23,8 @@ from raftredis.statemachine.sessions import SessionTable
 
 log = logging.getLogger(__name__)
 
-# Handler modules, one per command family; missing ones are simply not written yet.
-_FAMILIES = ("strings", "generic", "hashes", "lists", "sets", "zsets")
-for _name in _FAMILIES:
-    try:
-        importlib.import_module(f"raftredis.statemachine.{_name}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"raftredis.statemachine.{_name}":
-            raise
+# Every data command family (spec and handler, see registry); a missing one is an error.
+importlib.import_module("raftredis.statemachine.families")
 
 _Entry = tuple[Handler, CommandSpec]
 _DISPATCH: dict[bytes, _Entry] = {}
@@ -69,6 +64,42 @@ class StateMachine:
         self._ctx = Ctx(self.db)
         self._read_seed = 0  # reads are not replicated; any varying seed will do
         self.sessions = SessionTable()  # client sessions for exactly-once retries
+        # What applied writes changed, while someone listens (see record_changes).
+        self._changes: list[Change] | None = None
+
+    # ---- changes ------------------------------------------------------------------------
+    def record_changes(self, on: bool) -> None:
+        """Start (or stop) noting what each applied write changes; take_changes() hands
+        the notes over. Off, it costs one attribute test per command."""
+        if on and self._changes is None:
+            self._changes = []
+        elif not on:
+            self._changes = None
+
+    def take_changes(self) -> list[Change]:
+        out = self._changes
+        if not out:
+            return []
+        self._changes = []
+        return out
+
+    def note_expired(self, keys: list[bytes]) -> None:
+        if self._changes is not None and keys:
+            self._changes.append(Change(ChangeKind.EXPIRED, tuple(keys)))
+
+    def _note(self, spec: CommandSpec, args: list[bytes], reply: object) -> None:
+        if spec.route is not Route.WRITE:
+            return
+        if (reply is NULL_ARRAY or reply is None) and "blocking" in spec.flags:
+            # A blocking pop that found nothing changed nothing: waking the other
+            # waiters for it would only make them retry out of their turn.
+            return
+        changes = self._changes
+        assert changes is not None
+        if spec.name in ("flushall", "flushdb"):
+            changes.append(Change(ChangeKind.FLUSH, (), spec.name))
+        else:
+            changes.append(Change(ChangeKind.WRITE, tuple(spec.keys(args)), spec.name))
 
     # ---- commands -----------------------------------------------------------------------
     def apply(self, args: list[bytes], now_ms: int, seed: int = 0) -> object:
@@ -91,12 +122,15 @@ class StateMachine:
         ctx.write = True
         ctx._rng = None
         try:
-            return fn(ctx, args)
+            reply = fn(ctx, args)
         except CommandError as e:
-            return e.reply()
+            reply = e.reply()
         except Exception:  # a bug must not take the node down; same on every replica
             log.exception("state machine handler failed for %r", args[0][:64])
-            return Error("ERR internal error while executing the command")
+            reply = Error("ERR internal error while executing the command")
+        if self._changes is not None:
+            self._note(spec, args, reply)
+        return reply
 
     def read(self, args: list[bytes], now_ms: int) -> object:
         """Serve a read-only command without changing anything (expired keys look missing)."""
@@ -130,15 +164,21 @@ class StateMachine:
         (unknown, wrong arity) discards the whole transaction (EXECABORT) before anything
         runs; errors while running (WRONGTYPE, ...) are replies in the list and the
         other commands still run. Returns the list of replies, or the EXECABORT Error."""
-        plan: list[tuple[Handler, list[bytes]]] = []
+        plan: list[tuple[Handler, list[bytes], CommandSpec]] = []
         for args in commands:
             entry = _resolve(args[0]) if args else None
             if entry is None or not entry[1].check_arity(len(args)):
                 return EXECABORT
-            plan.append((entry[0], args))
+            plan.append((entry[0], args, entry[1]))
         ctx = self._ctx
         ctx.reset(now_ms, seed, True)
-        return [self._run(fn, ctx, args) for fn, args in plan]
+        replies = []
+        for fn, args, spec in plan:
+            reply = self._run(fn, ctx, args)
+            if self._changes is not None:
+                self._note(spec, args, reply)
+            replies.append(reply)
+        return replies
 
     @staticmethod
     def _run(fn: Handler, ctx: Ctx, args: list[bytes]) -> object:
@@ -153,7 +193,9 @@ class StateMachine:
     # ---- expiry -------------------------------------------------------------------------
     def apply_expire(self, keys: list[bytes], now_ms: int) -> int:
         """Delete the given keys whose deadline <= now_ms (the leader's expiry entry)."""
-        return self.db.expire_keys(keys, now_ms)
+        removed = self.db.expire_keys(keys, now_ms)
+        self.note_expired(keys)
+        return removed
 
     def expired_keys(self, now_ms: int, limit: int) -> list[bytes]:
         """Keys whose deadline <= now_ms, earliest first, for the leader to propose."""

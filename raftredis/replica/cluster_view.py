@@ -14,7 +14,7 @@ from raftredis.raft.types import Role
 from raftredis.reply import Error, Map, Status, Verbatim
 
 if TYPE_CHECKING:
-    from raftredis.node import Node
+    from raftredis.replica.group import ReplicaGroup
 
 ROLE_NAMES = {Role.FOLLOWER: "follower", Role.PRE_CANDIDATE: "pre-candidate",
               Role.CANDIDATE: "candidate", Role.LEADER: "leader"}
@@ -31,20 +31,16 @@ def _split_addr(addr: str) -> tuple[str, int]:
 
 
 class ClusterView:
-    def __init__(self, node: Node) -> None:
+    """Renders one group's state; reads it only through the group's public methods."""
+
+    def __init__(self, node: ReplicaGroup) -> None:
         self.node = node
 
-    # -------------------------------------------------------------- membership view
     def _members(self) -> tuple[int, list[int]]:
-        """(leader id or 0, voters and learners other than the leader, sorted)."""
-        node = self.node
-        leader = node.known_leader()
-        conf = node.core.conf if node.core is not None else node.applied_conf
-        ids = sorted(set(conf.voters) | set(conf.learners) | {node.id})
-        return leader, [i for i in ids if i != leader]
+        return self.node.members()
 
     def _addr(self, node_id: int) -> str | None:
-        return self.node.client_addr.get(node_id)
+        return self.node.client_address(node_id)
 
     # -------------------------------------------------------------- CLUSTER
     def command(self, conn, args: list[bytes]) -> object:
@@ -59,7 +55,7 @@ class ClusterView:
             )
         if sub in ("slots", "shards", "nodes") and not self.node.known_leader():
             # Let an election finish (bounded) rather than show a shard with no master.
-            return self.node._after_leader_known(lambda: handler(conn, args[2:]))
+            return self.node.when_leader_known(lambda: handler(conn, args[2:]))
         return handler(conn, args[2:])
 
     def _arity(self, name: str) -> Error:
@@ -136,7 +132,7 @@ class ClusterView:
             return self._arity("nodes")
         node = self.node
         leader, others = self._members()
-        term = node.core.term if node.core is not None else 0
+        term = node.term
         lines = []
         for nid in ([leader] if leader else []) + others:
             addr = self._addr(nid) or ":0"
@@ -159,7 +155,7 @@ class ClusterView:
         node = self.node
         leader, others = self._members()
         ok = bool(leader)
-        term = node.core.term if node.core is not None else 0
+        term = node.term
         fields = [
             ("cluster_state", "ok" if ok else "fail"),
             ("cluster_slots_assigned", SLOTS if ok else 0),
@@ -184,9 +180,8 @@ class ClusterView:
         node = self.node
         if node.is_leader:
             return Error("ERR You should send CLUSTER FAILOVER to a replica")
-        if node.core is None or not node.core.campaign_now():
+        if not node.campaign_now():
             return Error("ERR this node cannot become the leader (not a voter)")
-        node._wake.set()
         return Status("OK")
 
     def _cmd_countkeysinslot(self, conn, rest: list[bytes]) -> object:
@@ -197,9 +192,9 @@ class ClusterView:
     # -------------------------------------------------------------- INFO
     def info_sections(self) -> dict[str, list[tuple[str, object]]]:
         node = self.node
-        core = node.core
-        st = core.status() if core is not None else {}
-        storage_stats = node.storage.stats() if node.storage is not None else {}
+        st = node.raft_status()
+        storage_stats = node.storage_stats()
+        counters = node.counters()
         leader = node.known_leader()
         sections: dict[str, list[tuple[str, object]]] = {}
 
@@ -255,7 +250,7 @@ class ClusterView:
 
         raft: list[tuple[str, object]] = [
             ("raft_node_id", node.id),
-            ("raft_role", ROLE_NAMES.get(node._role, str(node._role))),
+            ("raft_role", ROLE_NAMES.get(node.role, str(node.role))),
             ("raft_term", st.get("term", 0)),
             ("raft_leader_id", leader),
             ("raft_commit_index", st.get("commit", 0)),
@@ -265,11 +260,11 @@ class ClusterView:
             ("raft_log_bytes", storage_stats.get("log_bytes", 0)),
             ("raft_snapshot_index", storage_stats.get("snapshot_index", 0)),
             ("raft_voters", ",".join(str(v) for v in sorted(node.applied_conf.voters))),
-            ("raft_proposals", node.stats["proposals"]),
-            ("raft_entries_proposed", node.stats["entries_proposed"]),
-            ("raft_read_rounds", node.stats["read_rounds"]),
-            ("raft_snapshots_taken", node.stats["snapshots_taken"]),
-            ("raft_snapshots_installed", node.stats["snapshots_installed"]),
+            ("raft_proposals", counters.proposals),
+            ("raft_entries_proposed", counters.entries_proposed),
+            ("raft_read_rounds", counters.read_rounds),
+            ("raft_snapshots_taken", counters.snapshots_taken),
+            ("raft_snapshots_installed", counters.snapshots_installed),
         ]
         progress = st.get("progress", {}) or {}
         for nid in sorted(progress):

@@ -1,7 +1,7 @@
-"""CONFIG for the node: CONFIG GET shows the node's real values; CONFIG SET of
-appendfsync acts on this node's disk; every other settable parameter is cluster-wide, goes
-through the log and is remembered in cluster-config.json across restarts. A mixin of
-raftredis.node.Node, whose state it uses.
+"""CONFIG for one group: CONFIG GET shows the node's real values; CONFIG SET of
+appendfsync acts on this node's disk; every other settable parameter is cluster-wide:
+it goes through the log, every node applies it, and it is remembered in
+cluster-config.json across restarts.
 """
 
 from __future__ import annotations
@@ -11,30 +11,33 @@ import contextlib
 import json
 import logging
 import os
-from typing import Any
+from collections.abc import Callable
 
-from raftredis import entries
-from raftredis.raft.types import Role
+from raftredis.config import NodeConfig
+from raftredis.replica import ops as logops
 from raftredis.reply import OK, Error
 from raftredis.storage import FsyncPolicy
 
-log = logging.getLogger("raftredis.node")
+log = logging.getLogger("raftredis.replica")
 
 # CONFIG SET parameters that act on this node only (its own disk); the rest are
 # cluster-wide and go through the log.
 NODE_LOCAL_SETTINGS = frozenset({"appendfsync"})
 
 
-class ConfigMixin:
-    settings: Any = None
+class ClusterSettings:
+    def __init__(self, config: NodeConfig, loop: asyncio.AbstractEventLoop,
+                 set_fsync: Callable[[FsyncPolicy], None]) -> None:
+        self._config = config
+        self._loop = loop
+        self._set_fsync = set_fsync
+        self.settings = None  # raftredis.server.settings.ServerSettings, once attached
 
-    def attach_settings(self, settings) -> None:
-        """Join the server's settings: CONFIG GET shows the node's real values, CONFIG SET
-        of appendfsync acts on this node's disk, and every other settable parameter is
-        cluster-wide: it goes through the log and every node applies it."""
+    def attach(self, settings) -> None:
+        """Join the server's settings and load the cluster-wide values applied before."""
         from raftredis.server.settings import BOOL, INT, STRING
 
-        cfg = self.config
+        cfg = self._config
         self.settings = settings
         settings.define("appendonly", BOOL, True, settable=False,
                         note="the Raft log is always on")
@@ -44,7 +47,7 @@ class ConfigMixin:
         settings.define("dir", STRING, os.path.abspath(cfg.data_dir), settable=False)
         # Cluster-wide values applied from the log before the last snapshot live on here.
         try:
-            with open(self._cluster_config_path(), encoding="utf-8") as fp:
+            with open(self._path(), encoding="utf-8") as fp:
                 saved = json.load(fp)
             for name, value in saved.items():
                 for parsed_name, parsed in settings.validate([(name.encode(), value.encode())]):
@@ -52,23 +55,27 @@ class ConfigMixin:
         except FileNotFoundError:
             pass
         except (ValueError, OSError) as exc:
-            log.error("ignoring unreadable %s: %s", self._cluster_config_path(), exc)
+            log.error("ignoring unreadable %s: %s", self._path(), exc)
         settings.on_change(self._on_setting)
 
-    def _cluster_config_path(self) -> str:
-        return os.path.join(self.config.data_dir, "cluster-config.json")
+    def _path(self) -> str:
+        return os.path.join(self._config.data_dir, "cluster-config.json")
 
     def _on_setting(self, name: str, value: object) -> None:
-        if name == "appendfsync" and self.storage is not None:
-            self.storage.set_fsync_policy(FsyncPolicy(str(value)))
-            self.config.fsync = str(value)
+        if name == "appendfsync":
+            self._set_fsync(FsyncPolicy(str(value)))
+            self._config.fsync = str(value)
         elif name == "raft-snapshot-threshold":
-            self.config.snapshot_threshold = int(value)  # type: ignore[arg-type]
+            self._config.snapshot_threshold = int(value)  # type: ignore[arg-type]
 
-    def config_set(self, conn, pairs: list[tuple[bytes, bytes]]) -> object:
+    def config_set(self, pairs: list[tuple[bytes, bytes]], is_leader: bool,
+                   redirect: Callable[[], object],
+                   submit: Callable[[logops.ConfigSet], asyncio.Future]) -> object:
         from raftredis.server.settings import ConfigError
 
         settings = self.settings
+        if settings is None:
+            return Error("ERR CONFIG SET is not available yet")
         try:
             parsed = settings.validate(pairs)
         except ConfigError as exc:
@@ -84,11 +91,10 @@ class ConfigMixin:
 
         if not shared:
             return apply_local()
-        if self._role != Role.LEADER:
-            return self._redirect(0, lambda: self.config_set(conn, pairs))
-        fut = self._submit_write([entries.OP_CONFIG, shared])
-        assert self.loop is not None
-        out = self.loop.create_future()
+        if not is_leader:
+            return redirect()
+        fut = submit(logops.config_set(shared))
+        out = self._loop.create_future()
 
         def done(f: asyncio.Future) -> None:
             reply = f.result()
@@ -99,8 +105,8 @@ class ConfigMixin:
         fut.add_done_callback(done)
         return out
 
-    def _apply_config(self, pairs: list) -> object:
-        """An OP_CONFIG entry, on every node: set and remember the values."""
+    def apply(self, pairs: list) -> object:
+        """A CONFIG operation from the log, on every node: set and remember the values."""
         settings = self.settings
         if settings is None:
             return OK
@@ -113,7 +119,7 @@ class ConfigMixin:
         for name, value in parsed:
             settings.set_value(name, value)
         saved: dict[str, str] = {}
-        path = self._cluster_config_path()
+        path = self._path()
         with contextlib.suppress(FileNotFoundError, ValueError), \
                 open(path, encoding="utf-8") as fp:
             saved = json.load(fp)

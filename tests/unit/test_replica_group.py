@@ -1,22 +1,24 @@
-"""Correctness review of raftredis/node.py: each test pins one bug found by reading the
-Ready loop, proposals, WATCH and snapshots. A one-voter Node runs in-process on a temp
-dir (no peers, so no transport); the entry clock is a fake the test moves by hand."""
+"""Correctness of the replica group (raftredis/replica/): each test pins one bug found by
+reading the Ready loop, proposals, WATCH and snapshots. A one-voter group runs in-process
+on a temp dir (no peers, so no transport); its injected clock is a fake the test moves by
+hand."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-import raftredis.node as node_mod
-from raftredis import entries
 from raftredis.commands.spec import lookup
 from raftredis.config import NodeConfig
-from raftredis.node import Node, _Proposal
-from raftredis.raft.types import ConfState, Entry, EntryKind, HardState, Role
+from raftredis.raft.types import ConfState, Entry, EntryKind, HardState, Role, SoftState
+from raftredis.replica import ReplicaGroup
+from raftredis.replica import ops as logops
+from raftredis.replica.group import production_ports
 from raftredis.reply import NULL_ARRAY, Error
 from raftredis.storage import DiskStorage
 
@@ -24,20 +26,28 @@ DEADLINE_S = 10.0
 
 
 class Clock:
-    """The wall clock the node stamps entries with (ms), set by the test."""
+    """The wall clock the group stamps entries with (ms), set by the test; monotonic
+    time stays real so timeouts work."""
 
     def __init__(self, ms: int) -> None:
         self.ms = ms
 
-    def __call__(self) -> int:
+    def wall_ms(self) -> int:
         return self.ms
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+CLOCKS: dict[int, Clock] = {}
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+def clock() -> Clock:
     c = Clock(1_000_000_000)
-    monkeypatch.setattr(node_mod, "now_ms", c)
-    return c
+    CLOCKS[0] = c
+    yield c
+    CLOCKS.clear()
 
 
 class Conn:
@@ -66,8 +76,16 @@ async def wait_for(cond: Callable[[], bool], what: str, timeout: float = DEADLIN
         await asyncio.sleep(0.005)
 
 
-async def started(data_dir: Path, **kw) -> Node:
-    node = Node(make_config(data_dir, **kw))
+def make_group(data_dir: Path, **kw) -> ReplicaGroup:
+    cfg = make_config(data_dir, **kw)
+    ports = production_ports(cfg)
+    if CLOCKS:
+        ports = dataclasses.replace(ports, clock=CLOCKS[0])
+    return ReplicaGroup(cfg, ports)
+
+
+async def started(data_dir: Path, **kw) -> ReplicaGroup:
+    node = make_group(data_dir, **kw)
     await node.start()
     try:
         await wait_for(lambda: node.is_leader, "the single voter to lead")
@@ -77,7 +95,7 @@ async def started(data_dir: Path, **kw) -> Node:
     return node
 
 
-async def run(node: Node, conn: Conn, *args: bytes) -> object:
+async def run(node: ReplicaGroup, conn: Conn, *args: bytes) -> object:
     spec = lookup(args[0])
     assert spec is not None
     out = node.execute(conn, spec, list(args))
@@ -91,7 +109,7 @@ def last_stamp(data_dir: Path) -> int:
     with DiskStorage.open(str(data_dir), initial_conf=ConfState(voters=frozenset({1}))) as st:
         for ent in reversed(st.entries(st.first_index(), st.last_index() + 1)):
             if ent.kind == EntryKind.NORMAL:
-                return entries.stamp_of(ent.data)
+                return logops.stamp_of(ent.data)
     raise AssertionError("no NORMAL entry in the log")
 
 
@@ -113,10 +131,10 @@ def test_stamp_does_not_go_back_after_restart_from_a_snapshot(tmp_path: Path,
             assert await run(node, Conn(), b"SET", b"a", b"1") is not None
             clock.ms += 10_000
             assert await run(node, Conn(), b"SET", b"b", b"2") is not None
-            high = node._apply_clock
+            high = node.stamps.apply_clock
             await node.take_snapshot()
-            assert node.storage is not None
-            assert node.storage.snapshot_meta().index == node.storage.last_index()
+            st = node.storage_stats()
+            assert st["snapshot_index"] == st["last_index"]
         finally:
             await node.stop()
         clock.ms -= 60_000  # the next run's clock is a minute behind
@@ -138,7 +156,7 @@ def test_stamp_floor_is_found_behind_many_noop_entries(tmp_path: Path, clock: Cl
         node = await started(tmp_path)
         try:
             await run(node, Conn(), b"SET", b"a", b"1")
-            high = node._max_stamp
+            high = node.stamps.max_stamp
         finally:
             await node.stop()
         with DiskStorage.open(str(tmp_path), initial_conf=ConfState(voters=frozenset({1}))) as st:
@@ -148,12 +166,12 @@ def test_stamp_floor_is_found_behind_many_noop_entries(tmp_path: Path, clock: Cl
             noops = [Entry(term, last + i, EntryKind.NOOP, b"") for i in range(1, 101)]
             st.persist(HardState(hs.term, hs.vote, hs.commit), noops)
         clock.ms -= 60_000
-        node = Node(make_config(tmp_path))
+        node = make_group(tmp_path)
         await node.start()
         try:
             # Before anything is re-applied (a new leader may propose first): the floor
             # must already cover the whole log.
-            floor = node._clock()
+            floor = node.stamps.now()
             await wait_for(lambda: node.is_leader, "the single voter to lead")
             await run(node, Conn(), b"SET", b"b", b"2")
         finally:
@@ -203,12 +221,12 @@ def test_exec_retried_after_an_election_keeps_its_watch(tmp_path: Path, clock: C
             await run(node, a, b"SET", b"k", b"0")
             assert node.watch(a, [b"k"]) is not None
             # The node has just learned (from a Ready) that it lost leadership.
-            node._role, node._leader = Role.FOLLOWER, 0
+            node.router.on_soft_state(SoftState(leader=0, role=Role.FOLLOWER))
             fa = node.execute_multi(a, [(lookup(b"SET"), [b"SET", b"k", b"by-a"])])
             a.watched.clear()
             assert isinstance(fa, asyncio.Future) and not fa.done()
             # It leads again; another client changes k before A's EXEC is retried.
-            node._role, node._leader = Role.LEADER, node.id
+            node.router.on_soft_state(SoftState(leader=node.id, role=Role.LEADER))
             fb = node.execute(b, lookup(b"SET"), [b"SET", b"k", b"by-b"])
             await asyncio.wait_for(fb, DEADLINE_S)
             assert await asyncio.wait_for(fa, DEADLINE_S) is NULL_ARRAY
@@ -220,28 +238,73 @@ def test_exec_retried_after_an_election_keeps_its_watch(tmp_path: Path, clock: C
 
 
 # ---------------------------------------------------------------- proposals
-def test_a_proposal_replaced_at_the_same_index_is_answered(tmp_path: Path,
-                                                          clock: Clock) -> None:
+class _StubCore:
+    """Hands out the indexes a test chooses, as RaftCore.propose would."""
+
+    def __init__(self) -> None:
+        self.next: tuple[int, int] = (1, 1)
+        self.proposed: list[bytes] = []
+
+    def propose(self, data: bytes) -> tuple[int, int]:
+        self.proposed.append(data)
+        return self.next
+
+
+class _Judge:
+    def log_applied_to_end(self) -> bool:
+        return True
+
+    def broken(self, marks: dict, stamp: int) -> bool:
+        return False
+
+
+def test_a_proposal_replaced_at_the_same_index_is_answered(clock: Clock) -> None:
     """A deposed leader keeps its unanswered proposals; if a later leader truncated them
     and this node leads again within the uncertain window, its new proposal at the same
     index replaced the old record, whose client then waited forever."""
+    from raftredis.replica.clock import EntryClock
+    from raftredis.replica.proposals import Proposals
 
     async def body() -> None:
-        node = await started(tmp_path)
-        try:
-            assert node.core is not None and node.loop is not None
-            nxt = node.core.log.last_index() + 1
-            old = node.loop.create_future()
-            stale = _Proposal(node.core.term - 1, [old], [[entries.OP_COMMAND, [b"SET", b"x", b"1"]]])
-            stale.uncertain_since = time.monotonic()
-            node._proposals[nxt] = stale
-            await run(node, Conn(), b"SET", b"y", b"2")
-            assert old.done(), "the replaced proposal's client was never answered"
-            reply = old.result()
-            assert isinstance(reply, Error) and reply.startswith("TRYAGAIN")
-            assert await run(node, Conn(), b"EXISTS", b"x") == 0
-        finally:
-            await node.stop()
+        loop = asyncio.get_running_loop()
+        props = Proposals(loop, clock, EntryClock(clock), lambda: None)
+        core = _StubCore()
+        core.next = (5, 2)
+        old = props.submit_command([b"SET", b"x", b"1"])
+        props.flush(core, True, _Judge())  # type: ignore[arg-type]
+        props.lost_leadership()
+        core.next = (5, 3)  # the same index again, in a later term of ours
+        new = props.submit_command([b"SET", b"y", b"2"])
+        props.flush(core, True, _Judge())  # type: ignore[arg-type]
+        assert old.done(), "the replaced proposal's client was never answered"
+        reply = old.result()
+        assert isinstance(reply, Error) and reply.startswith("TRYAGAIN")
+        prop = props.claim(5)
+        assert prop is not None and prop.term == 3
+        props.answer(prop, 3, [b"OK"])
+        assert new.result() == b"OK"
+
+    go(body)
+
+
+def test_an_entry_of_another_term_at_our_index_answers_tryagain(clock: Clock) -> None:
+    """Our entry at index i was replaced by another leader's entry at i: its clients
+    learn it was not applied (TRYAGAIN), never the other entry's replies."""
+    from raftredis.replica.clock import EntryClock
+    from raftredis.replica.proposals import Proposals
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        props = Proposals(loop, clock, EntryClock(clock), lambda: None)
+        core = _StubCore()
+        core.next = (7, 2)
+        fut = props.submit_command([b"SET", b"x", b"1"])
+        props.flush(core, True, _Judge())  # type: ignore[arg-type]
+        prop = props.claim(7)
+        assert prop is not None
+        props.answer(prop, 4, None)  # applied index 7 held a term-4 entry
+        reply = fut.result()
+        assert isinstance(reply, Error) and reply.startswith("TRYAGAIN")
 
     go(body)
 
@@ -266,7 +329,7 @@ def test_a_pipeline_of_big_values_is_split_into_bounded_entries(tmp_path: Path,
             await node.stop()
         with DiskStorage.open(str(tmp_path), initial_conf=ConfState(voters=frozenset({1}))) as st:
             sizes = [len(e.data) for e in st.entries(st.first_index(), st.last_index() + 1)]
-        assert max(sizes) <= node_mod.MAX_ENTRY_BYTES + (1 << 20) + 4096
+        assert max(sizes) <= logops.MAX_ENTRY_BYTES + (1 << 20) + 4096
 
     go(body)
 
@@ -275,17 +338,16 @@ def test_a_command_too_big_to_replicate_is_refused_clearly(tmp_path: Path, clock
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """One command bigger than a peer frame could never be replicated: refuse it up
     front (nothing logged) instead of wedging the log behind it."""
-    monkeypatch.setattr(node_mod, "MAX_COMMAND_BYTES", 1 << 20)
+    monkeypatch.setattr(logops, "MAX_COMMAND_BYTES", 1 << 20)
 
     async def body() -> None:
         node = await started(tmp_path)
         try:
-            assert node.storage is not None
             await run(node, Conn(), b"SET", b"warm", b"up")  # the term's NOOP is on disk
-            before = node.storage.last_index()
+            before = node.storage_stats()["last_index"]
             reply = await run(node, Conn(), b"SET", b"k", b"v" * (2 << 20))
             assert isinstance(reply, Error) and "too large" in reply
-            assert node.storage.last_index() == before
+            assert node.storage_stats()["last_index"] == before
             assert await run(node, Conn(), b"SET", b"k", b"small") is not None
             assert await run(node, Conn(), b"GET", b"k") == b"small"
         finally:
@@ -310,8 +372,8 @@ def test_expiry_keys_are_retried_after_a_dropped_proposal(tmp_path: Path, clock:
             refused: list[bytes] = []
 
             def propose(data: bytes):
-                _, ops = entries.decode(data)
-                if not refused and ops and ops[0][0] == entries.OP_EXPIRE:
+                _, ops = logops.decode_entry(data)
+                if not refused and ops and ops[0].kind == logops.OpKind.EXPIRE:
                     refused.append(data)
                     raise ProposalDroppedError("too many uncommitted entries")
                 return real(data)
@@ -340,11 +402,11 @@ def test_blocked_pop_of_a_closed_connection_ends_quietly(tmp_path: Path, clock: 
             conn = Conn()
             fut = node.execute(conn, lookup(b"BLPOP"), [b"BLPOP", b"q", b"0"])
             assert isinstance(fut, asyncio.Future)
-            await wait_for(lambda: bool(node._key_waiters), "the pop to block")
+            await wait_for(lambda: node.tracker.blocked() > 0, "the pop to block")
             conn.closed = True
             fut.cancel()
             await run(node, Conn(), b"RPUSH", b"q", b"x")
-            await wait_for(lambda: not node._key_waiters, "the blocked task to end")
+            await wait_for(lambda: node.tracker.blocked() == 0, "the blocked task to end")
             import gc
 
             gc.collect()

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-import raftredis.node as node_mod
+import raftredis.replica.snapshots as snapshots_mod
 from raftredis.statemachine import StateMachine
-from tests.unit.test_node_review import Conn, go, run, started
+from tests.unit.test_replica_group import Conn, go, run, started
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="snapshots fork only where fork exists")
 def test_hung_snapshot_child_is_killed_and_the_next_snapshot_works(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(node_mod, "SNAPSHOT_CHILD_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(snapshots_mod, "SNAPSHOT_CHILD_TIMEOUT_S", 0.5)
     parent = os.getpid()
     real_write = StateMachine.write_snapshot
 
@@ -35,12 +35,12 @@ def test_hung_snapshot_child_is_killed_and_the_next_snapshot_works(
             monkeypatch.setattr(StateMachine, "write_snapshot", hang_in_child)
             with pytest.raises(RuntimeError, match="hung"):
                 await asyncio.wait_for(node.take_snapshot(), 20)
-            assert node.storage.snapshot_meta().index == 0  # nothing was installed
+            assert node.storage_stats()["snapshot_index"] == 0  # nothing was installed
             leftovers = [p for p in os.listdir(tmp_path) if p.startswith("forked-snapshot")]
             assert leftovers == []
             monkeypatch.setattr(StateMachine, "write_snapshot", real_write)
             index = await asyncio.wait_for(node.take_snapshot(), 20)
-            assert index > 0 and node.storage.snapshot_meta().index == index
+            assert index > 0 and node.storage_stats()["snapshot_index"] == index
         finally:
             await node.stop()
 

@@ -1,0 +1,484 @@
+"""One Raft group on one node: the thin Ready loop that wires the collaborators, and
+the Backend the client port uses (raftredis.server.backend).
+
+For each Ready of the core, in this order (raft.ready documents why):
+  1. send `messages` (the leader's appends go out while it writes its own log, §10.2.1);
+  2. restore a received snapshot, then persist snapshot, hard state and entries;
+  3. send `messages_after_persist` (vote grants, append acks: only once durable);
+  4. apply committed entries, answer their proposals, serve ReadIndex reads;
+  5. advance the core.
+Client commands that arrive while a persist is in flight wait in a batch; the next
+turn proposes the whole batch as ONE log entry (group commit and batching in one).
+
+Clock, storage, persister, transport and randomness come in through `Ports`, so the
+simulator (tests/sim/groupsim.py) runs this very code under its own scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from raftredis.commands.slots import key_slot
+from raftredis.commands.spec import CommandSpec, Route, lookup
+from raftredis.config import NodeConfig
+from raftredis.raft.config import RaftConfig
+from raftredis.raft.core import RaftCore
+from raftredis.raft.messages import Append, Heartbeat, InstallSnapshot, Message
+from raftredis.raft.ready import Ready
+from raftredis.raft.types import ConfState, EntryKind, Role, SoftState
+from raftredis.replica import ops as logops
+from raftredis.replica.applier import Applier
+from raftredis.replica.clock import EntryClock, SystemClock
+from raftredis.replica.duties import LeaderDuties
+from raftredis.replica.keywatch import KeyTracker
+from raftredis.replica.ports import GroupStorage, Ports, Transport
+from raftredis.replica.proposals import WATCHED_EXEC, Proposals, WatchedExec
+from raftredis.replica.reads import Reads
+from raftredis.replica.routing import CLUSTERDOWN, Router
+from raftredis.replica.settings import ClusterSettings
+from raftredis.replica.snapshots import Snapshots
+from raftredis.replica.tasks import TaskSet
+from raftredis.reply import Error
+from raftredis.statemachine import StateMachine
+
+log = logging.getLogger("raftredis.replica")
+
+
+class _NotReadonlyConn:
+    """Stands for the original connection when a failed read is routed again: only the
+    leader may serve it (a linearizable read), whatever READONLY said."""
+
+    readonly = False
+
+
+_NOT_READONLY_CONN = _NotReadonlyConn()
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCounters:
+    proposals: int
+    entries_proposed: int
+    reads: int
+    read_rounds: int
+    snapshots_taken: int
+    snapshots_installed: int
+
+
+def production_ports(config: NodeConfig) -> Ports:
+    """Disk storage with its disk thread, the system clock, TCP peers."""
+    from raftredis.storage import AsyncPersister, DiskStorage, FsyncPolicy
+
+    storage = DiskStorage.open(config.data_dir, initial_conf=ConfState(voters=config.voters),
+                               fsync=FsyncPolicy(config.fsync))
+    peers = {pid: (p.host, p.port) for pid, p in config.peer_map.items() if pid != config.id}
+    transport = None
+    if peers:
+        def transport(on_message, on_peer_meta) -> Transport:
+            from raftredis.transport.peers import PeerTransport
+
+            return PeerTransport(
+                config.id, config.secret.encode(), config.peer_host, config.peer_port, peers,
+                on_message=on_message,
+                meta={"client": f"{config.announce_host}:{config.announce_port}"},
+                on_peer_meta=on_peer_meta,
+            )
+    rng = random.Random()
+    return Ports(clock=SystemClock(), storage=storage, persister=AsyncPersister(storage),
+                 rng=rng, transport=transport, fork_snapshots=True,
+                 read_ctx_prefix=rng.getrandbits(64).to_bytes(8, "big"))
+
+
+class ReplicaGroup:
+    """One Raft group member. Implements raftredis.server.backend.Backend."""
+
+    def __init__(self, config: NodeConfig, ports: Ports | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        ports = ports if ports is not None else production_ports(config)
+        self.config = config
+        self.id = config.id
+        self._loop = loop
+        self._ports = ports
+        self._clock = ports.clock
+        self._storage: GroupStorage = ports.storage
+        self._persister = ports.persister
+        self._transport: Transport | None = None
+        self._wake = asyncio.Event()
+        self._running = False
+        self._tasks = TaskSet(loop)
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self.on_fatal: Callable[[], None] | None = None
+        self.on_role_change: Callable[[Role], None] | None = None
+
+        self.sm = StateMachine()
+        self.stamps = EntryClock(self._clock)
+        self.settings = ClusterSettings(config, loop, self._storage_fsync)
+        self.applier = Applier(self.sm, self.stamps, self.settings.apply)
+        self.snapshots = Snapshots(
+            self.sm, self.applier, self.stamps, self._storage, self._persister, self._clock,
+            self._tasks, loop, config.data_dir, lambda: config.snapshot_threshold,
+            fork=ports.fork_snapshots)
+        self.duties = LeaderDuties(self.sm, self.stamps,
+                                    lambda op: self.proposals.submit(op, with_future=False))
+        self.proposals = Proposals(loop, self._clock, self.stamps, self._wake.set,
+                                    on_not_logged=self.duties.not_logged)
+        self.reads = Reads(loop, self._wake.set, self._reroute_read, ports.read_ctx_prefix)
+        timeout_s = config.tick_ms * config.election_ticks / 1000
+        self.router = Router(self.id, f"{config.announce_host}:{config.announce_port}",
+                              self._clock, self._tasks, loop, timeout_s,
+                              config.cluster_down_wait_ms / 1000, lambda: self._running)
+        self.core: RaftCore | None = None
+        self.tracker = KeyTracker(loop, self._clock, self.stamps, self.sm, self._tasks,
+                                applied=lambda: self.applier.applied,
+                                last_index=self._last_index,
+                                watched_exec_waiting=lambda: self.proposals.watched_exec_waiting)
+        self.applier.listen(self.tracker.active, self.tracker.on_changes)
+        self.applier.listen(self.duties.waiting, self.duties.on_changes)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        cfg = self.config
+        self.applier.restored(0, ConfState(voters=cfg.voters))
+        self.snapshots.restore_at_start()
+        self._stamp_floor_from_log()
+        raft_cfg = RaftConfig(election_tick=cfg.election_ticks, heartbeat_tick=cfg.heartbeat_ticks)
+        self.core = RaftCore(self.id, self._storage, raft_cfg, self._ports.rng,
+                             applied=self.applier.applied)
+        if self._ports.transport is not None:
+            self._transport = self._ports.transport(self._on_peer_message, self._on_peer_meta)
+            await self._transport.start()
+        self._running = True
+        self._tasks.spawn(self._ready_loop(), name="ready-loop")
+        self._tasks.spawn(self._housekeeping(), name="housekeeping")
+        self._schedule_tick()
+        self._wake.set()
+
+    def _stamp_floor_from_log(self) -> None:
+        """The log's tail back to its newest NORMAL entry holds the newest stamp (stamps
+        only grow along the log; elections add NOOPs with no stamp), and a new leader may
+        propose before it has re-applied anything."""
+        storage = self._storage
+        first, hi = storage.first_index(), storage.last_index() + 1
+        while hi > first:
+            lo = max(first, hi - 64)
+            chunk = storage.entries(lo, hi)
+            normal = [e for e in chunk if e.kind == EntryKind.NORMAL and len(e.data) >= 8]
+            if normal:
+                self.stamps.note_logged(logops.stamp_of(normal[-1].data))
+                return
+            hi = lo
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._tick_handle:
+            self._tick_handle.cancel()
+        self._wake.set()
+        await self._tasks.cancel_all()
+        self._fail_all(CLUSTERDOWN)
+        if self._transport is not None:
+            await self._transport.stop()
+        await self._persister.close()
+        close = getattr(self._storage, "close", None)
+        if close is not None:
+            close()
+
+    def _fail_all(self, reply: object) -> None:
+        self.proposals.fail_all(reply)
+        self.reads.fail_all(reply)
+
+    def _storage_fsync(self, policy) -> None:
+        setter = getattr(self._storage, "set_fsync_policy", None)
+        if setter is not None:
+            setter(policy)
+
+    def _last_index(self) -> int:
+        return self.core.log.last_index() if self.core is not None else 0
+
+    # ------------------------------------------------------------------ timers
+    def _schedule_tick(self) -> None:
+        self._tick_handle = self._loop.call_later(self.config.tick_ms / 1000, self._on_tick)
+
+    def _on_tick(self) -> None:
+        if not self._running:
+            return
+        assert self.core is not None
+        self.core.tick()
+        self._wake.set()
+        self._schedule_tick()
+
+    async def _housekeeping(self) -> None:
+        """Leader duties, and the uncertain-outcome deadline."""
+        period = self.config.active_expire_ms / 1000
+        wait_s = self.config.cluster_down_wait_ms / 1000
+        while self._running:
+            await asyncio.sleep(period)
+            try:
+                if self.router.is_leader:
+                    self.duties.run()
+                self.proposals.expire_uncertain(wait_s)
+            except Exception:  # never let housekeeping die silently
+                log.exception("housekeeping failed")
+
+    # ------------------------------------------------------------------ peer input
+    def _on_peer_message(self, msg: Message) -> None:
+        core = self.core
+        if core is None or not self._running:
+            return
+        if isinstance(msg, Append | Heartbeat | InstallSnapshot):
+            self.router.heard_from(msg.src)
+        core.step(msg)
+        self._wake.set()
+
+    def _on_peer_meta(self, peer_id: int, meta: dict) -> None:
+        self.router.learn_address(peer_id, meta.get("client", ""))
+
+    # ------------------------------------------------------------------ Ready loop
+    async def _ready_loop(self) -> None:
+        core = self.core
+        assert core is not None
+        while self._running:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                self._flush()
+                while core.has_ready():
+                    rd = core.ready()
+                    await self._handle_ready(rd)
+                    core.advance(rd)
+                    self._flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A failure here (disk full, corrupt storage) must stop the node rather than
+                # let it answer from a state it could not persist.
+                log.exception("fatal error in the Ready loop; stopping the node")
+                self._running = False
+                self._fail_all(CLUSTERDOWN)
+                if self.on_fatal is not None:
+                    self.on_fatal()
+                return
+
+    def _flush(self) -> None:
+        core = self.core
+        assert core is not None
+        self.proposals.flush(core, self.router.is_leader, self.tracker)
+        self.reads.flush(core)
+
+    async def _handle_ready(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            self._on_soft_state(rd.soft_state)
+        self._send(rd.messages)
+        if rd.snapshot is not None:
+            await self.snapshots.install_received(rd.snapshot)
+            index = rd.snapshot.meta.index
+            self.tracker.snapshot_installed(index)
+            self.proposals.snapshot_installed(index)
+        if rd.hard_state is not None or rd.entries:
+            await self._persister.persist(rd.hard_state, rd.entries)
+            for ent in reversed(rd.entries):
+                if ent.kind == EntryKind.NORMAL and len(ent.data) >= 8:
+                    self.stamps.note_logged(logops.stamp_of(ent.data))
+                    break
+        self._send(rd.messages_after_persist)
+        if rd.committed_entries:
+            self._apply(rd.committed_entries)
+        if rd.read_states:
+            self.reads.confirmed(rd.read_states)
+        if rd.dropped_reads:
+            self.reads.dropped(rd.dropped_reads)
+        self.reads.serve(self.applier.applied, self.stamps.now(), self.sm.read)
+
+    def _send(self, msgs: tuple[Message, ...]) -> None:
+        if not msgs:
+            return
+        core = self.core
+        assert core is not None
+        for m in msgs:
+            if m.dst == self.id:
+                core.step(m)
+            elif self._transport is not None:
+                self._transport.send(m)
+
+    def _apply(self, committed) -> None:
+        applier, proposals = self.applier, self.proposals
+        for ent in committed:
+            if ent.index <= applier.applied:
+                continue
+            prop = proposals.claim(ent.index)
+            ours = prop is not None and prop.term == ent.term
+            replies = applier.apply(ent, prop.ops if ours else None, want_replies=ours)
+            if prop is not None:
+                proposals.answer(prop, ent.term, replies)
+        self.snapshots.maybe_take()
+
+    def _on_soft_state(self, ss: SoftState) -> None:
+        was_leader = self.router.is_leader
+        self.router.on_soft_state(ss)
+        if was_leader and ss.role != Role.LEADER:
+            self.proposals.lost_leadership()
+            log.info("node %d: no longer the leader (term %d, now %s)", self.id,
+                     self.core.term if self.core else 0, ss.role.name.lower())
+        if was_leader != (ss.role == Role.LEADER):
+            self.duties.role_changed()
+            if ss.role == Role.LEADER:
+                log.info("node %d: became the leader (term %d)", self.id,
+                         self.core.term if self.core else 0)
+        if self.on_role_change is not None:
+            self.on_role_change(ss.role)
+
+    # ------------------------------------------------------------------ Backend: routing
+    def execute(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
+        if self.router.is_leader:
+            if spec.route == Route.WRITE:
+                if "blocking" in spec.flags:
+                    return self.tracker.blocking(conn, spec, args, lambda: self.router.is_leader,
+                                               self.router.redirect_now,
+                                               self.proposals.submit_command)
+                return self.proposals.submit_command(args)
+            return self.reads.submit(args)
+        if spec.route == Route.READ and getattr(conn, "readonly", False):
+            # READONLY: a possibly stale read from this replica, as Redis Cluster replicas do.
+            return self.sm.read(args, self.stamps.now())
+        keys = spec.keys(args)
+        return self.router.redirect(key_slot(keys[0]) if keys else 0,
+                                     lambda: self.execute(conn, spec, args))
+
+    def execute_multi(self, conn, commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
+        # The marks are read now: dispatch clears conn.watched once this returns, and a
+        # retry after an election must still honour them.
+        return self._execute_multi(commands, dict(getattr(conn, "watched", None) or {}))
+
+    def _execute_multi(self, commands: list[tuple[CommandSpec, list[bytes]]],
+                       marks: dict) -> object:
+        if self.router.is_leader:
+            multi = logops.multi([args for _, args in commands])
+            if marks:
+                return self.proposals.submit(WatchedExec(WATCHED_EXEC, marks, multi))
+            return self.proposals.submit(multi)
+        slot = 0
+        for spec, args in commands:
+            keys = spec.keys(args)
+            if keys:
+                slot = key_slot(keys[0])
+                break
+        return self.router.redirect(slot, lambda: self._execute_multi(commands, marks))
+
+    def check_route(self, conn, spec: CommandSpec, args: list[bytes]) -> Error | None:
+        """Inside MULTI: None if this node can run the command, else the redirect now."""
+        if self.router.is_leader:
+            return None
+        keys = spec.keys(args)
+        return self.router.redirect_now(key_slot(keys[0]) if keys else 0)
+
+    def watch(self, conn, keys: list[bytes]) -> object:
+        if not self.router.is_leader:
+            return self.router.redirect_now(key_slot(keys[0]))
+        return self.tracker.watch(conn, keys)
+
+    def _reroute_read(self, args: list[bytes], fut: asyncio.Future) -> None:
+        """A read whose ReadIndex round failed: it changed nothing, so route it again."""
+        spec = lookup(args[0])
+        if spec is None:
+            if not fut.done():
+                fut.set_result(CLUSTERDOWN)
+            return
+        value = self.execute(_NOT_READONLY_CONN, spec, args)
+        if isinstance(value, asyncio.Future):
+            value.add_done_callback(lambda f: fut.done() or fut.set_result(f.result()))
+        elif not fut.done():
+            fut.set_result(value)
+
+    # ------------------------------------------------------------------ CONFIG
+    def attach_settings(self, settings) -> None:
+        self.settings.attach(settings)
+
+    def config_set(self, conn, pairs: list[tuple[bytes, bytes]]) -> object:
+        return self.settings.config_set(
+            pairs, self.router.is_leader,
+            lambda: self.router.redirect(0, lambda: self.config_set(conn, pairs)),
+            lambda op: self.proposals.submit(op))
+
+    # ------------------------------------------------------------------ snapshots
+    async def take_snapshot(self) -> int:
+        return await self.snapshots.take()
+
+    # ------------------------------------------------------------------ what the group shows
+    @property
+    def is_leader(self) -> bool:
+        return self.router.is_leader
+
+    @property
+    def role(self) -> Role:
+        return self.router.role
+
+    @property
+    def applied(self) -> int:
+        return self.applier.applied
+
+    @property
+    def applied_conf(self) -> ConfState:
+        return self.applier.conf
+
+    @property
+    def term(self) -> int:
+        return self.core.term if self.core is not None else 0
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def known_leader(self) -> int:
+        return self.router.known_leader()
+
+    def client_address(self, node_id: int) -> str | None:
+        return self.router.address(node_id)
+
+    def members(self) -> tuple[int, list[int]]:
+        """(leader id or 0, voters and learners other than the leader, sorted)."""
+        leader = self.known_leader()
+        conf = self.core.conf if self.core is not None else self.applier.conf
+        ids = sorted(set(conf.voters) | set(conf.learners) | {self.id})
+        return leader, [i for i in ids if i != leader]
+
+    def when_leader_known(self, fn: Callable[[], object]) -> asyncio.Future:
+        """Run fn once a leader is known (bounded by cluster_down_wait; else CLUSTERDOWN)."""
+        return self.router.after_leader_known(fn)
+
+    def campaign_now(self) -> bool:
+        """Start an election at once (CLUSTER FAILOVER); False if not a voter."""
+        if self.core is None or not self.core.campaign_now():
+            return False
+        self._wake.set()
+        return True
+
+    def raft_status(self):
+        assert self.core is not None
+        return self.core.status()
+
+    def status(self):
+        return self.raft_status()
+
+    def storage_stats(self) -> dict:
+        stats = getattr(self._storage, "stats", None)
+        return stats() if stats is not None else {}
+
+    def counters(self) -> GroupCounters:
+        return GroupCounters(
+            proposals=self.proposals.proposed_ops,
+            entries_proposed=self.proposals.proposed_entries,
+            reads=self.reads.served, read_rounds=self.reads.rounds,
+            snapshots_taken=self.snapshots.taken,
+            snapshots_installed=self.snapshots.installed)
+
+    def cluster_command(self, conn, args: list[bytes]) -> object:
+        from raftredis.replica.cluster_view import ClusterView
+
+        return ClusterView(self).command(conn, args)
+
+    def info_sections(self) -> dict[str, list[tuple[str, object]]]:
+        from raftredis.replica.cluster_view import ClusterView
+
+        return ClusterView(self).info_sections()
