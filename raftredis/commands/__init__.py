@@ -1,31 +1,21 @@
-"""The command table. Importing this package registers every command family."""
+"""The command table. Importing this package registers every command.
+
+Connection, server, cluster, transaction and session commands are specified here (their
+handlers live in raftredis.server, or the state machine's session table); data commands
+are declared once, spec and handler together, by the state machine's family modules,
+and `data` turns them into specs.
+"""
 
 from __future__ import annotations
 
-import importlib
-
-from raftredis.commands.spec import COMMANDS, CommandSpec, Route, lookup, register
-
-# Each family module calls register(); listed here so the table is complete on import.
-_FAMILIES = (
-    "connection",
-    "server",
-    "cluster",
-    "strings",
-    "keyspace",
-    "hashes",
-    "lists",
-    "sets",
-    "zsets",
-    "transactions",
-    "sessions",
+from raftredis.commands import (  # noqa: F401  (each module registers its specs)
+    cluster,
+    connection,
+    data,
+    server,
+    sessions,
+    transactions,
 )
-
-for _name in _FAMILIES:
-    try:
-        importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _e:  # a family not written yet
-        if _e.name != f"{__name__}.{_name}":
-            raise
+from raftredis.commands.spec import COMMANDS, CommandSpec, Route, lookup, register
 
 __all__ = ["COMMANDS", "CommandSpec", "Route", "lookup", "register"]

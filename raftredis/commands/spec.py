@@ -1,14 +1,12 @@
 """The command table's shape: one CommandSpec per command.
 
-Family modules (`raftredis.commands.strings`, `.keyspace`, `.connection`, ...)
-each call `register(...)` with their specs; `raftredis.commands` imports them
-all so the table is complete once the package is imported. The table drives:
-arity checks, COMMAND / COMMAND INFO / COMMAND DOCS, key extraction for the
+`raftredis.commands` imports every module that registers specs, so the table is complete
+once the package is imported. Connection/admin commands are specified in this package
+(`connection`, `server`, `cluster`, `transactions`, `sessions`) and handled in
+`raftredis.server`; data commands are declared once, spec and handler together, by the
+state machine's family modules (`commands.data` turns those into specs). The table
+drives: arity checks, COMMAND / COMMAND INFO / COMMAND DOCS, key extraction for the
 CRC16 slot in MOVED, and routing (`Route`).
-
-Handlers live with their layer: data commands in `raftredis.statemachine`
-(by name), connection/admin commands in `raftredis.server`. A test checks that
-every spec has a handler.
 """
 
 from __future__ import annotations
@@ -90,35 +88,3 @@ def lookup(name: bytes) -> CommandSpec | None:
         if spec is not None and len(_BY_BYTES) < 4096:
             _BY_BYTES[name] = spec
     return spec
-
-
-def data_spec(
-    group: str,
-    category: str,
-    name: str,
-    arity: int,
-    flags: str,
-    first: int = 1,
-    last: int = 1,
-    step: int = 1,
-    acl: str = "",
-    since: str = "1.0.0",
-    summary: str = "",
-    key_fn: Callable[[list[bytes]], list[int]] | None = None,
-) -> CommandSpec:
-    """A data command's spec: route and ACL categories follow from its flags, as in Redis
-    7 (write/read, fast/slow, blocking), plus the family's category (if any) and extra
-    categories given in `acl`."""
-    fl = frozenset(flags.split())
-    cats = {"write" if "write" in fl else "read", "fast" if "fast" in fl else "slow"}
-    if category:
-        cats.add(category)
-    cats.update(acl.split())
-    if "blocking" in fl:
-        cats.add("blocking")
-    return CommandSpec(
-        name=name, arity=arity, flags=fl, first_key=first, last_key=last, step=step,
-        route=Route.WRITE if "write" in fl else Route.READ,
-        acl_categories=frozenset("@" + c for c in cats),
-        summary=summary, since=since, group=group, key_fn=key_fn,
-    )

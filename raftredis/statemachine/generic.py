@@ -14,17 +14,22 @@ from raftredis.statemachine.errors import (
 from raftredis.statemachine.expiry import expire_deadline
 from raftredis.statemachine.glob import compile_glob
 from raftredis.statemachine.parse import parse_int
-from raftredis.statemachine.registry import Ctx, handler
+from raftredis.statemachine.registry import CommandDef, Ctx, Family
 from raftredis.statemachine.values import type_of
 
 SCAN_COUNT_LIMIT = 100_000  # work per SCAN call, whatever COUNT says
 _UINT64_MAX = (1 << 64) - 1
 
+_FAMILY = Family("generic", "keyspace")
+command = _FAMILY.command
+
 
 # ---- existence and deletion ---------------------------------------------------------------
 
 
-@handler("del", "unlink")
+@command("del", -2, "write", 1, -1, summary="Deletes one or more keys.")
+@command("unlink", -2, "write fast", 1, -1, since="4.0.0",
+         summary="Asynchronously deletes one or more keys.")
 def cmd_del(ctx: Ctx, args: list[bytes]) -> object:
     db, now = ctx.db, ctx.now
     n = 0
@@ -35,24 +40,31 @@ def cmd_del(ctx: Ctx, args: list[bytes]) -> object:
     return n
 
 
-@handler("exists", "touch")
+@command("exists", -2, "readonly fast", 1, -1, summary="Determines whether one or more keys exist.")
+@command("touch", -2, "readonly fast", 1, -1, since="3.2.1", summary=(
+    "Returns the number of existing keys out of those specified after updating the time "
+    "they were last accessed."))
 def cmd_exists(ctx: Ctx, args: list[bytes]) -> object:
     get, now = ctx.db.get, ctx.now
     return sum(1 for key in args[1:] if get(key, now) is not None)
 
 
-@handler("type")
+@command("type", 2, "readonly fast", summary="Determines the type of value stored at a key.")
 def cmd_type(ctx: Ctx, args: list[bytes]) -> object:
     v = ctx.db.get(args[1], ctx.now)
     return Status("none") if v is None else Status(type_of(v).name)
 
 
-@handler("dbsize")
+@command("dbsize", 1, "readonly fast", 0, 0, 0, group="server",
+         summary="Returns the number of keys in the database.")
 def cmd_dbsize(ctx: Ctx, args: list[bytes]) -> object:
     return len(ctx.db)
 
 
-@handler("flushdb", "flushall")
+@command("flushdb", -1, "write", 0, 0, 0, acl="dangerous", group="server",
+         summary="Remove all keys from the current database.")
+@command("flushall", -1, "write", 0, 0, 0, acl="dangerous", group="server",
+         summary="Removes all keys from all databases.")
 def cmd_flush(ctx: Ctx, args: list[bytes]) -> object:
     if len(args) > 2 or (len(args) == 2 and args[1].upper() not in (b"ASYNC", b"SYNC")):
         raise fail(SYNTAX_ERR)
@@ -83,17 +95,19 @@ def _rename(ctx: Ctx, args: list[bytes], nx: bool) -> object:
     return 1 if nx else OK
 
 
-@handler("rename")
+@command("rename", 3, "write", 1, 2, summary="Renames a key and overwrites the destination.")
 def cmd_rename(ctx: Ctx, args: list[bytes]) -> object:
     return _rename(ctx, args, False)
 
 
-@handler("renamenx")
+@command("renamenx", 3, "write fast", 1, 2,
+         summary="Renames a key only when the target key name doesn't exist.")
 def cmd_renamenx(ctx: Ctx, args: list[bytes]) -> object:
     return _rename(ctx, args, True)
 
 
-@handler("copy")
+@command("copy", -3, "write denyoom", 1, 2, since="6.2.0",
+         summary="Copies the value of a key to a new key.")
 def cmd_copy(ctx: Ctx, args: list[bytes]) -> object:
     src, dst = args[1], args[2]
     replace = False
@@ -129,7 +143,8 @@ def cmd_copy(ctx: Ctx, args: list[bytes]) -> object:
 # ---- iteration ----------------------------------------------------------------------------
 
 
-@handler("keys")
+@command("keys", 2, "readonly", 0, 0, 0, acl="dangerous",
+         summary="Returns all key names that match a pattern.")
 def cmd_keys(ctx: Ctx, args: list[bytes]) -> object:
     keys = ctx.db.live_keys(ctx.now)
     if args[1] == b"*":
@@ -138,7 +153,8 @@ def cmd_keys(ctx: Ctx, args: list[bytes]) -> object:
     return [k for k in keys if match(k)]
 
 
-@handler("scan")
+@command("scan", -2, "readonly", 0, 0, 0, since="2.8.0",
+         summary="Iterates over the key names in the database.")
 def cmd_scan(ctx: Ctx, args: list[bytes]) -> object:
     cur = args[1]
     if not cur.isdigit() or len(cur) > 20 or int(cur) > _UINT64_MAX:
@@ -178,7 +194,8 @@ def cmd_scan(ctx: Ctx, args: list[bytes]) -> object:
     return [str(nxt).encode(), out]
 
 
-@handler("randomkey")
+@command("randomkey", 1, "readonly", 0, 0, 0,
+         summary="Returns a random key name from the database.")
 def cmd_randomkey(ctx: Ctx, args: list[bytes]) -> object:
     db, now = ctx.db, ctx.now
     if not db.data:
@@ -233,22 +250,25 @@ def _expire(ctx: Ctx, args: list[bytes], unit: int, absolute: bool, name: str) -
     return 1
 
 
-@handler("expire")
+@command("expire", -3, "write fast", summary="Sets the expiration time of a key in seconds.")
 def cmd_expire(ctx: Ctx, args: list[bytes]) -> object:
     return _expire(ctx, args, 1000, False, "expire")
 
 
-@handler("pexpire")
+@command("pexpire", -3, "write fast", since="2.6.0",
+         summary="Sets the expiration time of a key in milliseconds.")
 def cmd_pexpire(ctx: Ctx, args: list[bytes]) -> object:
     return _expire(ctx, args, 1, False, "pexpire")
 
 
-@handler("expireat")
+@command("expireat", -3, "write fast", since="1.2.0",
+         summary="Sets the expiration time of a key to a Unix timestamp.")
 def cmd_expireat(ctx: Ctx, args: list[bytes]) -> object:
     return _expire(ctx, args, 1000, True, "expireat")
 
 
-@handler("pexpireat")
+@command("pexpireat", -3, "write fast", since="2.6.0",
+         summary="Sets the expiration time of a key to a Unix milliseconds timestamp.")
 def cmd_pexpireat(ctx: Ctx, args: list[bytes]) -> object:
     return _expire(ctx, args, 1, True, "pexpireat")
 
@@ -262,7 +282,7 @@ def _ttl(ctx: Ctx, key: bytes) -> int | None:
     return -1 if d is None else d
 
 
-@handler("ttl")
+@command("ttl", 2, "readonly fast", summary="Returns the expiration time in seconds of a key.")
 def cmd_ttl(ctx: Ctx, args: list[bytes]) -> object:
     d = _ttl(ctx, args[1])
     assert d is not None
@@ -271,26 +291,29 @@ def cmd_ttl(ctx: Ctx, args: list[bytes]) -> object:
     return (max(d - ctx.now, 0) + 500) // 1000
 
 
-@handler("pttl")
+@command("pttl", 2, "readonly fast", since="2.6.0",
+         summary="Returns the expiration time in milliseconds of a key.")
 def cmd_pttl(ctx: Ctx, args: list[bytes]) -> object:
     d = _ttl(ctx, args[1])
     assert d is not None
     return d if d < 0 else max(d - ctx.now, 0)
 
 
-@handler("expiretime")
+@command("expiretime", 2, "readonly fast", since="7.0.0",
+         summary="Returns the expiration time of a key as a Unix timestamp.")
 def cmd_expiretime(ctx: Ctx, args: list[bytes]) -> object:
     d = _ttl(ctx, args[1])
     assert d is not None
     return d if d < 0 else d // 1000
 
 
-@handler("pexpiretime")
+@command("pexpiretime", 2, "readonly fast", since="7.0.0",
+         summary="Returns the expiration time of a key as a Unix milliseconds timestamp.")
 def cmd_pexpiretime(ctx: Ctx, args: list[bytes]) -> object:
     return _ttl(ctx, args[1])
 
 
-@handler("persist")
+@command("persist", 2, "write fast", since="2.2.0", summary="Removes the expiration time of a key.")
 def cmd_persist(ctx: Ctx, args: list[bytes]) -> object:
     db = ctx.db
     if db.get_for_write(args[1], ctx.now) is None:
@@ -324,7 +347,32 @@ _LFU_OFF = Error(
 )
 
 
-@handler("object")
+_OBJECT_KEYED = {b"encoding", b"freq", b"idletime", b"refcount"}
+
+
+def _object_keys(args: list[bytes]) -> list[int]:
+    """OBJECT <sub> key: only the keyed subcommands name a key (HELP does not)."""
+    if len(args) >= 3 and args[1].lower() in _OBJECT_KEYED:
+        return [2]
+    return []
+
+
+def _object_sub(sub: str, arity: int, since: str, summary: str) -> CommandDef:
+    keyed = sub != "help"
+    return _FAMILY.define(f"object|{sub}", arity, "readonly" if keyed else "loading stale",
+                          *((2, 2, 1) if keyed else (0, 0, 0)), since=since, summary=summary)
+
+
+# A container: the handler runs every subcommand; the subcommands' specs are for COMMAND.
+@command("object", -2, "", 0, 0, 0, since="2.2.3", key_fn=_object_keys,
+         summary="A container for object introspection commands.", subcommands=(
+    _object_sub("encoding", 3, "2.2.3", "Returns the internal encoding of a Redis object."),
+    _object_sub("freq", 3, "4.0.0",
+                "Returns the logarithmic access frequency counter of a Redis object."),
+    _object_sub("idletime", 3, "2.2.3", "Returns the time since the last access to a Redis object."),
+    _object_sub("refcount", 3, "2.2.3", "Returns the reference count of a value of a key."),
+    _object_sub("help", 2, "6.2.0", "Returns helpful text about the different subcommands."),
+))
 def cmd_object(ctx: Ctx, args: list[bytes]) -> object:
     sub = args[1].lower()
     if sub == b"help" and len(args) == 2:

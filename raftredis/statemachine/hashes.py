@@ -30,13 +30,15 @@ from raftredis.statemachine.parse import (
     to_float,
     to_int,
 )
-from raftredis.statemachine.registry import Ctx, handler
+from raftredis.statemachine.registry import Ctx, Family
 from raftredis.statemachine.values import ValueType, register_type
 
 HASH_NOT_INT = Error("ERR hash value is not an integer")
 HASH_NOT_FLOAT = Error("ERR hash value is not a float")
 LISTPACK_ENTRIES = 128  # Redis's hash-max-listpack-entries / -value defaults
 LISTPACK_VALUE = 64
+
+command = Family("hash", "hash", since="2.0.0").command
 
 
 class Hash(IndexedDict):
@@ -106,7 +108,9 @@ def _set_field(h: Hash, f: bytes, v: bytes) -> bool:
 # ---- writes -------------------------------------------------------------------------------
 
 
-@handler("hset", "hmset")
+@command("hset", -4, "write denyoom fast",
+         summary="Creates or modifies the value of a field in a hash.")
+@command("hmset", -4, "write denyoom fast", summary="Sets the values of multiple fields.")
 def cmd_hset(ctx: Ctx, args: list[bytes]) -> object:
     if len(args) % 2:
         raise fail(wrong_arity(args[0].decode("utf-8", "replace")))
@@ -120,7 +124,8 @@ def cmd_hset(ctx: Ctx, args: list[bytes]) -> object:
     return added
 
 
-@handler("hsetnx")
+@command("hsetnx", 4, "write denyoom fast",
+         summary="Sets the value of a field in a hash only when the field doesn't exist.")
 def cmd_hsetnx(ctx: Ctx, args: list[bytes]) -> object:
     h = _get_w(ctx, args[1])
     if h is not None and args[2] in h:
@@ -132,7 +137,8 @@ def cmd_hsetnx(ctx: Ctx, args: list[bytes]) -> object:
     return 1
 
 
-@handler("hdel")
+@command("hdel", -3, "write fast",
+         summary="Deletes one or more fields and their values from a hash.")
 def cmd_hdel(ctx: Ctx, args: list[bytes]) -> object:
     h = _get_w(ctx, args[1])
     if h is None:
@@ -148,7 +154,8 @@ def cmd_hdel(ctx: Ctx, args: list[bytes]) -> object:
     return n
 
 
-@handler("hincrby")
+@command("hincrby", 4, "write denyoom fast",
+         summary="Increments the integer value of a field in a hash by a number.")
 def cmd_hincrby(ctx: Ctx, args: list[bytes]) -> object:
     delta = parse_int(args[3])
     h = _get_w(ctx, args[1])
@@ -168,7 +175,8 @@ def cmd_hincrby(ctx: Ctx, args: list[bytes]) -> object:
     return new
 
 
-@handler("hincrbyfloat")
+@command("hincrbyfloat", 4, "write denyoom fast", since="2.6.0",
+         summary="Increments the floating point value of a field by a number.")
 def cmd_hincrbyfloat(ctx: Ctx, args: list[bytes]) -> object:
     delta = parse_float(args[3], NOT_FLOAT)
     if math.isinf(delta):
@@ -194,13 +202,13 @@ def cmd_hincrbyfloat(ctx: Ctx, args: list[bytes]) -> object:
 # ---- reads --------------------------------------------------------------------------------
 
 
-@handler("hget")
+@command("hget", 3, "readonly fast", summary="Returns the value of a field in a hash.")
 def cmd_hget(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     return None if h is None else h.get(args[2])
 
 
-@handler("hmget")
+@command("hmget", -3, "readonly fast", summary="Returns the values of all fields in a hash.")
 def cmd_hmget(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     if h is None:
@@ -208,44 +216,46 @@ def cmd_hmget(ctx: Ctx, args: list[bytes]) -> object:
     return [h.get(f) for f in args[2:]]
 
 
-@handler("hexists")
+@command("hexists", 3, "readonly fast", summary="Determines whether a field exists in a hash.")
 def cmd_hexists(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     return 1 if h is not None and args[2] in h else 0
 
 
-@handler("hlen")
+@command("hlen", 2, "readonly fast", summary="Returns the number of fields in a hash.")
 def cmd_hlen(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     return 0 if h is None else len(h)
 
 
-@handler("hstrlen")
+@command("hstrlen", 3, "readonly fast", since="3.2.0",
+         summary="Returns the length of the value of a field.")
 def cmd_hstrlen(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     v = None if h is None else h.get(args[2])
     return 0 if v is None else len(v)
 
 
-@handler("hgetall")
+@command("hgetall", 2, "readonly", summary="Returns all fields and values in a hash.")
 def cmd_hgetall(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     return Map() if h is None else Map(h)
 
 
-@handler("hkeys")
+@command("hkeys", 2, "readonly", summary="Returns all fields in a hash.")
 def cmd_hkeys(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     return [] if h is None else list(h)
 
 
-@handler("hvals")
+@command("hvals", 2, "readonly", summary="Returns all values in a hash.")
 def cmd_hvals(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     return [] if h is None else list(h.values())
 
 
-@handler("hscan")
+@command("hscan", -3, "readonly", since="2.8.0",
+         summary="Iterates over fields and values of a hash.")
 def cmd_hscan(ctx: Ctx, args: list[bytes]) -> object:
     cursor, count, match, novalues = parse_scan_args(args, 2)
     h = _get(ctx, args[1])
@@ -263,7 +273,8 @@ def cmd_hscan(ctx: Ctx, args: list[bytes]) -> object:
     return [str(nxt).encode(), out]
 
 
-@handler("hrandfield")
+@command("hrandfield", -2, "readonly", since="6.2.0",
+         summary="Returns one or more random fields from a hash.")
 def cmd_hrandfield(ctx: Ctx, args: list[bytes]) -> object:
     if len(args) > 4 or (len(args) == 4 and args[3].upper() != b"WITHVALUES"):
         raise fail(SYNTAX_ERR)

@@ -17,7 +17,7 @@ from raftredis.statemachine.blocking import parse_timeout_ms
 from raftredis.statemachine.containers import parse_positive_count
 from raftredis.statemachine.errors import fail
 from raftredis.statemachine.parse import INT64_MIN, parse_int
-from raftredis.statemachine.registry import Ctx, handler
+from raftredis.statemachine.registry import Ctx, Family
 from raftredis.statemachine.values import ValueType, register_type
 
 INDEX_OUT_OF_RANGE = Error("ERR index out of range")
@@ -28,6 +28,8 @@ RANK_ZERO = Error(
 COUNT_NEGATIVE = Error("ERR COUNT can't be negative")
 MAXLEN_NEGATIVE = Error("ERR MAXLEN can't be negative")
 LISTPACK_BYTES = 8192  # list-max-listpack-size -2: one 8 KiB node
+
+command = Family("list", "list").command
 
 
 class ListValue(deque):
@@ -117,22 +119,26 @@ def _push(ctx: Ctx, args: list[bytes], left: bool, only_existing: bool) -> objec
     return len(lst)
 
 
-@handler("lpush")
+@command("lpush", -3, "write denyoom fast",
+         summary="Prepends one or more elements to a list. Creates the key if it doesn't exist.")
 def cmd_lpush(ctx: Ctx, args: list[bytes]) -> object:
     return _push(ctx, args, True, False)
 
 
-@handler("rpush")
+@command("rpush", -3, "write denyoom fast",
+         summary="Appends one or more elements to a list. Creates the key if it doesn't exist.")
 def cmd_rpush(ctx: Ctx, args: list[bytes]) -> object:
     return _push(ctx, args, False, False)
 
 
-@handler("lpushx")
+@command("lpushx", -3, "write denyoom fast", since="2.2.0",
+         summary="Prepends one or more elements to a list only when the list exists.")
 def cmd_lpushx(ctx: Ctx, args: list[bytes]) -> object:
     return _push(ctx, args, True, True)
 
 
-@handler("rpushx")
+@command("rpushx", -3, "write denyoom fast", since="2.2.0",
+         summary="Appends an element to a list only when the list exists.")
 def cmd_rpushx(ctx: Ctx, args: list[bytes]) -> object:
     return _push(ctx, args, False, True)
 
@@ -158,12 +164,16 @@ def _pop(ctx: Ctx, args: list[bytes], left: bool) -> object:
     return out
 
 
-@handler("lpop")
+@command("lpop", -2, "write fast", summary=(
+    "Returns the first elements in a list after removing it. Deletes the list if the last"
+    " element was popped."))
 def cmd_lpop(ctx: Ctx, args: list[bytes]) -> object:
     return _pop(ctx, args, True)
 
 
-@handler("rpop")
+@command("rpop", -2, "write fast", summary=(
+    "Returns and removes the last elements of a list. Deletes the list if the last "
+    "element was popped."))
 def cmd_rpop(ctx: Ctx, args: list[bytes]) -> object:
     return _pop(ctx, args, False)
 
@@ -188,12 +198,14 @@ def _move(ctx: Ctx, src: bytes, dst: bytes, from_left: bool, to_left: bool) -> o
     return v
 
 
-@handler("lmove")
+@command("lmove", 5, "write denyoom", 1, 2, since="6.2.0",
+         summary="Returns an element after popping it from one list and pushing it to another.")
 def cmd_lmove(ctx: Ctx, args: list[bytes]) -> object:
     return _move(ctx, args[1], args[2], _where(args[3]), _where(args[4]))
 
 
-@handler("rpoplpush")
+@command("rpoplpush", 3, "write denyoom", 1, 2, since="1.2.0", summary=(
+    "Returns the last element of a list after removing and pushing it to another list."))
 def cmd_rpoplpush(ctx: Ctx, args: list[bytes]) -> object:
     return _move(ctx, args[1], args[2], False, True)
 
@@ -212,24 +224,32 @@ def _bpop(ctx: Ctx, args: list[bytes], left: bool) -> object:
     return NULL_ARRAY
 
 
-@handler("blpop")
+@command("blpop", -3, "write noscript blocking", 1, -2, since="2.0.0", summary=(
+    "Removes and returns the first element in a list. Blocks until an element is "
+    "available otherwise."))
 def cmd_blpop(ctx: Ctx, args: list[bytes]) -> object:
     return _bpop(ctx, args, True)
 
 
-@handler("brpop")
+@command("brpop", -3, "write noscript blocking", 1, -2, since="2.0.0", summary=(
+    "Removes and returns the last element in a list. Blocks until an element is available"
+    " otherwise."))
 def cmd_brpop(ctx: Ctx, args: list[bytes]) -> object:
     return _bpop(ctx, args, False)
 
 
-@handler("blmove")
+@command("blmove", 6, "write denyoom noscript blocking", 1, 2, since="6.2.0", summary=(
+    "Pops an element from a list, pushes it to another list and returns it. Blocks until "
+    "an element is available otherwise."))
 def cmd_blmove(ctx: Ctx, args: list[bytes]) -> object:
     from_left, to_left = _where(args[3]), _where(args[4])
     parse_timeout_ms(args[5])
     return _move(ctx, args[1], args[2], from_left, to_left)
 
 
-@handler("brpoplpush")
+@command("brpoplpush", 4, "write denyoom noscript blocking", 1, 2, since="2.2.0", summary=(
+    "Pops an element from a list, pushes it to another list and returns it. Block until "
+    "an element is available otherwise."))
 def cmd_brpoplpush(ctx: Ctx, args: list[bytes]) -> object:
     parse_timeout_ms(args[3])
     return _move(ctx, args[1], args[2], False, True)
@@ -238,13 +258,13 @@ def cmd_brpoplpush(ctx: Ctx, args: list[bytes]) -> object:
 # ---- reads --------------------------------------------------------------------------------
 
 
-@handler("llen")
+@command("llen", 2, "readonly fast", summary="Returns the length of a list.")
 def cmd_llen(ctx: Ctx, args: list[bytes]) -> object:
     lst = _get(ctx, args[1])
     return 0 if lst is None else len(lst)
 
 
-@handler("lrange")
+@command("lrange", 4, "readonly", summary="Returns a range of elements from a list.")
 def cmd_lrange(ctx: Ctx, args: list[bytes]) -> object:
     start, end = parse_int(args[2]), parse_int(args[3])
     lst = _get(ctx, args[1])
@@ -256,7 +276,7 @@ def cmd_lrange(ctx: Ctx, args: list[bytes]) -> object:
     return list(islice(lst, r[0], r[1] + 1))
 
 
-@handler("lindex")
+@command("lindex", 3, "readonly", summary="Returns an element from a list by its index.")
 def cmd_lindex(ctx: Ctx, args: list[bytes]) -> object:
     index = parse_int(args[2])
     lst = _get(ctx, args[1])
@@ -269,7 +289,8 @@ def cmd_lindex(ctx: Ctx, args: list[bytes]) -> object:
     return lst[index]
 
 
-@handler("lpos")
+@command("lpos", -3, "readonly", since="6.0.6",
+         summary="Returns the index of matching elements in a list.")
 def cmd_lpos(ctx: Ctx, args: list[bytes]) -> object:
     rank, count, maxlen = 1, None, 0
     i = 3
@@ -322,7 +343,7 @@ def cmd_lpos(ctx: Ctx, args: list[bytes]) -> object:
 # ---- in-place edits -----------------------------------------------------------------------
 
 
-@handler("lset")
+@command("lset", 4, "write denyoom", summary="Sets the value of an element in a list by its index.")
 def cmd_lset(ctx: Ctx, args: list[bytes]) -> object:
     index = parse_int(args[2])
     lst = _get_w(ctx, args[1])
@@ -336,7 +357,8 @@ def cmd_lset(ctx: Ctx, args: list[bytes]) -> object:
     return OK
 
 
-@handler("lrem")
+@command("lrem", 4, "write",
+         summary="Removes elements from a list. Deletes the list if the last element was removed.")
 def cmd_lrem(ctx: Ctx, args: list[bytes]) -> object:
     count = parse_int(args[2])
     key, want = args[1], args[3]
@@ -367,7 +389,9 @@ def cmd_lrem(ctx: Ctx, args: list[bytes]) -> object:
     return removed
 
 
-@handler("ltrim")
+@command("ltrim", 4, "write", summary=(
+    "Removes elements from both ends a list. Deletes the list if all elements were "
+    "trimmed."))
 def cmd_ltrim(ctx: Ctx, args: list[bytes]) -> object:
     start, end = parse_int(args[2]), parse_int(args[3])
     key = args[1]
@@ -386,7 +410,8 @@ def cmd_ltrim(ctx: Ctx, args: list[bytes]) -> object:
     return OK
 
 
-@handler("linsert")
+@command("linsert", 5, "write denyoom", since="2.2.0",
+         summary="Inserts an element before or after another element in a list.")
 def cmd_linsert(ctx: Ctx, args: list[bytes]) -> object:
     where = args[2].upper()
     if where not in (b"BEFORE", b"AFTER"):

@@ -22,7 +22,7 @@ from raftredis.statemachine.containers import (
 )
 from raftredis.statemachine.errors import fail
 from raftredis.statemachine.parse import parse_int, to_int
-from raftredis.statemachine.registry import Ctx, handler
+from raftredis.statemachine.registry import Ctx, Family
 from raftredis.statemachine.values import ValueType, register_type
 
 NUMKEYS_NOT_POSITIVE = Error("ERR numkeys should be greater than 0")
@@ -31,6 +31,8 @@ LIMIT_NEGATIVE = Error("ERR LIMIT can't be negative")
 INTSET_ENTRIES = 512  # set-max-intset-entries
 LISTPACK_ENTRIES = 128  # set-max-listpack-entries / -value
 LISTPACK_VALUE = 64
+
+command = Family("set", "set").command
 
 
 class SetValue(IndexedDict):
@@ -82,7 +84,8 @@ def _remove(ctx: Ctx, key: bytes, s: SetValue, member: bytes) -> None:
 # ---- single-set writes --------------------------------------------------------------------
 
 
-@handler("sadd")
+@command("sadd", -3, "write denyoom fast",
+         summary="Adds one or more members to a set. Creates the key if it doesn't exist.")
 def cmd_sadd(ctx: Ctx, args: list[bytes]) -> object:
     s = _get(ctx, args[1])
     if s is None:
@@ -97,7 +100,9 @@ def cmd_sadd(ctx: Ctx, args: list[bytes]) -> object:
     return n
 
 
-@handler("srem")
+@command("srem", -3, "write fast", summary=(
+    "Removes one or more members from a set. Deletes the set if the last member was "
+    "removed."))
 def cmd_srem(ctx: Ctx, args: list[bytes]) -> object:
     key = args[1]
     s = _get(ctx, key)
@@ -113,7 +118,9 @@ def cmd_srem(ctx: Ctx, args: list[bytes]) -> object:
     return n
 
 
-@handler("spop")
+@command("spop", -2, "write fast", summary=(
+    "Returns one or more random members from a set after removing them. Deletes the set "
+    "if the last member was popped."))
 def cmd_spop(ctx: Ctx, args: list[bytes]) -> object:
     if len(args) > 3:
         raise fail(SYNTAX_ERR)
@@ -137,7 +144,7 @@ def cmd_spop(ctx: Ctx, args: list[bytes]) -> object:
     return Set(picked)
 
 
-@handler("smove")
+@command("smove", 4, "write fast", 1, 2, summary="Moves a member from one set to another.")
 def cmd_smove(ctx: Ctx, args: list[bytes]) -> object:
     src, dst, m = args[1], args[2], args[3]
     ss = _get(ctx, src)
@@ -159,19 +166,20 @@ def cmd_smove(ctx: Ctx, args: list[bytes]) -> object:
 # ---- single-set reads ---------------------------------------------------------------------
 
 
-@handler("smembers")
+@command("smembers", 2, "readonly", summary="Returns all members of a set.")
 def cmd_smembers(ctx: Ctx, args: list[bytes]) -> object:
     s = _get(ctx, args[1])
     return Set() if s is None else Set(s)
 
 
-@handler("sismember")
+@command("sismember", 3, "readonly fast", summary="Determines whether a member belongs to a set.")
 def cmd_sismember(ctx: Ctx, args: list[bytes]) -> object:
     s = _get(ctx, args[1])
     return 1 if s is not None and args[2] in s else 0
 
 
-@handler("smismember")
+@command("smismember", -3, "readonly fast", since="6.2.0",
+         summary="Determines whether multiple members belong to a set.")
 def cmd_smismember(ctx: Ctx, args: list[bytes]) -> object:
     s = _get(ctx, args[1])
     if s is None:
@@ -179,13 +187,13 @@ def cmd_smismember(ctx: Ctx, args: list[bytes]) -> object:
     return [1 if m in s else 0 for m in args[2:]]
 
 
-@handler("scard")
+@command("scard", 2, "readonly fast", summary="Returns the number of members in a set.")
 def cmd_scard(ctx: Ctx, args: list[bytes]) -> object:
     s = _get(ctx, args[1])
     return 0 if s is None else len(s)
 
 
-@handler("srandmember")
+@command("srandmember", -2, "readonly", summary="Get one or multiple random members from a set")
 def cmd_srandmember(ctx: Ctx, args: list[bytes]) -> object:
     if len(args) > 3:
         raise fail(SYNTAX_ERR)
@@ -202,7 +210,7 @@ def cmd_srandmember(ctx: Ctx, args: list[bytes]) -> object:
     return pick_distinct(s, count, ctx.rng())
 
 
-@handler("sscan")
+@command("sscan", -3, "readonly", since="2.8.0", summary="Iterates over members of a set.")
 def cmd_sscan(ctx: Ctx, args: list[bytes]) -> object:
     cursor, count, match, _ = parse_scan_args(args, 2)
     s = _get(ctx, args[1])
@@ -260,13 +268,20 @@ def _op_name(arg: bytes) -> bytes:
     return name[:-5] if name.endswith(b"store") else name
 
 
-@handler("sinter", "sunion", "sdiff")
+@command("sinter", -2, "readonly", 1, -1, summary="Returns the intersect of multiple sets.")
+@command("sunion", -2, "readonly", 1, -1, summary="Returns the union of multiple sets.")
+@command("sdiff", -2, "readonly", 1, -1, summary="Returns the difference of multiple sets.")
 def cmd_setop(ctx: Ctx, args: list[bytes]) -> object:
     op = _OPS[_op_name(args[0])]
     return Set(op(_load(ctx, args[1:])))
 
 
-@handler("sinterstore", "sunionstore", "sdiffstore")
+@command("sinterstore", -3, "write denyoom", 1, -1,
+         summary="Stores the intersect of multiple sets in a key.")
+@command("sunionstore", -3, "write denyoom", 1, -1,
+         summary="Stores the union of multiple sets in a key.")
+@command("sdiffstore", -3, "write denyoom", 1, -1,
+         summary="Stores the difference of multiple sets in a key.")
 def cmd_setop_store(ctx: Ctx, args: list[bytes]) -> object:
     op = _OPS[_op_name(args[0])]
     dst = args[1]
@@ -279,7 +294,18 @@ def cmd_setop_store(ctx: Ctx, args: list[bytes]) -> object:
     return len(result)
 
 
-@handler("sintercard")
+def sintercard_keys(args: list[bytes]) -> list[int]:
+    """SINTERCARD numkeys key [key ...]: the keys follow numkeys (none if it is bad)."""
+    if len(args) < 3 or not args[1].isdigit() or len(args[1]) > 19:
+        return []
+    n = int(args[1])
+    if n < 1 or n > len(args) - 2:
+        return []
+    return list(range(2, 2 + n))
+
+
+@command("sintercard", -3, "readonly", 0, 0, since="7.0.0", key_fn=sintercard_keys,
+         summary="Returns the number of members of the intersect of multiple sets.")
 def cmd_sintercard(ctx: Ctx, args: list[bytes]) -> object:
     try:
         numkeys = parse_int(args[1])

@@ -22,9 +22,11 @@ from raftredis.statemachine.parse import (
     to_float,
     to_int,
 )
-from raftredis.statemachine.registry import Ctx, handler
+from raftredis.statemachine.registry import Ctx, Family
 
 MAX_STRING = 512 * 1024 * 1024  # proto-max-bulk-len
+
+command = Family("string", "string").command
 
 
 def _get_str(ctx: Ctx, key: bytes, write: bool = False) -> bytes | None:
@@ -45,7 +47,7 @@ def _store_with_deadline(ctx: Ctx, key: bytes, value: bytes, deadline: int | Non
 # ---- GET / SET ----------------------------------------------------------------------------
 
 
-@handler("get")
+@command("get", 2, "readonly fast", summary="Returns the string value of a key.")
 def cmd_get(ctx: Ctx, args: list[bytes]) -> object:
     return _get_str(ctx, args[1])
 
@@ -53,7 +55,7 @@ def cmd_get(ctx: Ctx, args: list[bytes]) -> object:
 _EXPIRE_OPTS = {b"EX": (1000, False), b"PX": (1, False), b"EXAT": (1000, True), b"PXAT": (1, True)}
 
 
-@handler("set")
+@command("set", -3, "write denyoom", summary="Sets the string value of a key, ignoring its type.")
 def cmd_set(ctx: Ctx, args: list[bytes]) -> object:
     key, value = args[1], args[2]
     nx = xx = get = keepttl = False
@@ -101,7 +103,8 @@ def cmd_set(ctx: Ctx, args: list[bytes]) -> object:
     return old if get else OK
 
 
-@handler("setnx")
+@command("setnx", 3, "write denyoom fast",
+         summary="Set the string value of a key only when the key doesn't exist.")
 def cmd_setnx(ctx: Ctx, args: list[bytes]) -> object:
     db = ctx.db
     if db.get_for_write(args[1], ctx.now) is not None:
@@ -116,24 +119,28 @@ def _setex(ctx: Ctx, args: list[bytes], unit: int, name: str) -> object:
     return OK
 
 
-@handler("setex")
+@command("setex", 4, "write denyoom", since="2.0.0",
+         summary="Sets the string value and expiration time of a key.")
 def cmd_setex(ctx: Ctx, args: list[bytes]) -> object:
     return _setex(ctx, args, 1000, "setex")
 
 
-@handler("psetex")
+@command("psetex", 4, "write denyoom", since="2.6.0",
+         summary="Sets both string value and expiration time in milliseconds of a key.")
 def cmd_psetex(ctx: Ctx, args: list[bytes]) -> object:
     return _setex(ctx, args, 1, "psetex")
 
 
-@handler("getset")
+@command("getset", 3, "write denyoom fast",
+         summary="Returns the previous string value of a key after setting it to a new value.")
 def cmd_getset(ctx: Ctx, args: list[bytes]) -> object:
     old = _get_str(ctx, args[1], True)
     ctx.db.set(args[1], args[2])
     return old
 
 
-@handler("getdel")
+@command("getdel", 2, "write fast", since="6.2.0",
+         summary="Returns the string value of a key after deleting the key.")
 def cmd_getdel(ctx: Ctx, args: list[bytes]) -> object:
     old = _get_str(ctx, args[1], True)
     if old is not None:
@@ -141,7 +148,8 @@ def cmd_getdel(ctx: Ctx, args: list[bytes]) -> object:
     return old
 
 
-@handler("getex")
+@command("getex", -2, "write fast", since="6.2.0",
+         summary="Returns the string value of a key after setting its expiration time.")
 def cmd_getex(ctx: Ctx, args: list[bytes]) -> object:
     key = args[1]
     persist = False
@@ -184,7 +192,8 @@ def cmd_getex(ctx: Ctx, args: list[bytes]) -> object:
 # ---- multiple keys ------------------------------------------------------------------------
 
 
-@handler("mget")
+@command("mget", -2, "readonly fast", 1, -1, 1,
+         summary="Atomically returns the string values of one or more keys.")
 def cmd_mget(ctx: Ctx, args: list[bytes]) -> object:
     get, now = ctx.db.get, ctx.now
     out: list[object] = []
@@ -200,7 +209,8 @@ def _pairs(args: list[bytes], name: str) -> list[bytes]:
     return args
 
 
-@handler("mset")
+@command("mset", -3, "write denyoom", 1, -1, 2, since="1.0.1",
+         summary="Atomically creates or modifies the string values of one or more keys.")
 def cmd_mset(ctx: Ctx, args: list[bytes]) -> object:
     _pairs(args, "mset")
     db = ctx.db
@@ -209,7 +219,9 @@ def cmd_mset(ctx: Ctx, args: list[bytes]) -> object:
     return OK
 
 
-@handler("msetnx")
+@command("msetnx", -3, "write denyoom", 1, -1, 2, since="1.0.1", summary=(
+    "Atomically modifies the string values of one or more keys only when all keys don't "
+    "exist."))
 def cmd_msetnx(ctx: Ctx, args: list[bytes]) -> object:
     _pairs(args, "msetnx")
     db, now = ctx.db, ctx.now
@@ -239,22 +251,24 @@ def _incr(ctx: Ctx, key: bytes, delta: int) -> object:
     return new
 
 
-@handler("incr")
+@command("incr", 2, "write denyoom fast", summary="Increments the integer value of a key by one.")
 def cmd_incr(ctx: Ctx, args: list[bytes]) -> object:
     return _incr(ctx, args[1], 1)
 
 
-@handler("decr")
+@command("decr", 2, "write denyoom fast", summary="Decrements the integer value of a key by one.")
 def cmd_decr(ctx: Ctx, args: list[bytes]) -> object:
     return _incr(ctx, args[1], -1)
 
 
-@handler("incrby")
+@command("incrby", 3, "write denyoom fast",
+         summary="Increments the integer value of a key by a number.")
 def cmd_incrby(ctx: Ctx, args: list[bytes]) -> object:
     return _incr(ctx, args[1], parse_int(args[2]))
 
 
-@handler("decrby")
+@command("decrby", 3, "write denyoom fast",
+         summary="Decrements a number from the integer value of a key.")
 def cmd_decrby(ctx: Ctx, args: list[bytes]) -> object:
     delta = parse_int(args[2])
     if delta == INT64_MIN:
@@ -262,7 +276,8 @@ def cmd_decrby(ctx: Ctx, args: list[bytes]) -> object:
     return _incr(ctx, args[1], -delta)
 
 
-@handler("incrbyfloat")
+@command("incrbyfloat", 3, "write denyoom fast", since="2.6.0",
+         summary="Increment the floating point value of a key by a number.")
 def cmd_incrbyfloat(ctx: Ctx, args: list[bytes]) -> object:
     key = args[1]
     old = _get_str(ctx, key, True)
@@ -285,7 +300,8 @@ def cmd_incrbyfloat(ctx: Ctx, args: list[bytes]) -> object:
 # ---- ranges and lengths -------------------------------------------------------------------
 
 
-@handler("append")
+@command("append", 3, "write denyoom fast", since="2.0.0",
+         summary="Appends a string to the value of a key.")
 def cmd_append(ctx: Ctx, args: list[bytes]) -> object:
     key, extra = args[1], args[2]
     old = _get_str(ctx, key, True)
@@ -299,13 +315,16 @@ def cmd_append(ctx: Ctx, args: list[bytes]) -> object:
     return len(new)
 
 
-@handler("strlen")
+@command("strlen", 2, "readonly fast", since="2.2.0",
+         summary="Returns the length of a string value.")
 def cmd_strlen(ctx: Ctx, args: list[bytes]) -> object:
     v = _get_str(ctx, args[1])
     return 0 if v is None else len(v)
 
 
-@handler("getrange", "substr")
+@command("getrange", 4, "readonly", since="2.4.0",
+         summary="Returns a substring of the string stored at a key.")
+@command("substr", 4, "readonly", summary="Returns a substring from a string value.")
 def cmd_getrange(ctx: Ctx, args: list[bytes]) -> object:
     start = parse_int(args[2])
     end = parse_int(args[3])
@@ -326,7 +345,8 @@ def cmd_getrange(ctx: Ctx, args: list[bytes]) -> object:
     return v[start : end + 1]
 
 
-@handler("setrange")
+@command("setrange", 4, "write denyoom", since="2.2.0",
+         summary="Overwrites a part of a string value with another by an offset.")
 def cmd_setrange(ctx: Ctx, args: list[bytes]) -> object:
     key, value = args[1], args[3]
     offset = parse_int(args[2])

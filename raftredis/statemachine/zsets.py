@@ -25,7 +25,7 @@ from raftredis.statemachine.containers import (
 )
 from raftredis.statemachine.errors import fail
 from raftredis.statemachine.parse import parse_float, parse_int, to_float
-from raftredis.statemachine.registry import Ctx, handler
+from raftredis.statemachine.registry import Ctx, Family
 from raftredis.statemachine.values import ValueType, register_type
 
 XX_NX = Error("ERR XX and NX options at the same time are not compatible")
@@ -40,6 +40,8 @@ LIMIT_NEEDS_BY = Error(
 WITHSCORES_BYLEX = Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
 LISTPACK_ENTRIES = 128  # zset-max-listpack-entries / -value
 LISTPACK_VALUE = 64
+
+command = Family("sorted-set", "sortedset", since="1.2.0").command
 
 
 class ZSet:
@@ -331,37 +333,44 @@ def _zrange(ctx: Ctx, args: list[bytes], by: str, rev: bool, allowed: set[bytes]
     return _range_reply(_run_range(z, q), q.withscores)
 
 
-@handler("zrange")
+@command("zrange", -4, "readonly",
+         summary="Returns members in a sorted set within a range of indexes.")
 def cmd_zrange(ctx: Ctx, args: list[bytes]) -> object:
     return _zrange(ctx, args, "rank", False, _ZRANGE_OPTS)
 
 
-@handler("zrevrange")
+@command("zrevrange", -4, "readonly",
+         summary="Returns members in a sorted set within a range of indexes in reverse order.")
 def cmd_zrevrange(ctx: Ctx, args: list[bytes]) -> object:
     return _zrange(ctx, args, "rank", True, {b"WITHSCORES"})
 
 
-@handler("zrangebyscore")
+@command("zrangebyscore", -4, "readonly", since="1.0.5",
+         summary="Returns members in a sorted set within a range of scores.")
 def cmd_zrangebyscore(ctx: Ctx, args: list[bytes]) -> object:
     return _zrange(ctx, args, "score", False, _BYSCORE_OPTS)
 
 
-@handler("zrevrangebyscore")
+@command("zrevrangebyscore", -4, "readonly", since="2.2.0",
+         summary="Returns members in a sorted set within a range of scores in reverse order.")
 def cmd_zrevrangebyscore(ctx: Ctx, args: list[bytes]) -> object:
     return _zrange(ctx, args, "score", True, _BYSCORE_OPTS)
 
 
-@handler("zrangebylex")
+@command("zrangebylex", -4, "readonly", since="2.8.9",
+         summary="Returns members in a sorted set within a lexicographical range.")
 def cmd_zrangebylex(ctx: Ctx, args: list[bytes]) -> object:
     return _zrange(ctx, args, "lex", False, {b"LIMIT"})
 
 
-@handler("zrevrangebylex")
+@command("zrevrangebylex", -4, "readonly", since="2.8.9",
+         summary="Returns members in a sorted set within a lexicographical range in reverse order.")
 def cmd_zrevrangebylex(ctx: Ctx, args: list[bytes]) -> object:
     return _zrange(ctx, args, "lex", True, {b"LIMIT"})
 
 
-@handler("zrangestore")
+@command("zrangestore", -5, "write denyoom", 1, 2, since="6.2.0",
+         summary="Stores a range of members from sorted set in a key.")
 def cmd_zrangestore(ctx: Ctx, args: list[bytes]) -> object:
     q = _parse_range(args, 3, "rank", False, _ZRANGE_OPTS - {b"WITHSCORES"})
     z = _get(ctx, args[2])
@@ -373,7 +382,8 @@ def cmd_zrangestore(ctx: Ctx, args: list[bytes]) -> object:
     return len(out)
 
 
-@handler("zcount")
+@command("zcount", 4, "readonly fast", since="2.0.0",
+         summary="Returns the count of members in a sorted set that have scores within a range.")
 def cmd_zcount(ctx: Ctx, args: list[bytes]) -> object:
     mn, mx = _parse_score_bound(args[2]), _parse_score_bound(args[3])
     z = _get(ctx, args[1])
@@ -383,7 +393,8 @@ def cmd_zcount(ctx: Ctx, args: list[bytes]) -> object:
     return hi - lo
 
 
-@handler("zlexcount")
+@command("zlexcount", 4, "readonly fast", since="2.8.9",
+         summary="Returns the number of members in a sorted set within a lexicographical range.")
 def cmd_zlexcount(ctx: Ctx, args: list[bytes]) -> object:
     mn, mx = _parse_lex_bound(args[2]), _parse_lex_bound(args[3])
     z = _get(ctx, args[1])
@@ -404,7 +415,9 @@ def _remove_span(ctx: Ctx, key: bytes, z: ZSet, lo: int, hi: int) -> int:
     return len(doomed)
 
 
-@handler("zremrangebyscore")
+@command("zremrangebyscore", 4, "write", summary=(
+    "Removes members in a sorted set within a range of scores. Deletes the sorted set if "
+    "all members were removed."))
 def cmd_zremrangebyscore(ctx: Ctx, args: list[bytes]) -> object:
     mn, mx = _parse_score_bound(args[2]), _parse_score_bound(args[3])
     z = _get(ctx, args[1])
@@ -413,7 +426,9 @@ def cmd_zremrangebyscore(ctx: Ctx, args: list[bytes]) -> object:
     return _remove_span(ctx, args[1], z, *_score_span(z, mn, mx))
 
 
-@handler("zremrangebylex")
+@command("zremrangebylex", 4, "write", since="2.8.9", summary=(
+    "Removes members in a sorted set within a lexicographical range. Deletes the sorted "
+    "set if all members were removed."))
 def cmd_zremrangebylex(ctx: Ctx, args: list[bytes]) -> object:
     mn, mx = _parse_lex_bound(args[2]), _parse_lex_bound(args[3])
     z = _get(ctx, args[1])
@@ -422,7 +437,9 @@ def cmd_zremrangebylex(ctx: Ctx, args: list[bytes]) -> object:
     return _remove_span(ctx, args[1], z, *_lex_span(z, mn, mx))
 
 
-@handler("zremrangebyrank")
+@command("zremrangebyrank", 4, "write", since="2.0.0", summary=(
+    "Removes members in a sorted set within a range of indexes. Deletes the sorted set if"
+    " all members were removed."))
 def cmd_zremrangebyrank(ctx: Ctx, args: list[bytes]) -> object:
     start, end = parse_int(args[2]), parse_int(args[3])
     z = _get(ctx, args[1])
@@ -457,7 +474,9 @@ def _zadd_one(
     return 2, new
 
 
-@handler("zadd")
+@command("zadd", -4, "write denyoom fast", summary=(
+    "Adds one or more members to a sorted set, or updates their scores. Creates the key "
+    "if it doesn't exist."))
 def cmd_zadd(ctx: Ctx, args: list[bytes]) -> object:
     nx = xx = gt = lt = ch = incr = False
     i = 2
@@ -509,7 +528,8 @@ def cmd_zadd(ctx: Ctx, args: list[bytes]) -> object:
     return changed if ch else added
 
 
-@handler("zincrby")
+@command("zincrby", 4, "write denyoom fast",
+         summary="Increments the score of a member in a sorted set.")
 def cmd_zincrby(ctx: Ctx, args: list[bytes]) -> object:
     delta = parse_float(args[2], NOT_FLOAT)
     key = args[1]
@@ -528,7 +548,9 @@ def cmd_zincrby(ctx: Ctx, args: list[bytes]) -> object:
 # ---- single-member access -----------------------------------------------------------------
 
 
-@handler("zrem")
+@command("zrem", -3, "write fast", summary=(
+    "Removes one or more members from a sorted set. Deletes the sorted set if all members"
+    " were removed."))
 def cmd_zrem(ctx: Ctx, args: list[bytes]) -> object:
     z = _get(ctx, args[1])
     if z is None:
@@ -538,14 +560,15 @@ def cmd_zrem(ctx: Ctx, args: list[bytes]) -> object:
     return n
 
 
-@handler("zscore")
+@command("zscore", 3, "readonly fast", summary="Returns the score of a member in a sorted set.")
 def cmd_zscore(ctx: Ctx, args: list[bytes]) -> object:
     z = _get(ctx, args[1])
     s = None if z is None else z.scores.get(args[2])
     return None if s is None else Double(s)
 
 
-@handler("zmscore")
+@command("zmscore", -3, "readonly fast", since="6.2.0",
+         summary="Returns the score of one or more members in a sorted set.")
 def cmd_zmscore(ctx: Ctx, args: list[bytes]) -> object:
     z = _get(ctx, args[1])
     out: list[object] = []
@@ -555,7 +578,7 @@ def cmd_zmscore(ctx: Ctx, args: list[bytes]) -> object:
     return out
 
 
-@handler("zcard")
+@command("zcard", 2, "readonly fast", summary="Returns the number of members in a sorted set.")
 def cmd_zcard(ctx: Ctx, args: list[bytes]) -> object:
     z = _get(ctx, args[1])
     return 0 if z is None else len(z)
@@ -576,12 +599,14 @@ def _rank(ctx: Ctx, args: list[bytes], rev: bool) -> object:
     return [r, Double(s)] if withscore else r
 
 
-@handler("zrank")
+@command("zrank", -3, "readonly fast", since="2.0.0",
+         summary="Returns the index of a member in a sorted set ordered by ascending scores.")
 def cmd_zrank(ctx: Ctx, args: list[bytes]) -> object:
     return _rank(ctx, args, False)
 
 
-@handler("zrevrank")
+@command("zrevrank", -3, "readonly fast", since="2.0.0",
+         summary="Returns the index of a member in a sorted set ordered by descending scores.")
 def cmd_zrevrank(ctx: Ctx, args: list[bytes]) -> object:
     return _rank(ctx, args, True)
 
@@ -607,17 +632,22 @@ def _pop(ctx: Ctx, args: list[bytes], top: bool) -> object:
     return out
 
 
-@handler("zpopmin")
+@command("zpopmin", -2, "write fast", since="5.0.0", summary=(
+    "Returns the lowest-scoring members from a sorted set after removing them. Deletes "
+    "the sorted set if the last member was popped."))
 def cmd_zpopmin(ctx: Ctx, args: list[bytes]) -> object:
     return _pop(ctx, args, False)
 
 
-@handler("zpopmax")
+@command("zpopmax", -2, "write fast", since="5.0.0", summary=(
+    "Returns the highest-scoring members from a sorted set after removing them. Deletes "
+    "the sorted set if the last member was popped."))
 def cmd_zpopmax(ctx: Ctx, args: list[bytes]) -> object:
     return _pop(ctx, args, True)
 
 
-@handler("zscan")
+@command("zscan", -3, "readonly", since="2.8.0",
+         summary="Iterates over members and scores of a sorted set.")
 def cmd_zscan(ctx: Ctx, args: list[bytes]) -> object:
     cursor, count, match, novalues = parse_scan_args(args, 2)
     z = _get(ctx, args[1])

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
+
 import raftredis.server.admin_commands  # noqa: F401
 import raftredis.server.conn_commands  # noqa: F401
 from raftredis.commands import COMMANDS, lookup
+from raftredis.commands.data import spec_of
 from raftredis.commands.spec import Route
 from raftredis.reply import Error, Map
 from raftredis.server.command_docs import command_doc, command_entry, find
 from raftredis.server.dispatch import HANDLERS, resolve
+from raftredis.statemachine.registry import DEFS, Family
+from raftredis.statemachine.registry import HANDLERS as SM_HANDLERS
 
 MINE = {"ping", "echo", "quit", "hello", "auth", "select", "reset", "readonly", "readwrite",
         "asking", "client", "config", "info", "time", "command", "cluster", "multi", "exec",
@@ -72,3 +80,30 @@ def test_find_subcommand_by_full_name() -> None:
     assert find(b"CONFIG|GET").name == "config|get"
     assert find(b"config|nope") is None
     assert find(b"nope") is None
+
+
+# ---- data commands: declared once, spec and handler together ---------------------------
+
+def test_data_specs_come_from_the_family_definitions() -> None:
+    for name, d in DEFS.items():
+        assert d.handler is not None and SM_HANDLERS[name] is d.handler, name
+        assert COMMANDS[name] == spec_of(d), name
+    data = {n for n, s in COMMANDS.items() if s.route is not Route.LOCAL}
+    assert data - set(DEFS) == {"session.open", "session.exec", "session.close"}
+
+
+def test_a_command_defined_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        Family("string", "string").command("get", 2, "readonly fast")(lambda ctx, args: None)
+
+
+def test_either_package_may_be_imported_first() -> None:
+    probe = "import raftredis.commands as c; print(len(c.COMMANDS))"
+    counts = set()
+    for first in ("raftredis.commands", "raftredis.statemachine",
+                  "raftredis.statemachine.strings", "raftredis.statemachine.machine",
+                  "raftredis.server.dispatch"):
+        out = subprocess.run([sys.executable, "-c", f"import {first}; {probe}"],
+                             capture_output=True, text=True, timeout=60, check=True)
+        counts.add(int(out.stdout))
+    assert counts == {len(COMMANDS)}

@@ -1,0 +1,16 @@
+"""Every data command family, imported so `registry.DEFS` and `registry.HANDLERS` are
+complete. A family module that is missing is an ImportError here, never a silent gap."""
+
+from __future__ import annotations
+
+from raftredis.statemachine import (  # noqa: F401  (each module declares its commands)
+    generic,
+    hashes,
+    lists,
+    sets,
+    strings,
+    zsets,
+)
+from raftredis.statemachine.registry import DEFS, HANDLERS, CommandDef
+
+__all__ = ["DEFS", "HANDLERS", "CommandDef"]
