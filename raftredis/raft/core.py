@@ -10,7 +10,9 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from raftredis.raft import confchange, quorum
 from raftredis.raft.config import RaftConfig
 from raftredis.raft.log import RaftLog
 from raftredis.raft.messages import (
@@ -31,7 +33,9 @@ from raftredis.raft.messages import (
     VoteResp,
 )
 from raftredis.raft.progress import Progress, ProgressState
+from raftredis.raft.quorum import VoteResult
 from raftredis.raft.ready import Ready
+from raftredis.raft.status import PeerStatus, RaftStatus
 from raftredis.raft.storage import CompactedError, Storage, StorageError, UnavailableError
 from raftredis.raft.types import (
     ConfState,
@@ -41,6 +45,7 @@ from raftredis.raft.types import (
     ReadState,
     Role,
     Snapshot,
+    SnapshotMeta,
     SoftState,
 )
 
@@ -62,14 +67,46 @@ class ProposalDroppedError(Exception):
 _LEADER_MSGS = (Append, Heartbeat, InstallSnapshot)
 
 
+@dataclass(frozen=True, slots=True)
+class _PendingRead:
+    """A read_index() request the leader has not answered yet."""
+
+    ctx: bytes
+    origin: int  # node that asked (0 or our id: local)
+
+
 @dataclass(slots=True)
 class _ReadRound:
     """One heartbeat round confirming leadership for a batch of reads (§6.4)."""
 
     rid: int
     index: int  # commit index when the round started
-    reads: list[tuple[bytes, int]]  # (ctx, origin node id; 0 = local)
+    reads: list[_PendingRead]
     acks: set[int] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _ForwardedRead:
+    """Follower: a read forwarded to the leader, waiting for its ReadIndexResp."""
+
+    leader: int
+    waited: int = 0  # ticks
+
+
+@dataclass(slots=True)
+class _SnapshotRx:
+    """Follower: a snapshot being received in chunks."""
+
+    meta: SnapshotMeta
+    buf: bytearray
+
+
+@dataclass(frozen=True, slots=True)
+class _ConfAt:
+    """A configuration entry of the log (in force from `index` on, §4.1)."""
+
+    index: int
+    conf: ConfState
 
 
 class RaftCore:
@@ -105,7 +142,7 @@ class RaftCore:
         # Configuration history: base (snapshot's) plus every CONFIG entry in the log (§4.1:
         # a config takes effect as soon as it is in the log, committed or not).
         self._conf_base = storage.snapshot_meta().conf
-        self._confs: list[tuple[int, ConfState]] = []
+        self._confs: list[_ConfAt] = []
         self._load_confs()
         self.progress: dict[int, Progress] = {}
         self.votes: dict[int, bool] = {}
@@ -115,23 +152,27 @@ class RaftCore:
         self._reset_randomized_timeout()
         self.lead_transferee = 0
         self.pending_conf_index = 0
+        # Messages produced since the last ready(); ready() sorts them into those that
+        # may go at once and those that wait for persistence (_waits_for_persist).
         self.msgs: list[Message] = []
-        self.msgs_after: list[Message] = []
         self.read_states: list[ReadState] = []
         self.dropped: list[bytes] = []
         # Leader: reads waiting for this term's first commit, reads not yet in a round,
         # and rounds in flight (oldest first).
-        self._reads_wait_noop: list[tuple[bytes, int]] = []
-        self._reads_next: list[tuple[bytes, int]] = []
+        self._reads_wait_noop: list[_PendingRead] = []
+        self._reads_next: list[_PendingRead] = []
         self._rounds: deque[_ReadRound] = deque()
         self._round_seq = 0
-        # Follower: reads forwarded to the leader -> (leader, ticks waited).
-        self._forwarded: dict[bytes, list[int]] = {}
-        # Follower: snapshot being received in chunks: (index, term, buffer).
-        self._snap_rx: tuple[int, int, bytearray] | None = None
+        # Follower: reads forwarded to the leader, by ctx.
+        self._forwarded: dict[bytes, _ForwardedRead] = {}
+        # Follower: snapshot being received in chunks.
+        self._snap_rx: _SnapshotRx | None = None
         self._need_bcast = False
         self._prev_soft = SoftState(0, Role.FOLLOWER)
         self._prev_hard = hs
+        # The term of the last hard state known durable (handed out in a Ready that was
+        # then advanced). Messages carrying a newer term wait for persistence.
+        self._durable_term = hs.term
         self._pending_ready: Ready | None = None
 
     # ==== public API =========================================================================
@@ -145,15 +186,15 @@ class RaftCore:
 
     @property
     def conf(self) -> ConfState:
-        return self._confs[-1][1] if self._confs else self._conf_base
+        return self._confs[-1].conf if self._confs else self._conf_base
 
     def conf_at(self, index: int) -> ConfState:
         """The configuration in force at log index (for the snapshot the app takes there)."""
         best = self._conf_base
-        for i, c in self._confs:
-            if i > index:
+        for c in self._confs:
+            if c.index > index:
                 break
-            best = c
+            best = c.conf
         return best
 
     def tick(self) -> None:
@@ -169,25 +210,25 @@ class RaftCore:
         return self._append_own(EntryKind.NORMAL, data)
 
     def propose_conf_change(self, conf: ConfState) -> tuple[int, int]:
-        """Single-server membership change (§4.1): add or remove one voter or learner, or
-        promote/demote one node. Only once this term has committed an entry and no other
-        change is uncommitted."""
+        """Single-server membership change (§4.1): add a learner, promote or demote one
+        node, or remove one (rules in confchange.py; ConfChangeError is a ValueError).
+        Only once this term has committed an entry and no other change is uncommitted."""
         self._check_can_propose()
         if self.log.term_or_none(self.log.committed) != self.term:
             raise ProposalDroppedError("no entry of this term committed yet")
         if self.pending_conf_index > self.log.committed:
             raise ProposalDroppedError("another configuration change is pending")
-        _validate_single_change(self.conf, conf)
+        confchange.validate(self.conf, conf)
         return self._append_own(EntryKind.CONFIG, conf.encode())
 
     def read_index(self, ctx: bytes) -> None:
         if self.role == Role.LEADER:
-            self._leader_read(ctx, 0)
+            self._leader_read(_PendingRead(ctx, 0))
             return
         if self.leader == 0:
             raise NotLeaderError(0)
-        self._forwarded[ctx] = [self.leader, 0]
-        self.msgs.append(ReadIndex(self.id, self.leader, self.term, ctx))
+        self._forwarded[ctx] = _ForwardedRead(self.leader)
+        self._send(ReadIndex(self.id, self.leader, self.term, ctx))
 
     def transfer_leadership(self, target: int) -> None:
         if self.role != Role.LEADER:
@@ -227,12 +268,11 @@ class RaftCore:
         return True
 
     def has_ready(self) -> bool:
-        if self._need_bcast:
-            self._flush_bcast()
+        """Whether ready() has anything to hand out. Changes no state."""
         lg = self.log
         return bool(
-            self.msgs
-            or self.msgs_after
+            (self._need_bcast and self.role == Role.LEADER)
+            or self.msgs
             or self.read_states
             or self.dropped
             or lg.unstable_to_persist()
@@ -246,6 +286,7 @@ class RaftCore:
         if self._pending_ready is not None:
             raise RuntimeError("ready() called again before advance()")
         if self._need_bcast:
+            # Proposals since the last Ready go out together, in as few Appends as fit.
             self._flush_bcast()
         lg = self.log
         rd = Ready()
@@ -267,10 +308,13 @@ class RaftCore:
             rd.snapshot = lg.snapshot
             lg.snap_in_progress = True
             rd.must_sync = True
-        rd.messages = tuple(self.msgs)
-        rd.messages_after_persist = tuple(self.msgs_after)
+        now: list[Message] = []
+        later: list[Message] = []
+        for m in self.msgs:
+            (later if self._waits_for_persist(m) else now).append(m)
+        rd.messages = tuple(now)
+        rd.messages_after_persist = tuple(later)
         self.msgs = []
-        self.msgs_after = []
         hi = self._next_committed_hi()
         lo = lg.applied + 1
         if rd.snapshot is not None or lg.snapshot is not None:
@@ -291,6 +335,8 @@ class RaftCore:
             raise RuntimeError("advance() must get the Ready last returned by ready()")
         self._pending_ready = None
         lg = self.log
+        if rd.hard_state is not None:
+            self._durable_term = rd.hard_state.term
         if rd.snapshot is not None:
             lg.stable_snap_to(rd.snapshot.meta.index)
             lg.applied = max(lg.applied, rd.snapshot.meta.index)
@@ -305,36 +351,42 @@ class RaftCore:
             if me.maybe_update(lg.persisted) and self._maybe_commit():
                 self._bcast_append(empty_ok=True)
 
-    def status(self) -> dict:
+    def status(self) -> RaftStatus:
         lg = self.log
-        st: dict = {
-            "id": self.id,
-            "term": self.term,
-            "vote": self.vote,
-            "role": self.role.name.lower(),
-            "leader": self.leader,
-            "commit": lg.committed,
-            "applied": lg.applied,
-            "last_index": lg.last_index(),
-            "first_index": lg.first_index(),
-            "snapshot_index": lg.snapshot_index(),
-            "voters": sorted(self.conf.voters),
-            "learners": sorted(self.conf.learners),
-        }
+        peers: dict[int, PeerStatus] = {}
         if self.role == Role.LEADER:
-            st["lead_transferee"] = self.lead_transferee
-            st["progress"] = {
-                pid: {
-                    "match": pr.match,
-                    "next": pr.next,
-                    "state": pr.state.name.lower(),
-                    "recent_active": pr.recent_active,
-                    "inflight": len(pr.inflights),
-                }
-                for pid, pr in self.progress.items()
-                if pid != self.id
-            }
-        return st
+            for pid in sorted(self.progress):
+                if pid == self.id:
+                    continue
+                pr = self.progress[pid]
+                peers[pid] = PeerStatus(
+                    match=pr.match,
+                    next=pr.next,
+                    state=pr.state.name.lower(),
+                    recent_active=pr.recent_active,
+                    paused=pr.paused(),
+                    inflight=pr.inflight_count,
+                    inflight_bytes=pr.inflight_bytes,
+                )
+        return RaftStatus(
+            id=self.id,
+            role=self.role,
+            term=self.term,
+            vote=self.vote,
+            leader=self.leader,
+            commit=lg.committed,
+            applied=lg.applied,
+            last_index=lg.last_index(),
+            first_index=lg.first_index(),
+            snapshot_index=lg.snapshot_index(),
+            conf=self.conf,
+            lead_transferee=self.lead_transferee if self.role == Role.LEADER else 0,
+            progress=MappingProxyType(peers),
+        )
+
+    def status_dict(self) -> dict:
+        """status() in the old untyped shape, until every caller reads RaftStatus."""
+        return self.status().as_dict()
 
     # ==== helpers: state =====================================================================
     def _hard_state(self) -> HardState:
@@ -347,9 +399,6 @@ class RaftCore:
         et = self.cfg.election_tick
         self.randomized_timeout = et + self.rng.randrange(et)
 
-    def _quorum(self) -> int:
-        return len(self.conf.voters) // 2 + 1
-
     def _promotable(self) -> bool:
         return self.id in self.conf.voters
 
@@ -357,8 +406,38 @@ class RaftCore:
         """§4.2.3: heard from a current leader within the minimum election timeout."""
         return self.leader != 0 and self.election_elapsed < self.cfg.election_tick
 
-    def _send(self, m: Message, after_persist: bool = False) -> None:
-        (self.msgs_after if after_persist else self.msgs).append(m)
+    def _send(self, m: Message) -> None:
+        self.msgs.append(m)
+
+    def _waits_for_persist(self, m: Message) -> bool:
+        """The one place that decides which messages wait until the Ready they leave in
+        is durable (§3.8: persist before replying). Decided by what a message promises:
+
+        - AppendResp and VoteResp promise log entries or a vote on disk (rejections
+          too, as etcd does: their hint describes a log that may not be durable yet).
+          So does a final InstallSnapshotResp (`done`: the snapshot is installed).
+        - Anything else promises no state of ours (heartbeats and their answers, chunks
+          and chunk acks, pre-votes, ReadIndex, TimeoutNow), so it goes at once: in
+          particular a HeartbeatResp never waits for our fsync, which would tie every
+          ReadIndex round and check-quorum period to follower disk latency. A pre-vote
+          answer changes nothing at either end, so it need not wait either (etcd makes
+          it wait; here only the term rule below applies to it).
+        - But no message may carry a term that is not durable yet. A node that announced
+          term T and then forgets it in a crash can act in T afresh: a lone voter (with
+          learners) would win T again and send different entries under the same
+          (index, term) as before the crash, breaking log matching. Followers and
+          candidates follow the same rule, so a restarted node never contradicts a term
+          it announced. This costs one fsync of delay only for the first messages after
+          a term change. PreVote and a granted PreVoteResp carry the term being asked
+          about, not the sender's own term, and nobody adopts it: they are exempt.
+        """
+        if isinstance(m, (AppendResp, VoteResp)):
+            return True
+        if isinstance(m, InstallSnapshotResp) and m.done:
+            return True
+        if isinstance(m, PreVote) or (isinstance(m, PreVoteResp) and m.granted):
+            return False
+        return m.term > self._durable_term
 
     def _load_confs(self) -> None:
         lg = self.log
@@ -367,7 +446,7 @@ class RaftCore:
             batch = lg.slice(lo, last + 1, 4 << 20)
             for e in batch:
                 if e.kind == EntryKind.CONFIG:
-                    self._confs.append((e.index, ConfState.decode(e.data)))
+                    self._confs.append(_ConfAt(e.index, ConfState.decode(e.data)))
             lo = batch[-1].index + 1
 
     def _on_log_appended(self, ents: list[Entry] | tuple[Entry, ...]) -> None:
@@ -376,11 +455,11 @@ class RaftCore:
             return
         first = ents[0].index
         before = self.conf
-        while self._confs and self._confs[-1][0] >= first:
+        while self._confs and self._confs[-1].index >= first:
             self._confs.pop()
         for e in ents:
             if e.kind == EntryKind.CONFIG:
-                self._confs.append((e.index, ConfState.decode(e.data)))
+                self._confs.append(_ConfAt(e.index, ConfState.decode(e.data)))
         if self.conf != before:
             self._on_conf_changed()
 
@@ -392,14 +471,24 @@ class RaftCore:
         last = self.log.last_index()
         for pid in list(self.progress):
             if pid not in members:
-                del self.progress[pid]
+                self._drop_progress(pid)
         for pid in members:
             if pid not in self.progress:
-                self.progress[pid] = Progress(last + 1, self.cfg.max_inflight)
+                self.progress[pid] = self._new_progress(last + 1)
         if self.lead_transferee and self.lead_transferee not in conf.voters:
             self.lead_transferee = 0
         if self._maybe_commit():
             self._bcast_append(empty_ok=True)
+
+    def _new_progress(self, next_index: int) -> Progress:
+        return Progress(next_index, self.cfg.max_inflight)
+
+    def _drop_progress(self, pid: int) -> None:
+        del self.progress[pid]
+
+    def _clear_progress(self) -> None:
+        for pid in list(self.progress):
+            self._drop_progress(pid)
 
     # ==== role changes =======================================================================
     def _become_follower(self, term: int, leader: int) -> None:
@@ -413,9 +502,10 @@ class RaftCore:
         self.leader = leader
         self._reset_timers()
         self.lead_transferee = 0
+        self._need_bcast = False
         if was_leader:
             self._drop_leader_reads()
-            self.progress = {}
+            self._clear_progress()
 
     def _reset_timers(self) -> None:
         self.election_elapsed = 0
@@ -446,19 +536,19 @@ class RaftCore:
         self._reset_timers()
         self.lead_transferee = 0
         last = self.log.last_index()
-        self.progress = {}
+        self._clear_progress()
         conf = self.conf
         for pid in conf.voters | conf.learners | {self.id}:
-            pr = Progress(last + 1, self.cfg.max_inflight)
+            pr = self._new_progress(last + 1)
             if pid == self.id:
-                pr.match = self.log.persisted
-                pr.state = ProgressState.REPLICATE
+                pr.maybe_update(self.log.persisted)
+                pr.become_replicate()
             self.progress[pid] = pr
         self._reads_wait_noop = []
         self._reads_next = []
         self._rounds = deque()
         # Any config entry we hold but that is not committed counts as pending.
-        self.pending_conf_index = self._confs[-1][0] if self._confs else 0
+        self.pending_conf_index = self._confs[-1].index if self._confs else 0
         # §6.4 / §8: a no-op of our term lets us commit (and serve reads) quickly.
         self._append_own(EntryKind.NOOP, b"")
 
@@ -470,9 +560,10 @@ class RaftCore:
             self._become_candidate()
             term = self.term
         self.votes[self.id] = True
-        if self._tally() >= self._quorum():
-            # Single voter: wins at once (its vote is persisted with the Ready that
-            # carries its first entry, before anything it commits is applied).
+        if quorum.vote_result(self.conf.voters, self.votes) == VoteResult.WON:
+            # Single voter: wins at once. Its vote and term are persisted with the Ready
+            # that carries its first entry; until then its messages carry an undurable
+            # term and wait (_waits_for_persist).
             if pre:
                 self._campaign(False)
             else:
@@ -485,11 +576,8 @@ class RaftCore:
             if pre:
                 self._send(PreVote(self.id, pid, term, li, lt))
             else:
-                # Sent only once our own vote and new term are durable.
-                self._send(Vote(self.id, pid, term, li, lt, transfer), after_persist=True)
-
-    def _tally(self) -> int:
-        return sum(1 for pid, ok in self.votes.items() if ok and pid in self.conf.voters)
+                # Carries our new term: sent once it and our vote are durable.
+                self._send(Vote(self.id, pid, term, li, lt, transfer))
 
     # ==== ticks ==============================================================================
     def _tick_election(self) -> None:
@@ -504,15 +592,13 @@ class RaftCore:
         if self.election_elapsed >= self.cfg.election_tick:
             self.election_elapsed = 0
             if self.cfg.check_quorum:
-                active = sum(
-                    1
-                    for pid in self.conf.voters
-                    if pid == self.id or (pid in self.progress and self.progress[pid].recent_active)
-                )
+                active = [self.id]
                 for pid, pr in self.progress.items():
                     if pid != self.id:
-                        pr.recent_active = False
-                if active < self._quorum():
+                        if pr.recent_active:
+                            active.append(pid)
+                        pr.reset_recent_active()
+                if not quorum.has_quorum(self.conf.voters, active):
                     self._become_follower(self.term, 0)  # §6.2: step down without a quorum
                     return
             self.lead_transferee = 0  # a transfer that did not finish in time is aborted
@@ -526,8 +612,8 @@ class RaftCore:
         limit = self.cfg.read_timeout_tick
         for ctx in list(self._forwarded):
             rec = self._forwarded[ctx]
-            rec[1] += 1
-            if rec[1] >= limit:
+            rec.waited += 1
+            if rec.waited >= limit:
                 del self._forwarded[ctx]
                 self.dropped.append(ctx)
 
@@ -547,7 +633,7 @@ class RaftCore:
         elif m.term < self.term:
             if isinstance(m, (Append, Heartbeat)):
                 # Tell a stale leader about the newer term so it steps down.
-                self._send(AppendResp(self.id, m.src, self.term, False, 0), after_persist=True)
+                self._send(AppendResp(self.id, m.src, self.term, False, 0))
             elif isinstance(m, PreVote):
                 self._send(PreVoteResp(self.id, m.src, self.term, False))
             return
@@ -581,7 +667,7 @@ class RaftCore:
         if ok:
             self.vote = m.src
             self.election_elapsed = 0
-        self._send(VoteResp(self.id, m.src, self.term, ok), after_persist=True)
+        self._send(VoteResp(self.id, m.src, self.term, ok))
 
     def _step_candidate(self, m: Message) -> None:
         if isinstance(m, _LEADER_MSGS):
@@ -598,15 +684,13 @@ class RaftCore:
 
     def _record_vote(self, src: int, granted: bool, pre: bool) -> None:
         self.votes.setdefault(src, granted)
-        yes = self._tally()
-        no = sum(1 for pid, ok in self.votes.items() if not ok and pid in self.conf.voters)
-        q = self._quorum()
-        if yes >= q:
+        res = quorum.vote_result(self.conf.voters, self.votes)
+        if res == VoteResult.WON:
             if pre:
                 self._campaign(pre=False)
             else:
                 self._become_leader()
-        elif no >= q or (len(self.conf.voters) - no) < q:
+        elif res == VoteResult.LOST:
             self._become_follower(self.term, 0)
 
     # ==== follower ===========================================================================
@@ -618,7 +702,7 @@ class RaftCore:
             self._handle_append(m)
         elif isinstance(m, Heartbeat):
             self.log.commit_to(min(m.commit, self.log.last_index()))
-            self._send(HeartbeatResp(self.id, m.src, self.term, m.ctx), after_persist=True)
+            self._send(HeartbeatResp(self.id, m.src, self.term, m.ctx))
         elif isinstance(m, InstallSnapshot):
             self._handle_snapshot_chunk(m)
         elif isinstance(m, TimeoutNow):
@@ -633,9 +717,7 @@ class RaftCore:
     def _handle_append(self, m: Append) -> None:
         lg = self.log
         if m.prev_index < lg.committed:
-            self._send(
-                AppendResp(self.id, m.src, self.term, True, lg.committed), after_persist=True
-            )
+            self._send(AppendResp(self.id, m.src, self.term, True, lg.committed))
             return
         if lg.match_term(m.prev_index, m.prev_term):
             ents = m.entries
@@ -648,7 +730,7 @@ class RaftCore:
                 lg.append(new)
                 self._on_log_appended(new)
             lg.commit_to(min(m.commit, last_new))
-            self._send(AppendResp(self.id, m.src, self.term, True, last_new), after_persist=True)
+            self._send(AppendResp(self.id, m.src, self.term, True, last_new))
             return
         # Rejected: give the leader a hint to skip a whole term per round trip.
         last = lg.last_index()
@@ -659,8 +741,7 @@ class RaftCore:
             hint_index = lg.first_index_of_term_at(m.prev_index) if hint_term else lg.first_index()
             hint_index = max(hint_index, lg.committed + 1)
         self._send(
-            AppendResp(self.id, m.src, self.term, False, m.prev_index, hint_term, hint_index),
-            after_persist=True,
+            AppendResp(self.id, m.src, self.term, False, m.prev_index, hint_term, hint_index)
         )
 
     def _handle_snapshot_chunk(self, m: InstallSnapshot) -> None:
@@ -668,10 +749,7 @@ class RaftCore:
         lg = self.log
 
         def reply(offset: int, done: bool, ok: bool = True) -> None:
-            self._send(
-                InstallSnapshotResp(self.id, m.src, self.term, meta.index, offset, done, ok),
-                after_persist=True,
-            )
+            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, offset, done, ok))
 
         if meta.index <= lg.committed:
             self._snap_rx = None
@@ -679,47 +757,43 @@ class RaftCore:
             return
         rx = self._snap_rx
         if m.offset == 0:
-            rx = self._snap_rx = (meta.index, meta.term, bytearray())
-        if rx is None or rx[0] != meta.index or rx[1] != meta.term or len(rx[2]) != m.offset:
-            reply(len(rx[2]) if rx and rx[0] == meta.index and rx[1] == meta.term else 0, False)
+            rx = self._snap_rx = _SnapshotRx(meta, bytearray())
+        same = rx is not None and rx.meta.index == meta.index and rx.meta.term == meta.term
+        if rx is None or not same or len(rx.buf) != m.offset:
+            reply(len(rx.buf) if rx is not None and same else 0, False)
             return
-        if len(rx[2]) + len(m.data) > self.cfg.max_snapshot_bytes:
+        if len(rx.buf) + len(m.data) > self.cfg.max_snapshot_bytes:
             self._snap_rx = None
             reply(0, False, ok=False)
             return
-        rx[2].extend(m.data)
+        rx.buf.extend(m.data)
         if not m.done:
-            reply(len(rx[2]), False)
+            reply(len(rx.buf), False)
             return
         self._snap_rx = None
         if lg.match_term(meta.index, meta.term):
             # We already have the log up to the snapshot: just fast-forward the commit.
             lg.commit_to(meta.index)
         else:
-            snap = Snapshot(meta, bytes(rx[2]))
-            lg.restore(snap)
+            lg.restore(Snapshot(meta, bytes(rx.buf)))
             self._conf_base = meta.conf
             self._confs = []
-        reply(len(rx[2]), True)
+        reply(len(rx.buf), True)
 
     # ==== leader =============================================================================
     def _step_leader(self, m: Message) -> None:
         pr = self.progress.get(m.src)
         if isinstance(m, ReadIndex):
-            self._leader_read(m.ctx, m.src)
+            self._leader_read(_PendingRead(m.ctx, m.src))
             return
         if pr is None:
             return  # not a member (any more)
-        pr.recent_active = True
+        pr.mark_active()
         if isinstance(m, AppendResp):
             self._on_append_resp(m, pr)
         elif isinstance(m, HeartbeatResp):
-            if pr.state == ProgressState.PROBE:
-                pr.probe_sent = False
-            elif pr.state == ProgressState.REPLICATE and pr.paused():
-                pr.inflights.popleft()  # an append may have been lost: let one more out
+            pr.on_heartbeat_resp()
             if pr.state == ProgressState.SNAPSHOT:
-                pr.snap_sent = False  # resend the chunk that may have been lost
                 self._send_snapshot(m.src, pr)
             elif pr.match < self.log.last_index():
                 self._send_append(m.src)
@@ -728,26 +802,19 @@ class RaftCore:
         elif isinstance(m, InstallSnapshotResp):
             self._on_snapshot_resp(m, pr)
 
+    def _next_from_hint(self, m: AppendResp) -> int:
+        """Where to resume after a rejection, from the follower's conflict hint."""
+        if m.conflict_term == 0:
+            return m.conflict_index
+        lg = self.log
+        li = lg.last_index_with_term_le(m.index, m.conflict_term)
+        return li + 1 if lg.term_or_none(li) == m.conflict_term else m.conflict_index
+
     def _on_append_resp(self, m: AppendResp, pr: Progress) -> None:
         lg = self.log
         if not m.success:
-            if pr.state == ProgressState.REPLICATE:
-                if m.index <= pr.match:
-                    return  # stale
-                pr.become_probe()
-            elif pr.state == ProgressState.PROBE:
-                if m.index != pr.next - 1:
-                    return  # answer to an older probe
-            else:
-                return
-            if m.conflict_term == 0:
-                nxt = m.conflict_index
-            else:
-                li = lg.last_index_with_term_le(m.index, m.conflict_term)
-                nxt = li + 1 if lg.term_or_none(li) == m.conflict_term else m.conflict_index
-            pr.next = max(pr.match + 1, min(nxt, m.index))
-            pr.probe_sent = False
-            self._send_append(m.src)
+            if pr.maybe_decr_to(m.index, self._next_from_hint(m)):
+                self._send_append(m.src)
             return
         if not pr.maybe_update(m.index):
             if pr.state == ProgressState.REPLICATE:
@@ -773,30 +840,26 @@ class RaftCore:
         if pr.state != ProgressState.SNAPSHOT:
             return
         if m.done and m.success:
-            pr.match = max(pr.match, m.index)
-            pr.snap_index = max(pr.snap_index, m.index)
-            pr.become_probe()
+            pr.snapshot_done(m.index)
             self._send_append(m.src)
             return
         if not m.success:
-            pr.become_probe()  # refused (too big?): try again from the log later
-            pr.probe_sent = True
+            pr.snapshot_refused()
             return
         if m.index != pr.snap_index:
             return
-        pr.snap_offset = m.offset
-        pr.snap_sent = False
+        pr.snapshot_chunk_acked(m.offset)
         self._send_snapshot(m.src, pr)
 
     def _maybe_commit(self) -> bool:
         """Commit the highest index a quorum of voters holds, if it is of our term (§5.4.2)."""
-        voters = self.conf.voters
-        if not voters:
-            return False
-        matches = sorted(
-            (self.progress[p].match if p in self.progress else 0 for p in voters), reverse=True
-        )
-        idx = matches[self._quorum() - 1]
+        progress = self.progress
+
+        def match(pid: int) -> int:
+            pr = progress.get(pid)
+            return pr.match if pr is not None else 0
+
+        idx = quorum.committed_index(self.conf.voters, match)
         if idx <= self.log.committed or self.log.term_or_none(idx) != self.term:
             return False
         self.log.commit_to(idx)
@@ -806,8 +869,8 @@ class RaftCore:
     def _on_commit_advanced(self) -> None:
         if self._reads_wait_noop and self.log.term_or_none(self.log.committed) == self.term:
             waiting, self._reads_wait_noop = self._reads_wait_noop, []
-            for ctx, origin in waiting:
-                self._leader_read(ctx, origin)
+            for req in waiting:
+                self._leader_read(req)
         if self.id not in self.conf.voters and self.pending_conf_index <= self.log.committed:
             # §4.2.2: we were removed and that is now committed: step down.
             self._bcast_append(empty_ok=True)
@@ -828,8 +891,8 @@ class RaftCore:
         if kind == EntryKind.CONFIG:
             self.pending_conf_index = idx
             self._on_log_appended([e])
-        # Sent from has_ready()/ready(), so many proposals share one message. A lone
-        # voter commits once the entry is persisted (advance()).
+        # Sent from ready(), so many proposals share one message. A lone voter commits
+        # once the entry is persisted (advance()).
         self._need_bcast = True
         return idx, self.term
 
@@ -868,13 +931,10 @@ class RaftCore:
         if not ents and not empty_ok and pr.state == ProgressState.REPLICATE:
             return False
         self._send(Append(self.id, to, self.term, prev, prev_term, tuple(ents), lg.committed))
-        if pr.state == ProgressState.REPLICATE:
-            if ents:
-                last = ents[-1].index
-                pr.next = last + 1
-                pr.inflights.append(last)
+        if ents:
+            pr.sent_append(ents[-1].index, sum(e.size() for e in ents))
         else:
-            pr.probe_sent = True
+            pr.sent_append(0, 0)
         return bool(ents)
 
     def _start_snapshot(self, to: int, pr: Progress) -> None:
@@ -889,23 +949,23 @@ class RaftCore:
             return
         meta = self.storage.snapshot_meta()
         if meta.index != pr.snap_index:
-            pr.snap_index, pr.snap_offset = meta.index, 0  # compacted again: restart
+            pr.restart_snapshot(meta.index)  # compacted again: restart
         size = self.storage.snapshot_size()
         off = min(pr.snap_offset, size)
         data = self.storage.read_snapshot(off, self.cfg.snapshot_chunk_size)
         done = off + len(data) >= size
         self._send(InstallSnapshot(self.id, to, self.term, meta, off, data, done))
-        pr.snap_sent = True
+        pr.sent_snapshot_chunk()
 
     # ==== ReadIndex (§6.4) ===================================================================
-    def _leader_read(self, ctx: bytes, origin: int) -> None:
+    def _leader_read(self, req: _PendingRead) -> None:
         if self.log.term_or_none(self.log.committed) != self.term:
-            self._reads_wait_noop.append((ctx, origin))  # §6.4: no read before our no-op commits
+            self._reads_wait_noop.append(req)  # §6.4: no read before our no-op commits
             return
-        if self._quorum() == 1 and self.id in self.conf.voters:
-            self._deliver_read(ctx, origin, self.log.committed)
+        if quorum.has_quorum(self.conf.voters, (self.id,)):
+            self._deliver_read(req, self.log.committed)  # a lone voter is its own quorum
             return
-        self._reads_next.append((ctx, origin))
+        self._reads_next.append(req)
         if not self._rounds:
             self._start_read_round()
             self._bcast_heartbeat()
@@ -913,8 +973,7 @@ class RaftCore:
     def _start_read_round(self) -> None:
         self._round_seq += 1
         rnd = _ReadRound(self._round_seq, self.log.committed, self._reads_next)
-        if self.id in self.conf.voters:
-            rnd.acks.add(self.id)
+        rnd.acks.add(self.id)  # counts only if we are a voter (quorum.has_quorum)
         self._reads_next = []
         self._rounds.append(rnd)
 
@@ -927,37 +986,36 @@ class RaftCore:
             if rnd.rid > rid:
                 break
             rnd.acks.add(src)
-        q = self._quorum()
-        while self._rounds and len(self._rounds[0].acks & self.conf.voters) >= q:
+        while self._rounds and quorum.has_quorum(self.conf.voters, self._rounds[0].acks):
             rnd = self._rounds.popleft()
-            for rctx, origin in rnd.reads:
-                self._deliver_read(rctx, origin, rnd.index)
+            for req in rnd.reads:
+                self._deliver_read(req, rnd.index)
         if not self._rounds and self._reads_next:
             self._start_read_round()
             self._bcast_heartbeat()
 
-    def _deliver_read(self, ctx: bytes, origin: int, index: int) -> None:
-        if origin in (0, self.id):
-            self.read_states.append(ReadState(index, ctx))
+    def _deliver_read(self, req: _PendingRead, index: int) -> None:
+        if req.origin in (0, self.id):
+            self.read_states.append(ReadState(index, req.ctx))
         else:
-            self._send(ReadIndexResp(self.id, origin, self.term, ctx, index, True))
+            self._send(ReadIndexResp(self.id, req.origin, self.term, req.ctx, index, True))
 
     def _drop_leader_reads(self) -> None:
         pending = list(self._reads_wait_noop) + list(self._reads_next)
         for rnd in self._rounds:
             pending.extend(rnd.reads)
         self._reads_wait_noop, self._reads_next, self._rounds = [], [], deque()
-        for ctx, origin in pending:
-            if origin in (0, self.id):
-                self.dropped.append(ctx)
+        for req in pending:
+            if req.origin in (0, self.id):
+                self.dropped.append(req.ctx)
             else:
-                self._send(ReadIndexResp(self.id, origin, self.term, ctx, 0, False))
+                self._send(ReadIndexResp(self.id, req.origin, self.term, req.ctx, 0, False))
 
     def _on_read_index_resp(self, m: ReadIndexResp) -> None:
         rec = self._forwarded.pop(m.ctx, None)
         if rec is None:
             return
-        if m.ok and rec[0] == m.src:
+        if m.ok and rec.leader == m.src:
             self.read_states.append(ReadState(m.index, m.ctx))
         else:
             self.dropped.append(m.ctx)
@@ -965,23 +1023,6 @@ class RaftCore:
     def _drop_forwarded(self) -> None:
         self.dropped.extend(self._forwarded)
         self._forwarded = {}
-
-
-def _validate_single_change(old: ConfState, new: ConfState) -> None:
-    if not new.voters:
-        raise ValueError("a configuration needs at least one voter")
-    if new.voters & new.learners:
-        raise ValueError("a node cannot be both voter and learner")
-
-    def role(c: ConfState, n: int) -> int:
-        return 2 if n in c.voters else 1 if n in c.learners else 0
-
-    nodes = old.voters | old.learners | new.voters | new.learners
-    changed = [n for n in nodes if role(old, n) != role(new, n)]
-    if len(changed) > 1:
-        raise ValueError("only one node may change per configuration change (§4.1)")
-    if any(n <= 0 for n in nodes):
-        raise ValueError("node ids start at 1")
 
 
 __all__ = [

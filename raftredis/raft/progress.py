@@ -1,4 +1,9 @@
-"""The leader's view of each follower's log (etcd-io/raft's tracker, reshaped)."""
+"""The leader's view of each follower's log (etcd-io/raft's tracker, reshaped).
+
+Progress owns its state: the core reads its fields (read-only properties) and moves it
+only through the transition methods below, so every rule about match/next/inflights
+lives in this file.
+"""
 
 from __future__ import annotations
 
@@ -12,74 +17,229 @@ class ProgressState(enum.IntEnum):
     SNAPSHOT = 2  # sending a snapshot; appends wait
 
 
+class Inflights:
+    """Appends in flight to one follower in replicate state: (last index, bytes) of
+    each, oldest first, bounded by a message count."""
+
+    __slots__ = ("_q", "_bytes", "max_count")
+
+    def __init__(self, max_count: int) -> None:
+        self._q: deque[tuple[int, int]] = deque()
+        self._bytes = 0
+        self.max_count = max_count
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def full(self) -> bool:
+        return len(self._q) >= self.max_count
+
+    def add(self, last: int, nbytes: int) -> None:
+        self._q.append((last, nbytes))
+        self._bytes += nbytes
+
+    def free_le(self, index: int) -> None:
+        """Acknowledged up to index: everything ending at or below it is delivered."""
+        q = self._q
+        while q and q[0][0] <= index:
+            self._bytes -= q.popleft()[1]
+
+    def free_first_one(self) -> None:
+        if self._q:
+            self._bytes -= self._q.popleft()[1]
+
+    def reset(self) -> None:
+        self._q.clear()
+        self._bytes = 0
+
+
 class Progress:
     __slots__ = (
-        "match",
-        "next",
-        "state",
-        "probe_sent",
-        "inflights",
-        "max_inflight",
-        "recent_active",
-        "snap_index",
-        "snap_offset",
-        "snap_sent",
+        "_match",
+        "_next",
+        "_state",
+        "_probe_sent",
+        "_inflights",
+        "_recent_active",
+        "_snap_index",
+        "_snap_offset",
+        "_snap_sent",
     )
 
     def __init__(self, next_index: int, max_inflight: int) -> None:
-        self.match = 0
-        self.next = next_index
-        self.state = ProgressState.PROBE
-        self.probe_sent = False  # PROBE: an append is out, wait for its answer or a heartbeat
-        self.inflights: deque[int] = deque()  # last index of each append in flight
-        self.max_inflight = max_inflight
-        self.recent_active = True  # heard from within the current election timeout
-        self.snap_index = 0  # SNAPSHOT: the snapshot being sent
-        self.snap_offset = 0  # SNAPSHOT: next byte the follower expects
-        self.snap_sent = False  # SNAPSHOT: a chunk is out
+        self._match = 0
+        self._next = next_index
+        self._state = ProgressState.PROBE
+        self._probe_sent = False  # PROBE: an append is out, wait for its answer or a heartbeat
+        self._inflights = Inflights(max_inflight)
+        self._recent_active = True  # heard from within the current election timeout
+        self._snap_index = 0  # SNAPSHOT: the snapshot being sent
+        self._snap_offset = 0  # SNAPSHOT: next byte the follower expects
+        self._snap_sent = False  # SNAPSHOT: a chunk is out
 
-    def become_probe(self) -> None:
-        if self.state == ProgressState.SNAPSHOT:
-            self.next = max(self.match + 1, self.snap_index + 1)
-        else:
-            self.next = self.match + 1
-        self.state = ProgressState.PROBE
-        self.probe_sent = False
-        self.inflights.clear()
+    # ---- read-only view -----------------------------------------------------------------
+    @property
+    def match(self) -> int:
+        """Highest index known to be replicated (durably) on the follower."""
+        return self._match
 
-    def become_replicate(self) -> None:
-        self.state = ProgressState.REPLICATE
-        self.next = self.match + 1
-        self.probe_sent = False
-        self.inflights.clear()
+    @property
+    def next(self) -> int:
+        """Index of the next entry to send."""
+        return self._next
 
-    def become_snapshot(self, index: int) -> None:
-        self.state = ProgressState.SNAPSHOT
-        self.snap_index = index
-        self.snap_offset = 0
-        self.snap_sent = False
-        self.inflights.clear()
+    @property
+    def state(self) -> ProgressState:
+        return self._state
+
+    @property
+    def probe_sent(self) -> bool:
+        return self._probe_sent
+
+    @property
+    def recent_active(self) -> bool:
+        return self._recent_active
+
+    @property
+    def snap_index(self) -> int:
+        return self._snap_index
+
+    @property
+    def snap_offset(self) -> int:
+        return self._snap_offset
+
+    @property
+    def snap_sent(self) -> bool:
+        return self._snap_sent
+
+    @property
+    def inflight_count(self) -> int:
+        return len(self._inflights)
+
+    @property
+    def inflight_bytes(self) -> int:
+        return self._inflights.bytes
 
     def paused(self) -> bool:
-        if self.state == ProgressState.PROBE:
-            return self.probe_sent
-        if self.state == ProgressState.REPLICATE:
-            return len(self.inflights) >= self.max_inflight
+        """True when no append may be sent now."""
+        if self._state == ProgressState.PROBE:
+            return self._probe_sent
+        if self._state == ProgressState.REPLICATE:
+            return self._inflights.full()
         return True
 
+    # ---- state transitions --------------------------------------------------------------
+    def _reset_state(self, state: ProgressState) -> None:
+        self._state = state
+        self._probe_sent = False
+        self._snap_sent = False
+        self._snap_offset = 0
+        self._inflights.reset()
+
+    def become_probe(self) -> None:
+        if self._state == ProgressState.SNAPSHOT:
+            # The snapshot may have been installed: probe right after it.
+            nxt = max(self._match + 1, self._snap_index + 1)
+        else:
+            nxt = self._match + 1
+        self._reset_state(ProgressState.PROBE)
+        self._next = nxt
+
+    def become_replicate(self) -> None:
+        self._reset_state(ProgressState.REPLICATE)
+        self._next = self._match + 1
+
+    def become_snapshot(self, index: int) -> None:
+        self._reset_state(ProgressState.SNAPSHOT)
+        self._snap_index = index
+
+    # ---- acknowledgements ---------------------------------------------------------------
     def maybe_update(self, index: int) -> bool:
         """A success ack up to index. True if match moved forward."""
-        updated = index > self.match
+        updated = index > self._match
         if updated:
-            self.match = index
-            self.probe_sent = False
-        self.next = max(self.next, index + 1)
+            self._match = index
+            self._probe_sent = False
+        self._next = max(self._next, index + 1)
         return updated
 
     def free_le(self, index: int) -> None:
-        q = self.inflights
-        while q and q[0] <= index:
-            q.popleft()
+        self._inflights.free_le(index)
+
+    def maybe_decr_to(self, rejected: int, next_hint: int) -> bool:
+        """The follower rejected the append whose prev index was `rejected`; `next_hint` is
+        where its conflict hint says to resume. False if the rejection is stale."""
+        if self._state == ProgressState.REPLICATE:
+            if rejected <= self._match:
+                return False  # an answer to an append older than what it acknowledged
+            self.become_probe()
+        elif self._state == ProgressState.PROBE:
+            if rejected != self._next - 1:
+                return False  # an answer to an older probe
+        else:
+            return False
+        self._next = max(self._match + 1, min(next_hint, rejected))
+        self._probe_sent = False
+        return True
+
+    def on_heartbeat_resp(self) -> None:
+        """The follower is alive: let one message out that may have been lost."""
+        if self._state == ProgressState.PROBE:
+            self._probe_sent = False
+        elif self._state == ProgressState.REPLICATE:
+            if self._inflights.full():
+                self._inflights.free_first_one()
+        else:
+            self._snap_sent = False  # resend the chunk that may have been lost
+
+    def sent_append(self, last: int, nbytes: int) -> None:
+        """An Append went out; `last` is the index of its last entry (0 if empty) and
+        `nbytes` the size of its entries."""
+        if self._state == ProgressState.REPLICATE:
+            if last:
+                self._next = last + 1
+                self._inflights.add(last, nbytes)
+        elif self._state == ProgressState.PROBE:
+            self._probe_sent = True
+
+    # ---- snapshots ----------------------------------------------------------------------
+    def restart_snapshot(self, index: int) -> None:
+        """The leader's snapshot changed under the transfer: send the new one from byte 0."""
+        self._snap_index = index
+        self._snap_offset = 0
+        self._snap_sent = False
+
+    def sent_snapshot_chunk(self) -> None:
+        self._snap_sent = True
+
+    def snapshot_chunk_acked(self, offset: int) -> None:
+        """The follower expects byte `offset` next."""
+        self._snap_offset = offset
+        self._snap_sent = False
+
+    def snapshot_done(self, index: int) -> None:
+        """The follower installed (and persisted) the snapshot at index."""
+        self._match = max(self._match, index)
+        self._snap_index = max(self._snap_index, index)
+        self.become_probe()
+
+    def snapshot_refused(self) -> None:
+        """The follower refused the snapshot (too big?): probe again, but only after the
+        next heartbeat answer."""
+        self.become_probe()
+        self._probe_sent = True
+
+    # ---- liveness -----------------------------------------------------------------------
+    def mark_active(self) -> None:
+        self._recent_active = True
+
+    def reset_recent_active(self) -> None:
+        """Start a new check-quorum period."""
+        self._recent_active = False
 
     def __repr__(self) -> str:
-        return f"Progress(match={self.match}, next={self.next}, {self.state.name})"
+        return f"Progress(match={self._match}, next={self._next}, {self._state.name})"

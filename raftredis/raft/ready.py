@@ -11,34 +11,54 @@ from raftredis.raft.types import Entry, HardState, ReadState, Snapshot, SoftStat
 @dataclass(slots=True)
 class Ready:
     """One batch of work for the application. Handle it in this order, then call
-    RaftCore.advance(rd). Do not call ready() again before advance().
+    RaftCore.advance(rd):
 
-    1. `messages` may be sent at once (even before or while persisting).
-    2. Persist `snapshot` (storage.install_snapshot), `entries` (storage.append), and
-       `hard_state` (storage.set_hard_state), then storage.sync() if `must_sync`.
-    3. Only then send `messages_after_persist`.
-    4. If `snapshot` is set, restore the application state from it; then apply
-       `committed_entries` in order.
-    5. Serve each of `read_states` once the applied index >= its index; fail the
-       reads named in `dropped_reads`.
-    6. Call advance(rd).
+    1. Send `messages`. They may go at once, before or while step 2 runs (the leader
+       writes its log in parallel with replicating it, §10.2.1).
+    2. Persist, in this order: `snapshot` (storage.install_snapshot), `entries`
+       (storage.append, which drops a conflicting suffix first), `hard_state`
+       (storage.set_hard_state); then storage.sync() if `must_sync`. (Entries before
+       the hard state: a crash that keeps only a prefix of the write must not keep a
+       commit index past the end of the log.)
+    3. Only then send `messages_after_persist`: they promise what step 2 made durable
+       (vote grants, append and snapshot acks, anything carrying a new term).
+    4. If `snapshot` is set, restore the application state from it; it is durable by
+       now. Then apply `committed_entries` in order (they follow the snapshot).
+    5. Serve each of `read_states` once the applied index >= its index; fail the reads
+       named in `dropped_reads`.
+    6. Call advance(rd): it tells the core that everything in rd is durable and
+       applied. Never before step 2 has finished.
+
+    Preconditions and notes:
+    - Do not call ready() again before advance(rd). step(), tick(), propose() and
+      read_index() may be called in between (e.g. while step 2 runs on a disk thread);
+      what they produce comes out in the next Ready.
+    - Restore a snapshot only after it is durable (step 4 after step 2): the
+      application's state must never be ahead of what storage can rebuild at restart,
+      or a local snapshot taken from that state would describe a log storage does not
+      hold. To refuse a snapshot the application cannot restore, check it (decode it
+      without applying) before step 2 and stop without persisting or calling advance();
+      the core has already adopted it, so a failure after step 2 is fatal too: stop,
+      and the durable snapshot is restored at restart.
+    - A message never names this node as its receiver.
     """
 
     # Leader/role changed (for display and routing; nothing to persist). None: unchanged.
     soft_state: SoftState | None = None
-    # Persist BEFORE sending messages_after_persist. None: unchanged.
+    # Persist (step 2) before sending messages_after_persist. None: unchanged.
     hard_state: HardState | None = None
-    # Append to storage (which truncates a conflicting suffix) BEFORE messages_after_persist.
+    # Append to storage (which truncates a conflicting suffix) in step 2.
     entries: tuple[Entry, ...] = ()
-    # A snapshot received from the leader: persist it (storage.install_snapshot) and restore
-    # the app state from it BEFORE applying committed_entries (which follow it).
+    # A snapshot received from the leader: persist it first in step 2, restore the
+    # application from it in step 4 before applying committed_entries (which follow it).
     snapshot: Snapshot | None = None
-    # Safe to send at once, in parallel with persisting (the leader's Append, Heartbeat,
-    # InstallSnapshot, TimeoutNow, pre-votes; §10.2.1).
+    # Safe to send at once, in parallel with persisting: appends, heartbeats and their
+    # answers, snapshot chunks, pre-votes, ReadIndex traffic, TimeoutNow (§10.2.1).
     messages: tuple[Message, ...] = ()
-    # Send only once hard_state/entries/snapshot are durable (vote grants, append acks, ...).
+    # Send only once step 2 is durable: append acks and rejections, vote answers, the
+    # final snapshot ack, and any message carrying a term not yet durable.
     messages_after_persist: tuple[Message, ...] = ()
-    # Apply in order, after persisting this Ready's entries.
+    # Apply in order, after persisting this Ready (some may be among `entries`).
     committed_entries: tuple[Entry, ...] = ()
     # Linearizable reads: serve each once the local applied index >= index.
     read_states: tuple[ReadState, ...] = ()

@@ -81,7 +81,7 @@ def test_garbage_and_misaddressed_messages_are_ignored() -> None:
     c.step(Append(2, 9, 5, 0, 0, (), 0))  # not for us
     c.step(Append(1, 1, 5, 0, 0, (), 0))  # from ourselves
     c.step(Append(2, 1, 5, 100, 7, (), 50))  # prev far past our log: rejected, no crash
-    assert c.term == 5 and c.commit == before["commit"]
+    assert c.term == 5 and c.commit == before.commit
     rd = c.ready()
     (resp,) = rd.messages_after_persist
     assert isinstance(resp, AppendResp) and not resp.success
@@ -283,7 +283,7 @@ def test_membership_add_learner_promote_and_remove_leader() -> None:
     s.run("stabilize")
     assert s.core(2).conf.learners == frozenset({4})
     assert s.core(4).commit == c.commit  # the learner caught up
-    assert s.core(1).status()["progress"][4]["match"] == c.commit
+    assert s.core(1).status().progress[4].match == c.commit
     c.propose_conf_change(ConfState(voters=frozenset({1, 2, 3, 4})))  # promote
     s._process(1)
     s.run("stabilize")

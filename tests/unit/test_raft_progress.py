@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+from raftredis.raft.progress import Inflights, Progress, ProgressState
+
+FIELDS = ("match", "next", "state", "probe_sent", "recent_active", "snap_index",
+          "snap_offset", "snap_sent")
+
+
+def test_fields_are_read_only() -> None:
+    pr = Progress(5, 4)
+    for name in FIELDS:
+        with pytest.raises(AttributeError):
+            setattr(pr, name, 1)
+
+
+def test_nothing_outside_progress_writes_its_private_state() -> None:
+    for path in pathlib.Path("raftredis/raft").glob("*.py"):
+        if path.name == "progress.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                assert not (node.attr.startswith("_") and node.attr[1:] in FIELDS), (
+                    path, node.lineno, node.attr)
+
+
+def test_probe_then_replicate_then_reject() -> None:
+    pr = Progress(11, 3)
+    assert pr.state == ProgressState.PROBE and not pr.paused()
+    pr.sent_append(12, 50)
+    assert pr.paused()  # one probe at a time
+    assert pr.maybe_update(12) and pr.match == 12 and not pr.paused()
+    pr.become_replicate()
+    assert pr.next == 13
+    for last in (14, 16, 18):
+        pr.sent_append(last, 10)
+    assert pr.next == 19 and pr.paused() and pr.inflight_count == 3
+    assert pr.inflight_bytes == 30
+    pr.free_le(16)
+    assert pr.inflight_count == 1 and pr.inflight_bytes == 10 and not pr.paused()
+    assert pr.maybe_update(16)
+    assert not pr.maybe_decr_to(15, 1)  # stale: below match
+    assert pr.maybe_decr_to(18, 17)
+    assert pr.state == ProgressState.PROBE and pr.next == 17
+
+
+def test_rejection_never_moves_next_below_match_plus_one() -> None:
+    pr = Progress(11, 3)
+    pr.maybe_update(10)
+    pr.become_replicate()
+    pr.sent_append(20, 1)
+    assert pr.maybe_decr_to(20, 2)
+    assert pr.next == 11
+
+
+def test_probe_rejection_must_answer_the_current_probe() -> None:
+    pr = Progress(11, 3)
+    assert not pr.maybe_decr_to(7, 3)  # answer to an older probe
+    assert pr.maybe_decr_to(10, 4) and pr.next == 4
+
+
+def test_heartbeat_answer_unblocks() -> None:
+    pr = Progress(11, 1)
+    pr.sent_append(11, 1)
+    assert pr.paused()
+    pr.on_heartbeat_resp()
+    assert not pr.paused()
+    pr.maybe_update(11)
+    pr.become_replicate()
+    pr.sent_append(12, 1)
+    assert pr.paused()
+    pr.on_heartbeat_resp()  # window full: let one more out (an append may be lost)
+    assert not pr.paused()
+
+
+def test_snapshot_transfer() -> None:
+    pr = Progress(3, 4)
+    pr.become_snapshot(50)
+    assert pr.paused() and pr.snap_index == 50 and pr.snap_offset == 0
+    pr.sent_snapshot_chunk()
+    assert pr.snap_sent
+    pr.snapshot_chunk_acked(64)
+    assert not pr.snap_sent and pr.snap_offset == 64
+    pr.snapshot_done(50)
+    assert pr.state == ProgressState.PROBE and pr.match == 50 and pr.next == 51
+
+
+def test_refused_snapshot_waits_for_a_heartbeat() -> None:
+    pr = Progress(3, 4)
+    pr.become_snapshot(50)
+    pr.snapshot_refused()
+    assert pr.state == ProgressState.PROBE and pr.paused()
+    pr.on_heartbeat_resp()
+    assert not pr.paused()
+
+
+def test_recent_active() -> None:
+    pr = Progress(1, 1)
+    assert pr.recent_active
+    pr.reset_recent_active()
+    assert not pr.recent_active
+    pr.mark_active()
+    assert pr.recent_active
+
+
+def test_inflights_count_and_bytes() -> None:
+    inf = Inflights(2)
+    inf.add(5, 100)
+    inf.add(9, 50)
+    assert inf.full() and len(inf) == 2 and inf.bytes == 150
+    inf.free_first_one()
+    assert not inf.full() and inf.bytes == 50
+    inf.free_le(9)
+    assert len(inf) == 0 and inf.bytes == 0
