@@ -403,8 +403,17 @@ class RaftCore:
         return self.id in self.conf.voters
 
     def _in_lease(self) -> bool:
-        """§4.2.3: heard from a current leader within the minimum election timeout."""
-        return self.leader != 0 and self.election_elapsed < self.cfg.election_tick
+        """§4.2.3: heard from a current leader within the minimum election timeout.
+
+        Only with check-quorum (as etcd): the lease is sound only if a leader that lost
+        its majority steps down (§6.2). Without it, a leader that can still reach one
+        follower but hear from nobody would keep that follower from ever voting, and a
+        connected majority elsewhere could never elect."""
+        return (
+            self.cfg.check_quorum
+            and self.leader != 0
+            and self.election_elapsed < self.cfg.election_tick
+        )
 
     def _send(self, m: Message) -> None:
         self.msgs.append(m)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
 from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import RaftCore
 from raftredis.raft.memory_storage import MemoryStorage
@@ -95,4 +97,22 @@ def test_lone_voter_with_learner_does_not_reuse_a_term() -> None:
     assert learner.last_index() == lead.last_index()
     for i in range(1, lead.last_index() + 1):
         assert learner.entries(i, i + 1) == lead.entries(i, i + 1), i
+
+
+# ---- bug 3: with check-quorum off, leader stickiness must not wedge the cluster ------------
+@pytest.mark.parametrize("pre_vote", [True, False])
+def test_no_wedge_without_check_quorum(pre_vote: bool) -> None:
+    net = Net(CONF3, [1, 2, 3], check_quorum=False, pre_vote=pre_vote)
+    assert net.cores[1].campaign_now()
+    net.settle()
+    assert net.leaders() == [1]
+    # 1 -> 2 up, 2 -> 1 down, 1 <-> 3 down, 2 <-> 3 up: 2 and 3 are a connected majority.
+    net.blocked = {(2, 1), (1, 3), (3, 1)}
+    net.tick(100)
+    new = [i for i in net.leaders() if i != 1]
+    assert new, "2 and 3 never elected a leader"
+    ld = net.cores[new[0]]
+    ld.propose(b"x")
+    net.tick(2)
+    assert net.cores[2].commit == net.cores[3].commit == ld.log.last_index()
 
