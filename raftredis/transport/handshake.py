@@ -1,11 +1,11 @@
-"""Mutual authentication of a peer connection with the cluster secret.
+"""Mutual authentication of a peer connection with the cluster secret, and its keys.
 
 Three frames and an answer (framing as in framing.py, each at most 4 KiB):
 
     dialer   -> acceptor  HELLO  [protocol, dialer_id, nonce_d, meta_d]
     acceptor -> dialer    CHALLENGE [body, mac_a]   body = [acceptor_id, nonce_a, meta_a]
     dialer   -> acceptor  PROOF  [mac_d]
-    acceptor -> dialer    ["ok"]  (or ["err", reason] and close)
+    acceptor -> dialer    ["ok", confirm]  (or ["err", reason] and close)
 
     mac_a = HMAC-SHA256(secret, b"A" + HELLO + body)
     mac_d = HMAC-SHA256(secret, b"D" + HELLO + body)
@@ -14,6 +14,13 @@ Each MAC covers both fresh nonces, both ids and both meta dicts, so neither side
 can be replayed, reflected (the role letter differs) or have its meta altered,
 and the secret never crosses the wire. The dialer also checks that the acceptor
 is the node id it meant to reach (an address may now belong to another node).
+
+Both sides then derive the connection's two traffic keys (seal.derive_keys: HKDF-SHA256
+over the secret, both nonces, the protocol, both ids and the transcript hash). `confirm`
+is the acceptor's first sealed record (counter 0 of its direction, plaintext b"ok"):
+the dialer learns the acceptor holds the same keys before it sends anything, and every
+later frame either way is a sealed record (seal.py).
+
 The whole exchange runs under a deadline, so a slow or silent peer only holds
 its own connection until then.
 """
@@ -26,24 +33,47 @@ import hashlib
 import hmac
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
 from raftredis.transport.framing import HEADER, frame
+from raftredis.transport.seal import AuthError, Opener, Sealer, derive_keys
 
-PROTOCOL = "raftredis-peer/1"
+# Version 2: every frame after the handshake is sealed (seal.py). A version-1 node is
+# refused with a message that says so.
+PROTOCOL = "raftredis-peer/2"
 NONCE_LEN = 32
 MAX_HANDSHAKE_FRAME = 4096
 MAX_META_ITEMS = 16
 MAX_META_KEY = 64
 MAX_META_VALUE = 256
 DEFAULT_HANDSHAKE_TIMEOUT = 5.0
+CONFIRM = b"ok"
 MAX_NODE_ID = (1 << 63) - 1
 
 
 class HandshakeError(Exception):
     """The handshake failed; the message says why (safe to log)."""
+
+
+@dataclass(slots=True)
+class Session:
+    """What a finished handshake gives one side: who the peer is, the sealer for what it
+    sends (the acceptor's has already sealed the confirmation) and the key of what it
+    receives, for `opener(max_message)`."""
+
+    peer_id: int
+    peer_meta: dict[str, str]
+    sealer: Sealer = field(repr=False)
+    recv_key: bytes = field(repr=False)
+    recv_counter: int = 0  # records of the receiving direction the handshake already used
+
+    def opener(self, max_message: int) -> Opener:
+        op = Opener(self.recv_key, max_message)
+        op.counter = self.recv_counter
+        return op
 
 
 def check_meta(meta: Any) -> dict[str, str]:
@@ -94,6 +124,14 @@ def _write(writer: asyncio.StreamWriter, payload: bytes) -> None:
     writer.write(frame(payload, MAX_HANDSHAKE_FRAME))
 
 
+def _keys(secret: bytes, hello: bytes, body: bytes, dialer_id: int, acceptor_id: int,
+          dialer_nonce: bytes, acceptor_nonce: Any) -> tuple[bytes, bytes]:
+    if type(acceptor_nonce) is not bytes or len(acceptor_nonce) != NONCE_LEN:
+        raise HandshakeError("bad nonce")
+    return derive_keys(secret, PROTOCOL, dialer_id, acceptor_id, dialer_nonce, acceptor_nonce,
+                       hello, body)
+
+
 async def dial_handshake(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
@@ -102,8 +140,8 @@ async def dial_handshake(
     secret: bytes,
     meta: dict[str, str],
     timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
-) -> dict[str, str]:
-    """Run the dialer's side. Returns the acceptor's meta; raises HandshakeError."""
+) -> Session:
+    """Run the dialer's side. Returns the Session; raises HandshakeError."""
     async with asyncio.timeout(timeout):
         nonce = os.urandom(NONCE_LEN)
         hello = msgpack.packb([PROTOCOL, node_id, nonce, meta], use_bin_type=True)
@@ -131,14 +169,21 @@ async def dial_handshake(
         if peer_id != expected_peer:
             raise HandshakeError(f"reached node {peer_id}, expected node {expected_peer}")
         peer_meta = check_meta(fields[2])
+        send_key, recv_key = _keys(secret, hello, body, node_id, peer_id, nonce, fields[1])
 
         proof = msgpack.packb([_mac(secret, b"D", hello, body)], use_bin_type=True)
         _write(writer, proof)
         await writer.drain()
 
         answer = _unpack(await _read_frame(reader, "answer"), "answer")
-        if answer == ["ok"]:
-            return peer_meta
+        if type(answer) is list and len(answer) == 2 and answer[0] == "ok":
+            confirm = answer[1]
+            try:
+                if type(confirm) is not bytes or Opener(recv_key, 1).open(confirm) != CONFIRM:
+                    raise AuthError("wrong confirmation")
+            except AuthError:
+                raise HandshakeError("peer did not confirm the session keys") from None
+            return Session(peer_id, peer_meta, Sealer(send_key), recv_key, recv_counter=1)
         if type(answer) is list and len(answer) == 2 and answer[0] == "err":
             raise HandshakeError(f"refused by peer: {str(answer[1])[:200]}")
         raise HandshakeError("malformed answer")
@@ -152,9 +197,10 @@ async def accept_handshake(
     meta: dict[str, str],
     is_known: Callable[[int], bool],
     timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
-) -> tuple[int, dict[str, str]]:
-    """Run the acceptor's side. Returns (peer id, peer meta); raises HandshakeError
-    after telling the dialer why (the reason is also meant for the local log)."""
+) -> Session:
+    """Run the acceptor's side. Returns the Session (its sealer has used counter 0 for the
+    confirmation); raises HandshakeError after telling the dialer why (the reason is also
+    meant for the local log)."""
 
     def refuse(reason: str) -> HandshakeError:
         # The socket may already be gone; the refusal stands anyway.
@@ -166,7 +212,7 @@ async def accept_handshake(
         hello = await _read_frame(reader, "hello")
         msg = _unpack(hello, "hello")
         if type(msg) is not list or len(msg) != 4 or msg[0] != PROTOCOL:
-            raise refuse("not a raftredis peer hello (or another protocol version)")
+            raise refuse(f"not a {PROTOCOL} hello (another protocol or version)")
         peer_id = _check_id(msg[1], "peer id")
         if type(msg[2]) is not bytes or len(msg[2]) != NONCE_LEN:
             raise refuse("bad nonce")
@@ -174,7 +220,8 @@ async def accept_handshake(
         if peer_id == node_id or not is_known(peer_id):
             raise refuse(f"unknown node id {peer_id}")
 
-        body = msgpack.packb([node_id, os.urandom(NONCE_LEN), meta], use_bin_type=True)
+        nonce = os.urandom(NONCE_LEN)
+        body = msgpack.packb([node_id, nonce, meta], use_bin_type=True)
         _write(writer, msgpack.packb([body, _mac(secret, b"A", hello, body)], use_bin_type=True))
         await writer.drain()
 
@@ -189,6 +236,8 @@ async def accept_handshake(
             or not hmac.compare_digest(proof[0], _mac(secret, b"D", hello, body))
         ):
             raise refuse(f"node {peer_id} failed authentication (wrong cluster secret?)")
-        _write(writer, msgpack.packb(["ok"]))
+        recv_key, send_key = _keys(secret, hello, body, peer_id, node_id, msg[2], nonce)
+        sealer = Sealer(send_key)
+        _write(writer, msgpack.packb(["ok", sealer.seal_body(CONFIRM)], use_bin_type=True))
         await writer.drain()
-        return peer_id, peer_meta
+        return Session(peer_id, peer_meta, sealer, recv_key)

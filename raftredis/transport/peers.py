@@ -11,8 +11,13 @@ handshake, then drains the queue in batches (many frames per write). `send()` on
 appends to a queue, so it never blocks, and a dead or slow peer stalls nobody but
 itself; when a queue is full the message is dropped and counted (Raft resends).
 
-Anything wrong on an inbound connection (failed handshake, bad frame, undecodable
-message) closes that connection only, with a log line naming the address.
+After the handshake every frame is a sealed record (seal.py): encrypted and
+authenticated with per-connection, per-direction keys and an implicit counter, so a relay
+can neither read nor alter, replay, reorder, drop or inject a frame unnoticed. Anything
+wrong on an inbound connection (failed handshake, a record that fails authentication,
+an undecodable message) closes that connection only; the dialer then reconnects.
+
+Log lines that someone on the path can provoke are rate-limited (ratelog.py).
 """
 
 from __future__ import annotations
@@ -28,19 +33,17 @@ from typing import Any
 
 from raftredis.raft.messages import Message
 from raftredis.transport.codec import CodecError, Encoder, decode
-from raftredis.transport.framing import (
-    DEFAULT_MAX_FRAME,
-    FrameDecoder,
-    FrameError,
-    frame_header,
-)
+from raftredis.transport.framing import DEFAULT_MAX_FRAME, FrameError
 from raftredis.transport.handshake import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     HandshakeError,
+    Session,
     accept_handshake,
     check_meta,
     dial_handshake,
 )
+from raftredis.transport.ratelog import DEFAULT_INTERVAL, RateLimitedLog
+from raftredis.transport.seal import AuthError, Sealer
 
 log = logging.getLogger("raftredis.transport")
 
@@ -50,7 +53,7 @@ CONNECT_TIMEOUT = 2.0
 # A peer that accepts no bytes for this long is treated as gone and redialled.
 WRITE_TIMEOUT = 10.0
 MAX_PENDING_HANDSHAKES = 64
-BATCH_BYTES = 4 << 20  # at most this much encoded data per write
+BATCH_BYTES = 4 << 20  # at most this much encoded data per write (and per record)
 READ_CHUNK = 256 << 10
 
 
@@ -65,7 +68,7 @@ class _Peer:
     __slots__ = (
         "id", "host", "port", "queue", "wake", "redial", "task", "writer", "inbound",
         "connected", "broken", "backoff", "sent", "received", "dropped", "rejected",
-        "connects", "last_error", "failing",
+        "connects", "last_error", "failing", "auth_failures",
     )
 
     def __init__(self, node_id: int, host: str, port: int) -> None:
@@ -85,6 +88,7 @@ class _Peer:
         self.received = 0
         self.dropped = 0
         self.rejected = 0  # inbound messages with a wrong src/dst
+        self.auth_failures = 0  # inbound records that failed authentication
         self.connects = 0
         self.last_error = ""
         self.failing = False  # log the first failure of a streak only
@@ -105,6 +109,7 @@ class PeerTransport:
         queue_limit: int = 4096,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
+        log_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         if node_id < 1:
             raise ValueError("node ids start at 1")
@@ -123,6 +128,7 @@ class PeerTransport:
         self.queue_limit = queue_limit
         self.handshake_timeout = handshake_timeout
         self.connect_timeout = connect_timeout
+        self._ratelog = RateLimitedLog(log, log_interval)
         self._encoder = Encoder()
         self._rng = random.Random()
         self._peers: dict[int, _Peer] = {}
@@ -171,6 +177,7 @@ class PeerTransport:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
             self._server = None
+        self._ratelog.flush_all()  # what a flood suppressed is still said once
 
     # ---- the API the node calls -----------------------------------------------------------
 
@@ -233,6 +240,7 @@ class PeerTransport:
                 "received": p.received,
                 "dropped": p.dropped,
                 "rejected": p.rejected,
+                "auth_failures": p.auth_failures,
                 "reconnects": max(0, p.connects - 1),
                 "last_error": p.last_error,
             }
@@ -254,11 +262,13 @@ class PeerTransport:
 
     def _note_failure(self, p: _Peer, what: str, exc: BaseException) -> None:
         p.last_error = f"{what}: {_describe(exc)}"
-        # A down peer fails every backoff period: log the start of a streak, not each try.
+        # A down peer fails every backoff period: log the start of a streak, not each try;
+        # and a link someone on the path keeps cutting logs a few lines per interval.
         if not p.failing:
             p.failing = True
-            log.warning("node %d: peer %d at %s:%d %s", self.node_id, p.id, p.host, p.port,
-                        p.last_error)
+            self._ratelog.event(f"down:{p.id}", logging.WARNING,
+                                f"node {self.node_id}: peer {p.id} at {p.host}:{p.port} "
+                                f"{p.last_error}")
         else:
             log.debug("node %d: peer %d %s", self.node_id, p.id, p.last_error)
 
@@ -266,7 +276,7 @@ class PeerTransport:
         me = asyncio.current_task()
         while not self._closing and p.task is me:
             try:
-                reader, writer = await self._dial(p)
+                reader, writer, session = await self._dial(p)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -279,10 +289,11 @@ class PeerTransport:
             p.connects += 1
             p.backoff = BACKOFF_MIN
             if p.failing:
-                log.info("node %d: peer %d connected at %s:%d", self.node_id, p.id, p.host, p.port)
+                self._ratelog.event(f"up:{p.id}", logging.INFO, f"node {self.node_id}: peer "
+                                    f"{p.id} connected at {p.host}:{p.port}")
             p.failing = False
             try:
-                await self._pump(p, reader, writer)
+                await self._pump(p, reader, writer, session.sealer)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -294,7 +305,9 @@ class PeerTransport:
                 self._close_writer(writer)
             await self._sleep_backoff(p)
 
-    async def _dial(self, p: _Peer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _dial(
+        self, p: _Peer
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Session]:
         # open_connection resolves the name every time: container addresses change.
         async with asyncio.timeout(self.connect_timeout):
             reader, writer = await asyncio.open_connection(p.host, p.port)
@@ -304,15 +317,15 @@ class PeerTransport:
                 # Keepalive finds a peer that vanished without a FIN; best effort only.
                 with contextlib.suppress(OSError, AttributeError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            peer_meta = await dial_handshake(
+            session = await dial_handshake(
                 reader, writer, self.node_id, p.id, self._secret, self._meta,
                 self.handshake_timeout,
             )
         except BaseException:
             self._close_writer(writer)
             raise
-        self._tell_meta(p.id, peer_meta)
-        return reader, writer
+        self._tell_meta(p.id, session.peer_meta)
+        return reader, writer, session
 
     async def _sleep_backoff(self, p: _Peer) -> None:
         delay = p.backoff * self._rng.uniform(0.5, 1.0)
@@ -323,9 +336,11 @@ class PeerTransport:
                 await p.redial.wait()
 
     async def _pump(
-        self, p: _Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, p: _Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        sealer: Sealer,
     ) -> None:
-        # The acceptor never writes after the handshake: a read finishing means EOF/reset.
+        # The acceptor never writes after the handshake: a read finishing means EOF/reset
+        # (or bytes injected on the way, which is no better).
         def on_closed(_: asyncio.Future[bytes]) -> None:
             p.broken = True
             p.wake.set()
@@ -335,6 +350,9 @@ class PeerTransport:
         encode = self._encoder.encode
         queue = p.queue
         max_frame = self.max_frame
+        # One record holds messages up to this many bytes with their inner length prefixes
+        # (the receiver takes one message of max_frame, so one record of max_frame + 4).
+        record_cap = max_frame + 4
         try:
             while True:
                 if p.broken:
@@ -343,7 +361,9 @@ class PeerTransport:
                     p.wake.clear()
                     await p.wake.wait()
                     continue
-                parts: list[bytes] = []
+                records: list[bytes] = []
+                batch: list[bytes] = []
+                rec_size = 0
                 size = 0
                 n = 0
                 while queue and size < BATCH_BYTES:
@@ -360,12 +380,20 @@ class PeerTransport:
                         log.error("node %d: %s of %d bytes for peer %d exceeds max_frame %d",
                                   self.node_id, type(msg).__name__, len(data), p.id, max_frame)
                         continue
-                    parts.append(frame_header(len(data)))
-                    parts.append(data)
-                    size += len(data) + 4
+                    if batch and rec_size + 4 + len(data) > record_cap:
+                        records.append(sealer.seal_messages(batch))
+                        batch, rec_size = [], 0
+                    batch.append(data)
+                    rec_size += 4 + len(data)
+                    size += 4 + len(data)
                     n += 1
-                if parts:
-                    writer.write(b"".join(parts))
+                if batch:
+                    records.append(sealer.seal_messages(batch))
+                if records:
+                    if len(records) == 1:
+                        writer.write(records[0])
+                    else:
+                        writer.writelines(records)
                     p.sent += n
                     async with asyncio.timeout(WRITE_TIMEOUT):
                         await writer.drain()
@@ -405,7 +433,7 @@ class PeerTransport:
             return
         self._pending_handshakes += 1
         try:
-            peer_id, peer_meta = await accept_handshake(
+            session = await accept_handshake(
                 reader, writer, self.node_id, self._secret, self._meta,
                 self._peers.__contains__, self.handshake_timeout,
             )
@@ -425,6 +453,7 @@ class PeerTransport:
         with contextlib.suppress(Exception):
             await writer.drain()
 
+        peer_id = session.peer_id
         p = self._peers.get(peer_id)
         if p is None or self._closing:  # removed while we were shaking hands
             return
@@ -432,16 +461,18 @@ class PeerTransport:
             # The newer connection wins: the peer restarted or lost the old one.
             self._close_writer(p.inbound)
         p.inbound = writer
-        self._tell_meta(peer_id, peer_meta)
-        log.info("node %d: peer %d connected in from %s", self.node_id, peer_id, addr)
+        self._tell_meta(peer_id, session.peer_meta)
+        self._ratelog.event(f"in:{peer_id}", logging.INFO,
+                            f"node {self.node_id}: peer {peer_id} connected in from {addr}")
         try:
-            await self._receive(p, reader, addr)
+            await self._receive(p, reader, addr, session)
         finally:
             if p.inbound is writer:
                 p.inbound = None
 
-    async def _receive(self, p: _Peer, reader: asyncio.StreamReader, addr: Any) -> None:
-        frames = FrameDecoder(self.max_frame)
+    async def _receive(self, p: _Peer, reader: asyncio.StreamReader, addr: Any,
+                       session: Session) -> None:
+        opener = session.opener(self.max_frame)
         on_message = self._on_message
         me = self.node_id
         pid = p.id
@@ -449,22 +480,23 @@ class PeerTransport:
             try:
                 data = await reader.read(READ_CHUNK)
             except (ConnectionError, OSError) as exc:
-                log.info("node %d: inbound from peer %d (%s) lost: %s", me, pid, addr,
-                         _describe(exc))
+                self._ratelog.event(f"inlost:{pid}", logging.INFO, f"node {me}: inbound "
+                                    f"from peer {pid} ({addr}) lost: {_describe(exc)}")
                 return
             if not data:
                 return
             try:
-                batch = frames.feed(data)
+                batch = opener.feed(data)
             except FrameError as exc:
-                log.warning("node %d: closing inbound from peer %d (%s): %s", me, pid, addr, exc)
+                self._bad_record(p, addr, exc)
                 return
             for raw in batch:
                 try:
                     msg = decode(raw)
                 except CodecError as exc:
-                    log.warning("node %d: closing inbound from peer %d (%s): undecodable "
-                                "message: %s", me, pid, addr, exc)
+                    self._ratelog.event(f"inbound:{pid}", logging.WARNING,
+                                        f"node {me}: closing inbound from peer {pid} ({addr}): "
+                                        f"undecodable message: {exc}")
                     return
                 if msg.src != pid or msg.dst != me:
                     p.rejected += 1
@@ -475,3 +507,15 @@ class PeerTransport:
                 except Exception:
                     log.exception("node %d: on_message failed for %s from peer %d", me,
                                   type(msg).__name__, pid)
+            if opener.error is not None:
+                # The records before the bad one were authentic and are delivered; nothing
+                # of it, or after it, is.
+                self._bad_record(p, addr, opener.error)
+                return
+
+    def _bad_record(self, p: _Peer, addr: Any, exc: FrameError) -> None:
+        if isinstance(exc, AuthError):
+            p.auth_failures += 1
+        self._ratelog.event(f"inbound:{p.id}", logging.WARNING,
+                            f"node {self.node_id}: closing inbound from peer {p.id} ({addr}): "
+                            f"{exc}")

@@ -20,6 +20,12 @@ Leaving REFUSE or BLACKHOLE for OPEN aborts the link's connections: a stream tha
 bytes in the middle of a frame must not resume as if nothing happened (TCP never
 delivers a stream with a hole), so the dialer reconnects.
 
+A link may also carry a tamper function (`set_tamper`), called on the proxy's thread
+with every chunk an OPEN link forwards: (connection number, "fwd" for src -> dst or
+"back", bytes) -> the bytes to forward instead. `FrameTap` is one that cuts each stream
+into the length-prefixed frames raftredis peers exchange and lets a test read, change,
+drop, repeat or add whole frames: a man in the middle.
+
 All sockets live on one asyncio loop in a daemon thread. The public methods are called
 from the test thread, block until the loop has carried out the change (bounded by
 OP_TIMEOUT), and after `set_state` returns no further byte of that link is forwarded.
@@ -32,9 +38,12 @@ import contextlib
 import socket
 import struct
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+
+# (connection number on its link, "fwd" | "back", bytes) -> the bytes to forward.
+Tamper = Callable[[int, str, bytes], bytes]
 
 OPEN = "open"
 REFUSE = "refuse"
@@ -64,6 +73,7 @@ class _Conn:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    number: int = 0  # 1 for the link's first accepted connection, and so on
 
     def abort(self) -> None:
         _abort(self.client)
@@ -81,6 +91,7 @@ class Link:
     port: int
     target: tuple[str, int]
     state: str = OPEN
+    tamper: Tamper | None = None
     server: asyncio.Server | None = None
     conns: set[_Conn] = field(default_factory=set)
     # Counters, read by tests and printed in failure reports.
@@ -168,6 +179,10 @@ class NetProxy:
     def heal_all(self) -> None:
         self.set_states({key: OPEN for key in self.links})
 
+    def set_tamper(self, src: int, dst: int, fn: Tamper | None) -> None:
+        """Pass every chunk of link src -> dst (both ways) through `fn`; None: stop."""
+        self._call(self._set_tamper(self.links[(src, dst)], fn))
+
     def state(self, src: int, dst: int) -> str:
         return self.links[(src, dst)].state
 
@@ -196,6 +211,9 @@ class NetProxy:
             for conn in list(link.conns):
                 conn.abort()
             link.conns.clear()
+
+    async def _set_tamper(self, link: Link, fn: Tamper | None) -> None:
+        link.tamper = fn
 
     async def _set_many(self, changes: dict[tuple[int, int], str]) -> None:
         for key, state in changes.items():
@@ -226,7 +244,7 @@ class NetProxy:
             link.refused += 1
             _abort(writer)
             return
-        conn = _Conn(writer)
+        conn = _Conn(writer, number=link.accepted)
         link.conns.add(conn)
         try:
             if link.state == BLACKHOLE:
@@ -241,8 +259,8 @@ class NetProxy:
                 _abort(up_writer)
                 return
             conn.upstream = up_writer
-            forward = asyncio.create_task(self._pipe(link, conn, reader, up_writer))
-            backward = asyncio.create_task(self._pipe(link, conn, up_reader, writer))
+            forward = asyncio.create_task(self._pipe(link, conn, reader, up_writer, "fwd"))
+            backward = asyncio.create_task(self._pipe(link, conn, up_reader, writer, "back"))
             conn.tasks += [forward, backward]
             # Either direction ending (EOF, reset, abort) ends the whole connection.
             await asyncio.wait(conn.tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -253,7 +271,7 @@ class NetProxy:
             conn.abort()
 
     async def _pipe(self, link: Link, conn: _Conn, reader: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> None:
+                    writer: asyncio.StreamWriter, direction: str = "fwd") -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while True:
                 data = await reader.read(READ_CHUNK)
@@ -262,6 +280,10 @@ class NetProxy:
                 if link.state != OPEN or conn not in link.conns:
                     link.dropped += len(data)
                     continue
+                if link.tamper is not None:
+                    data = link.tamper(conn.number, direction, data)
+                    if not data:
+                        continue
                 link.forwarded += len(data)
                 writer.write(data)
                 await writer.drain()
@@ -270,3 +292,45 @@ class NetProxy:
         with contextlib.suppress(OSError):
             while data := await reader.read(READ_CHUNK):
                 link.dropped += len(data)
+
+
+# (connection number, "fwd" | "back", index of the frame in that stream, the whole frame
+# with its 4-byte length) -> the frames to send in its place (None: the frame itself).
+OnFrame = Callable[[int, str, int, bytes], "list[bytes] | None"]
+
+
+class FrameTap:
+    """A tamper function that works in whole frames (4-byte big-endian length, then the
+    body), the unit of everything raftredis peers send, handshake included. It keeps a
+    copy of every byte it saw (`seen`) and hands each frame to `on_frame`, if given.
+    Called on the proxy thread; `seen` and `frames` may be read from the test thread."""
+
+    def __init__(self, on_frame: OnFrame | None = None) -> None:
+        self.on_frame = on_frame
+        self.seen = bytearray()
+        self.frames: dict[tuple[int, str], list[bytes]] = {}  # as received, per stream
+        self._bufs: dict[tuple[int, str], bytearray] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: int, direction: str, data: bytes) -> bytes:
+        with self._lock:
+            self.seen += data
+            buf = self._bufs.setdefault((conn, direction), bytearray())
+            buf += data
+            got = self.frames.setdefault((conn, direction), [])
+            out: list[bytes] = []
+            while len(buf) >= 4:
+                end = 4 + int.from_bytes(buf[:4], "big")
+                if len(buf) < end:
+                    break
+                fr = bytes(buf[:end])
+                del buf[:end]
+                got.append(fr)
+                emit = None if self.on_frame is None else self.on_frame(conn, direction,
+                                                                        len(got) - 1, fr)
+                out.extend([fr] if emit is None else emit)
+            return b"".join(out)
+
+    def captured(self) -> bytes:
+        with self._lock:
+            return bytes(self.seen)

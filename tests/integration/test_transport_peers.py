@@ -19,7 +19,7 @@ from raftredis.raft.messages import Append, AppendResp, Heartbeat, Message, Vote
 from raftredis.raft.types import Entry
 from raftredis.transport.codec import encode
 from raftredis.transport.framing import frame
-from raftredis.transport.handshake import dial_handshake
+from raftredis.transport.handshake import Session, dial_handshake
 from raftredis.transport.peers import PeerTransport
 
 SECRET = b"s3cret-for-tests"
@@ -256,22 +256,23 @@ def test_garbage_on_the_peer_port_harms_nothing_else(caplog: pytest.LogCaptureFi
 
 
 async def _impostor(t: PeerTransport, as_id: int) -> tuple[asyncio.StreamReader,
-                                                            asyncio.StreamWriter]:
+                                                            asyncio.StreamWriter, Session]:
     """An authenticated connection to `t` claiming `as_id` (it knows the secret)."""
     r, w = await asyncio.open_connection(HOST, t.listen_port)
-    await dial_handshake(r, w, as_id, t.node_id, SECRET, {}, 5.0)
-    return r, w
+    session = await dial_handshake(r, w, as_id, t.node_id, SECRET, {}, 5.0)
+    return r, w, session
 
 
 def test_after_handshake_bad_frames_and_messages_close_that_connection_only() -> None:
     async def main() -> None:
         (a, b, c), (sa, _sb, _sc) = await cluster(3)
         try:
-            for payload in (frame(b"\xc1"),  # undecodable message
-                            frame(msgpack.packb([99, 2, 1, 1])),  # unknown code
-                            b"\x7f\xff\xff\xff"):  # frame length over the limit
-                r, w = await _impostor(a, 2)
-                w.write(payload)
+            for make in (lambda s: s.sealer.seal_messages([b"\xc1"]),  # undecodable message
+                         lambda s: s.sealer.seal_messages([msgpack.packb([99, 2, 1, 1])]),
+                         lambda s: b"\x7f\xff\xff\xff",  # record length over the limit
+                         lambda s: frame(encode(hb(2, 1, 0)))):  # a frame in clear (v1)
+                r, w, session = await _impostor(a, 2)
+                w.write(make(session))
                 async with asyncio.timeout(5):
                     assert await r.read() == b""
                 w.close()
@@ -291,11 +292,11 @@ def test_messages_with_wrong_src_or_dst_are_dropped() -> None:
     async def main() -> None:
         (a, b, c), (sa, _sb, _sc) = await cluster(3)
         try:
-            r, w = await _impostor(a, 2)
+            _r, w, session = await _impostor(a, 2)
             bad_src = encode(Vote(3, 1, 9, 0, 0))  # claims to be 3 on 2's connection
             bad_dst = encode(Vote(2, 3, 9, 0, 0))  # meant for another node
             good = encode(Vote(2, 1, 9, 0, 0))
-            w.write(frame(bad_src) + frame(bad_dst) + frame(good))
+            w.write(session.sealer.seal_messages([bad_src, bad_dst, good]))
             await sa.until(lambda: len(sa.msgs) == 1)
             assert sa.msgs == [Vote(2, 1, 9, 0, 0)]
             assert a.status()[2]["rejected"] == 2

@@ -1,4 +1,4 @@
-"""The HMAC challenge-response handshake, over real loopback sockets."""
+"""The HMAC challenge-response handshake and its session keys, over real loopback sockets."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import pytest
 
 from raftredis.transport.framing import frame
 from raftredis.transport.handshake import (
+    PROTOCOL,
     HandshakeError,
+    Session,
     accept_handshake,
     check_meta,
     dial_handshake,
 )
+from raftredis.transport.seal import AuthError
 
 SECRET = b"correct horse battery staple"
 
@@ -38,7 +41,7 @@ async def _accepting(
     known: set[int], secret: bytes = SECRET, node_id: int = 1, timeout: float = 5.0,
     meta: dict[str, str] | None = None,
 ) -> tuple[asyncio.Server, int, asyncio.Future[Any]]:
-    """A server running accept_handshake once; the future holds (id, meta) or the exception."""
+    """A server running accept_handshake once; the future holds the Session or the exception."""
     result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -73,9 +76,36 @@ def test_right_secret_both_sides_learn_id_and_meta() -> None:
     async def main() -> None:
         server, port, result = await _accepting({2, 3})
         async with server:
-            peer_meta = await _dial(port, 2, 1)
-            assert peer_meta == {"client": "a:7000"}
-            assert await result == (2, {"client": "n2:7000"})
+            dialer = await _dial(port, 2, 1)
+            assert isinstance(dialer, Session)
+            assert (dialer.peer_id, dialer.peer_meta) == (1, {"client": "a:7000"})
+            acceptor = await result
+            assert (acceptor.peer_id, acceptor.peer_meta) == (2, {"client": "n2:7000"})
+            # Each direction has its own key and both sides agree on it.
+            assert dialer.recv_key != acceptor.recv_key
+            to_acceptor = dialer.sealer.seal_messages([b"hello"])
+            assert [bytes(m) for m in acceptor.opener(100).feed(to_acceptor)] == [b"hello"]
+            # The acceptor's sealer already sealed the confirmation (record 0 its way).
+            to_dialer = acceptor.sealer.seal_messages([b"back"])
+            assert [bytes(m) for m in dialer.opener(100).feed(to_dialer)] == [b"back"]
+            # No key opens the other direction: a reflected record fails.
+            with pytest.raises(AuthError):
+                dialer.opener(100).feed(dialer.sealer.seal_messages([b"mirror"]))
+            assert "key" not in repr(dialer)  # keys stay out of log lines
+
+    run(main())
+
+
+def test_every_connection_gets_fresh_keys() -> None:
+    async def main() -> None:
+        keys = set()
+        for _ in range(3):
+            server, port, result = await _accepting({2})
+            async with server:
+                dialer = await _dial(port, 2, 1)
+                acceptor = await result
+                keys |= {dialer.recv_key, acceptor.recv_key}
+        assert len(keys) == 6
 
     run(main())
 
@@ -100,7 +130,7 @@ def test_acceptor_rejects_dialer_proof_made_with_another_secret() -> None:
         server, port, result = await _accepting({2})
         async with server:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            hello = msgpack.packb(["raftredis-peer/1", 2, b"n" * 32, {}], use_bin_type=True)
+            hello = msgpack.packb([PROTOCOL, 2, b"n" * 32, {}], use_bin_type=True)
             writer.write(frame(hello))
             n = int.from_bytes(await reader.readexactly(4), "big")
             body, _mac = msgpack.unpackb(await reader.readexactly(n))
@@ -155,10 +185,11 @@ def test_dialer_refuses_an_acceptor_with_another_id() -> None:
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"\x00\x00\x00\x05hello",
         b"\x00\x00\x10\x01" + b"x" * 100,  # over the 4 KiB handshake limit
-        frame(msgpack.packb(["raftredis-peer/0", 2, b"n" * 32, {}])),  # other version
-        frame(msgpack.packb(["raftredis-peer/1", 2, b"short", {}])),  # bad nonce
-        frame(msgpack.packb(["raftredis-peer/1", 2, b"n" * 32, {"k": 1}])),  # bad meta
-        frame(msgpack.packb(["raftredis-peer/1", "2", b"n" * 32, {}])),  # id as str
+        # A version-1 node (frames in clear after the handshake) is refused.
+        frame(msgpack.packb(["raftredis-peer/1", 2, b"n" * 32, {}])),
+        frame(msgpack.packb([PROTOCOL, 2, b"short", {}])),  # bad nonce
+        frame(msgpack.packb([PROTOCOL, 2, b"n" * 32, {"k": 1}])),  # bad meta
+        frame(msgpack.packb([PROTOCOL, "2", b"n" * 32, {}])),  # id as str
         frame(b"\xc1\xc1"),
     ],
 )
@@ -183,7 +214,7 @@ def test_slow_loris_hits_the_handshake_timeout() -> None:
             loop = asyncio.get_running_loop()
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             started = loop.time()
-            hello = frame(msgpack.packb(["raftredis-peer/1", 2, b"n" * 32, {}]))
+            hello = frame(msgpack.packb([PROTOCOL, 2, b"n" * 32, {}]))
             for b in hello[:10]:  # a byte now and then, never the whole hello
                 writer.write(bytes([b]))
                 await writer.drain()
@@ -238,8 +269,8 @@ def test_secret_never_crosses_the_wire() -> None:
         proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
         async with server, proxy:
             got = await _dial(proxy.sockets[0].getsockname()[1], 2, 1)
-            assert got == {"client": "a:7000"}
-            assert (await result)[0] == 2
+            assert got.peer_meta == {"client": "a:7000"}
+            assert (await result).peer_id == 2
         assert len(seen) > 100 and SECRET not in seen
 
     run(main())
@@ -251,3 +282,38 @@ def test_meta_is_bounded() -> None:
                 {"k": 1}, {1: "v"}, ["k"]):
         with pytest.raises(HandshakeError):
             check_meta(bad)
+
+
+def test_dialer_refuses_an_answer_that_does_not_confirm_the_keys() -> None:
+    """A relay that lets the handshake through but forges the acceptor's "ok"."""
+
+    async def main() -> None:
+        server, port, _result = await _accepting({2})
+
+        async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            up_r, up_w = await asyncio.open_connection("127.0.0.1", port)
+            n_back = 0
+
+            async def fwd() -> None:
+                while data := await reader.read(4096):
+                    up_w.write(data)
+
+            async def back() -> None:
+                nonlocal n_back
+                while True:
+                    head = await up_r.readexactly(4)
+                    body = await up_r.readexactly(int.from_bytes(head, "big"))
+                    n_back += 1
+                    if n_back == 2:  # the answer: same shape, a confirmation it made up
+                        body = msgpack.packb(["ok", b"\0" * 18], use_bin_type=True)
+                    writer.write(frame(body))
+
+            await asyncio.gather(fwd(), back(), return_exceptions=True)
+            writer.close()
+
+        proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+        async with server, proxy:
+            got = await _dial(proxy.sockets[0].getsockname()[1], 2, 1)
+            assert isinstance(got, HandshakeError) and "confirm" in str(got)
+
+    run(main())
