@@ -95,10 +95,21 @@ class _ForwardedRead:
 
 @dataclass(slots=True)
 class _SnapshotRx:
-    """Follower: a snapshot being received in chunks."""
+    """Follower: a snapshot being received in chunks, from one leader in one term
+    (two leaders may hold different bytes for the same snapshot index)."""
 
+    leader: int
+    term: int
     meta: SnapshotMeta
     buf: bytearray
+
+    def continues(self, m: InstallSnapshot) -> bool:
+        return (
+            self.leader == m.src
+            and self.term == m.term
+            and self.meta.index == m.meta.index
+            and self.meta.term == m.meta.term
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,7 +504,7 @@ class RaftCore:
         return Progress(next_index, self.cfg.max_inflight)
 
     def _drop_progress(self, pid: int) -> None:
-        del self.progress[pid]
+        self.progress.pop(pid).release()
 
     def _clear_progress(self) -> None:
         for pid in list(self.progress):
@@ -766,9 +777,10 @@ class RaftCore:
             return
         rx = self._snap_rx
         if m.offset == 0:
-            rx = self._snap_rx = _SnapshotRx(meta, bytearray())
-        same = rx is not None and rx.meta.index == meta.index and rx.meta.term == meta.term
+            rx = self._snap_rx = _SnapshotRx(m.src, m.term, meta, bytearray())
+        same = rx is not None and rx.continues(m)
         if rx is None or not same or len(rx.buf) != m.offset:
+            # Tell the leader where we are in its transfer, or to start it over.
             reply(len(rx.buf) if rx is not None and same else 0, False)
             return
         if len(rx.buf) + len(m.data) > self.cfg.max_snapshot_bytes:
@@ -949,21 +961,20 @@ class RaftCore:
     def _start_snapshot(self, to: int, pr: Progress) -> None:
         if not pr.recent_active:
             return  # no point streaming a snapshot to a node that seems down
-        meta = self.storage.snapshot_meta()
-        pr.become_snapshot(meta.index)
+        # One storage call for metadata and bytes: the application may install a newer
+        # snapshot at any moment (a disk thread), and the follower must get one snapshot,
+        # labelled with its own index, from the first chunk to the last.
+        pr.become_snapshot(self.storage.snapshot_reader())
         self._send_snapshot(to, pr)
 
     def _send_snapshot(self, to: int, pr: Progress) -> None:
-        if pr.snap_sent:
+        reader = pr.snapshot_reader
+        if pr.snap_sent or reader is None:
             return
-        meta = self.storage.snapshot_meta()
-        if meta.index != pr.snap_index:
-            pr.restart_snapshot(meta.index)  # compacted again: restart
-        size = self.storage.snapshot_size()
-        off = min(pr.snap_offset, size)
-        data = self.storage.read_snapshot(off, self.cfg.snapshot_chunk_size)
-        done = off + len(data) >= size
-        self._send(InstallSnapshot(self.id, to, self.term, meta, off, data, done))
+        off = min(pr.snap_offset, reader.size)
+        data = reader.read(off, self.cfg.snapshot_chunk_size)
+        done = off + len(data) >= reader.size
+        self._send(InstallSnapshot(self.id, to, self.term, reader.meta, off, data, done))
         pr.sent_snapshot_chunk()
 
     # ==== ReadIndex (§6.4) ===================================================================

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from raftredis.raft.storage import CompactedError, StorageError, UnavailableError
+from raftredis.raft.storage import (
+    BytesSnapshotReader,
+    CompactedError,
+    StorageError,
+    UnavailableError,
+)
 from raftredis.raft.types import (
     ConfState,
     Entry,
@@ -73,6 +78,9 @@ class MemoryStorage:
 
     def snapshot(self) -> Snapshot:
         return self._snap
+
+    def snapshot_reader(self) -> BytesSnapshotReader:
+        return BytesSnapshotReader(self._snap)
 
     def snapshot_size(self) -> int:
         return len(self._snap.data)

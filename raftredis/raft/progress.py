@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from collections import deque
 
+from raftredis.raft.storage import SnapshotReader
+
 
 class ProgressState(enum.IntEnum):
     PROBE = 0  # one append at a time until we know where the logs match
@@ -68,6 +70,7 @@ class Progress:
         "_snap_index",
         "_snap_offset",
         "_snap_sent",
+        "_snap_reader",
     )
 
     def __init__(self, next_index: int, max_inflight: int) -> None:
@@ -80,6 +83,8 @@ class Progress:
         self._snap_index = 0  # SNAPSHOT: the snapshot being sent
         self._snap_offset = 0  # SNAPSHOT: next byte the follower expects
         self._snap_sent = False  # SNAPSHOT: a chunk is out
+        # SNAPSHOT: the snapshot being sent, pinned so every chunk comes from it.
+        self._snap_reader: SnapshotReader | None = None
 
     # ---- read-only view -----------------------------------------------------------------
     @property
@@ -117,6 +122,10 @@ class Progress:
         return self._snap_sent
 
     @property
+    def snapshot_reader(self) -> SnapshotReader | None:
+        return self._snap_reader
+
+    @property
     def inflight_count(self) -> int:
         return len(self._inflights)
 
@@ -139,6 +148,14 @@ class Progress:
         self._snap_sent = False
         self._snap_offset = 0
         self._inflights.reset()
+        self.release()
+
+    def release(self) -> None:
+        """Let go of the snapshot being sent, if any (also when the leader drops this
+        Progress: steps down, or the peer leaves the configuration)."""
+        reader, self._snap_reader = self._snap_reader, None
+        if reader is not None:
+            reader.close()
 
     def become_probe(self) -> None:
         if self._state == ProgressState.SNAPSHOT:
@@ -153,9 +170,11 @@ class Progress:
         self._reset_state(ProgressState.REPLICATE)
         self._next = self._match + 1
 
-    def become_snapshot(self, index: int) -> None:
+    def become_snapshot(self, reader: SnapshotReader) -> None:
+        """Send the snapshot `reader` pins, whole, whatever storage does meanwhile."""
         self._reset_state(ProgressState.SNAPSHOT)
-        self._snap_index = index
+        self._snap_reader = reader
+        self._snap_index = reader.meta.index
 
     # ---- acknowledgements ---------------------------------------------------------------
     def maybe_update(self, index: int) -> bool:
@@ -207,12 +226,6 @@ class Progress:
             self._probe_sent = True
 
     # ---- snapshots ----------------------------------------------------------------------
-    def restart_snapshot(self, index: int) -> None:
-        """The leader's snapshot changed under the transfer: send the new one from byte 0."""
-        self._snap_index = index
-        self._snap_offset = 0
-        self._snap_sent = False
-
     def sent_snapshot_chunk(self) -> None:
         self._snap_sent = True
 

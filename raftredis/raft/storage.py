@@ -30,6 +30,56 @@ class UnavailableError(StorageError):
     """The requested index is beyond the last index."""
 
 
+class SnapshotReader(Protocol):
+    """One snapshot, pinned: `meta`, `size` and the bytes `read` returns all belong to
+    the same snapshot, even if storage installs a newer one meanwhile (another thread
+    may). Close it when done; reading after close() is an error."""
+
+    @property
+    def meta(self) -> SnapshotMeta: ...
+
+    @property
+    def size(self) -> int:
+        """Byte length of the snapshot's data."""
+        ...
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to `size` bytes of the data from `offset` (b"" at or past the end)."""
+        ...
+
+    def close(self) -> None:
+        """Release the snapshot (idempotent)."""
+        ...
+
+
+class BytesSnapshotReader:
+    """SnapshotReader over a Snapshot held in memory (immutable, so nothing to pin)."""
+
+    __slots__ = ("_snap", "_closed")
+
+    def __init__(self, snap: Snapshot) -> None:
+        self._snap = snap
+        self._closed = False
+
+    @property
+    def meta(self) -> SnapshotMeta:
+        return self._snap.meta
+
+    @property
+    def size(self) -> int:
+        return len(self._snap.data)
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self._closed:
+            raise StorageError("snapshot reader is closed")
+        if size <= 0:
+            return b""
+        return self._snap.data[offset : offset + size]
+
+    def close(self) -> None:
+        self._closed = True
+
+
 class Storage(Protocol):
     # ---- read side: what the core calls -------------------------------------------------
     def initial_state(self) -> tuple[HardState, ConfState]:
@@ -61,12 +111,12 @@ class Storage(Protocol):
         """Metadata of the latest snapshot (index 0 when there is none)."""
         ...
 
-    def snapshot_size(self) -> int:
-        """Byte length of the latest snapshot's data."""
-        ...
-
-    def read_snapshot(self, offset: int, size: int) -> bytes:
-        """Up to `size` bytes of the latest snapshot's data from `offset` (for chunks)."""
+    def snapshot_reader(self) -> SnapshotReader:
+        """The latest snapshot's metadata and data, taken in one step and pinned, so a
+        snapshot installed meanwhile (e.g. by a disk thread) can neither be mixed into
+        it nor make it unreadable. The core sends snapshots to followers through this
+        only: separate calls for metadata, size and bytes could each see a different
+        snapshot."""
         ...
 
     # ---- write side: what the node calls while handling a Ready -------------------------

@@ -11,7 +11,8 @@ Threads: the write side (persist/append/sync/snapshots) is serialised by
 `_wlock` and may run on a background thread (writer.AsyncPersister) while the
 core reads term()/entries() on the event loop. Readers take only `_lock`, which
 writers hold while they touch memory or write to the page cache, never while
-they wait for fsync of log data.
+they wait for fsync of log data. A snapshot_reader() pins its snapshot file: a
+newer snapshot does not delete it until the reader is closed.
 
 fsync policy: ALWAYS syncs before persist() returns (Raft's rule). EVERYSEC and
 NO give that up: after a machine crash (not a process crash) a node may forget
@@ -27,6 +28,7 @@ import os
 import re
 import threading
 import time
+import weakref
 import zlib
 from array import array
 from collections.abc import Sequence
@@ -124,6 +126,48 @@ class SnapshotWriter:
             self.abort()
 
 
+class DiskSnapshotReader:
+    """A pinned snapshot file (see DiskStorage.snapshot_reader). Holds no file open
+    between reads; the file is kept until close() (or until the reader is collected)."""
+
+    def __init__(self, storage: DiskStorage, meta: SnapshotMeta, size: int,
+                 path: Path | None) -> None:
+        self._meta = meta
+        self._size = size
+        self._path = path
+        self._release = (weakref.finalize(self, storage._unpin_snapshot, path)
+                         if path is not None else None)
+
+    @property
+    def meta(self) -> SnapshotMeta:
+        return self._meta
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self._release is not None and not self._release.alive:
+            raise StorageError("snapshot reader is closed")
+        if self._path is None or offset >= self._size or size <= 0:
+            return b""
+        size = min(size, self._size - offset)
+        try:
+            with open(self._path, "rb") as f:
+                f.seek(snapfile.HEADER_SIZE + offset)
+                data = f.read(size)
+        except FileNotFoundError as exc:
+            raise StorageError(f"snapshot file {self._path} is gone (storage closed?)") from exc
+        if len(data) != size:
+            raise StorageCorruptError(self._path, snapfile.HEADER_SIZE + offset + len(data),
+                                      "snapshot file is shorter than its header says")
+        return data
+
+    def close(self) -> None:
+        if self._release is not None:
+            self._release()
+
+
 class DiskStorage:
     """Implements raftredis.raft.storage.Storage on disk. Create with DiskStorage.open()."""
 
@@ -147,6 +191,10 @@ class DiskStorage:
         self._snap_size = 0
         self._snap_path: Path | None = None
         self._snap_min_seq = 0
+        # Snapshot files pinned by open readers (path -> count), and superseded files
+        # kept only because they are pinned (deleted at the last unpin or at close()).
+        self._snap_pins: dict[Path, int] = {}
+        self._snap_retired: set[Path] = set()
         self._hs = HardState()
         self._hs_seq = 0  # seq of the newest hard state written (log record or file)
         self._hs_file_seq = 0  # seq held by the hard state file
@@ -460,6 +508,29 @@ class DiskStorage:
             with open(self._snap_path, "rb") as f:
                 f.seek(snapfile.HEADER_SIZE + offset)
                 return f.read(size)
+
+    def snapshot_reader(self) -> DiskSnapshotReader:
+        """The current snapshot's metadata, size and file, taken together under the lock
+        and pinned until the reader is closed (Storage.snapshot_reader)."""
+        with self._lock:
+            self._check_open()
+            path = self._snap_path
+            if path is not None:
+                self._snap_pins[path] = self._snap_pins.get(path, 0) + 1
+            return DiskSnapshotReader(self, self._snap, self._snap_size, path)
+
+    def _unpin_snapshot(self, path: Path) -> None:
+        with self._lock:
+            n = self._snap_pins.get(path, 0) - 1
+            if n > 0:
+                self._snap_pins[path] = n
+                return
+            self._snap_pins.pop(path, None)
+            if path in self._snap_retired:
+                self._snap_retired.discard(path)
+                # Not made durable: recovery deletes any snapshot older than the newest.
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
     def snapshot(self) -> Snapshot:
         """The whole current snapshot in memory (small snapshots and tests only; prefer
@@ -804,8 +875,12 @@ class DiskStorage:
                     self._compact_memory(s)
                 else:
                     self._discard_log(s)
-            if old is not None and old != final:
-                os.unlink(old)
+                unlink_old = old is not None and old != final
+                if unlink_old and self._snap_pins.get(old):  # type: ignore[arg-type]
+                    self._snap_retired.add(old)  # type: ignore[arg-type]
+                    unlink_old = False  # a reader still sends it: delete at its close()
+            if unlink_old:
+                os.unlink(old)  # type: ignore[arg-type]
                 self._dir_dirty = True
             self._drop_covered_segments()
             self._sync_now()
@@ -886,6 +961,11 @@ class DiskStorage:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+            with self._lock:
+                retired, self._snap_retired = self._snap_retired, set()
+            for path in retired:  # superseded snapshots still pinned by open readers
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(timeout=5)
 

@@ -11,8 +11,9 @@ import pytest
 from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import RaftCore
 from raftredis.raft.memory_storage import MemoryStorage
-from raftredis.raft.messages import Message
+from raftredis.raft.messages import InstallSnapshot, Message
 from raftredis.raft.types import ConfState, Role
+from tests.sim.script import Script
 
 CONF3 = ConfState(voters=frozenset({1, 2, 3}))
 
@@ -62,6 +63,89 @@ class Net:
 
     def leaders(self) -> list[int]:
         return [i for i, c in self.cores.items() if c.role == Role.LEADER]
+
+
+# ---- bug 1: a snapshot message must not mix two snapshots ----------------------------------
+def _snap_data(index: int) -> bytes:
+    return b"%08d" % index * 4  # 32 bytes, every 8 of them name the index
+
+
+_SNAP_READS = {"snapshot_meta", "snapshot_size", "read_snapshot", "snapshot_reader"}
+
+
+class RacingStorage:
+    """A MemoryStorage where, before every snapshot read but the first, a newer snapshot
+    is installed (as the node's disk thread can do between two calls of the core)."""
+
+    def __init__(self, inner: MemoryStorage) -> None:
+        self.inner = inner
+        self.armed = False
+        self.calls = 0
+
+    def race(self) -> None:
+        self.calls += 1
+        st = self.inner
+        nxt = st.snapshot_meta().index + 1
+        if self.calls > 1 and nxt <= st.last_index():
+            st.create_snapshot(nxt, CONF3, _snap_data(nxt))
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not self.armed or name not in _SNAP_READS:
+            return attr
+
+        def racing(*args: Any) -> Any:
+            self.race()
+            out = attr(*args)
+            return _RacingReader(self, out) if hasattr(out, "read") else out
+
+        return racing
+
+
+class _RacingReader:
+    def __init__(self, st: RacingStorage, reader: Any) -> None:
+        self._st, self._reader = st, reader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
+
+    def read(self, offset: int, size: int) -> bytes:
+        self._st.race()
+        return self._reader.read(offset, size)
+
+
+@pytest.mark.parametrize("chunk", [64, 10])
+def test_snapshot_message_never_mixes_two_snapshots(chunk: int) -> None:
+    s = Script(3, snapshot_chunk_size=chunk)
+    racing = RacingStorage(s.nodes[1].storage)
+    s.nodes[1].storage = racing  # type: ignore[assignment]
+    s._start(1)
+    s.run("campaign 1\nstabilize\nexpect 1 role leader\ncut 3")
+    for i in range(30):
+        s.core(1).propose(b"w%d" % i)
+    s._process(1)
+    s.run("stabilize")
+    racing.inner.create_snapshot(10, CONF3, _snap_data(10))
+    racing.armed = True
+    sent: list[InstallSnapshot] = []
+    orig = s._deliver_round
+
+    def spy() -> None:
+        sent.extend(m for m in s.queue if isinstance(m, InstallSnapshot))
+        orig()
+
+    s._deliver_round = spy  # type: ignore[method-assign]
+    s.run("mend")
+    for _ in range(20):
+        s.run("tick 1\ndeliver 5")
+    assert sent
+    for m in sent:
+        if m.offset == 0:
+            assert m.data[:8] == b"%08d" % m.meta.index, (m.meta.index, m.data[:8])
+    st3 = s.nodes[3].storage
+    snap = st3.snapshot()
+    assert snap.meta.index >= 10 and snap.data == _snap_data(snap.meta.index)
+    assert s.core(3).commit == s.core(1).commit == 31
 
 
 # ---- bug 2: a lone voter must not send appends of a term that is not durable --------------

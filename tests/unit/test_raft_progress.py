@@ -6,6 +6,8 @@ import pathlib
 import pytest
 
 from raftredis.raft.progress import Inflights, Progress, ProgressState
+from raftredis.raft.storage import BytesSnapshotReader, StorageError
+from raftredis.raft.types import Snapshot, SnapshotMeta
 
 FIELDS = ("match", "next", "state", "probe_sent", "recent_active", "snap_index",
           "snap_offset", "snap_sent")
@@ -77,25 +79,44 @@ def test_heartbeat_answer_unblocks() -> None:
     assert not pr.paused()
 
 
-def test_snapshot_transfer() -> None:
+def reader(index: int = 50) -> BytesSnapshotReader:
+    return BytesSnapshotReader(Snapshot(SnapshotMeta(index, 2), b"s" * 100))
+
+
+def test_snapshot_transfer_pins_its_snapshot_until_it_ends() -> None:
     pr = Progress(3, 4)
-    pr.become_snapshot(50)
+    r = reader()
+    pr.become_snapshot(r)
     assert pr.paused() and pr.snap_index == 50 and pr.snap_offset == 0
+    assert pr.snapshot_reader is r
     pr.sent_snapshot_chunk()
     assert pr.snap_sent
     pr.snapshot_chunk_acked(64)
     assert not pr.snap_sent and pr.snap_offset == 64
     pr.snapshot_done(50)
     assert pr.state == ProgressState.PROBE and pr.match == 50 and pr.next == 51
+    assert pr.snapshot_reader is None
+    with pytest.raises(StorageError):
+        r.read(0, 1)  # closed on leaving SNAPSHOT
 
 
 def test_refused_snapshot_waits_for_a_heartbeat() -> None:
     pr = Progress(3, 4)
-    pr.become_snapshot(50)
+    pr.become_snapshot(reader())
     pr.snapshot_refused()
-    assert pr.state == ProgressState.PROBE and pr.paused()
+    assert pr.state == ProgressState.PROBE and pr.paused() and pr.snapshot_reader is None
     pr.on_heartbeat_resp()
     assert not pr.paused()
+
+
+def test_release_closes_the_reader() -> None:
+    pr = Progress(3, 4)
+    r = reader()
+    pr.become_snapshot(r)
+    pr.release()
+    assert pr.snapshot_reader is None
+    with pytest.raises(StorageError):
+        r.read(0, 1)
 
 
 def test_recent_active() -> None:
