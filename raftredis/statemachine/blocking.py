@@ -1,7 +1,8 @@
-"""The timeout argument of blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH).
+"""The timeout argument of blocking commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
+BZPOPMIN, BZPOPMAX, BZMPOP).
 
 The state machine only makes a non-blocking attempt; the node does the waiting and
-calls `parse_timeout_ms` to know for how long. The texts are Redis 7's.
+calls `parse_timeout_ms(timeout_arg(args))` to know for how long. The texts are Redis 7's.
 """
 
 from __future__ import annotations
@@ -28,3 +29,12 @@ def parse_timeout_ms(arg: bytes) -> int:
     if math.isinf(ms) or ms > INT64_MAX:
         raise fail(TIMEOUT_OUT_OF_RANGE)
     return int(ms)  # truncated toward zero, as Redis's (long long) cast
+
+
+# BLMPOP and BZMPOP carry their timeout first (before numkeys); the others carry it last.
+_TIMEOUT_FIRST = (b"blmpop", b"bzmpop")
+
+
+def timeout_arg(args: list[bytes]) -> bytes:
+    """The timeout argument of a blocking command (args[0] is its name)."""
+    return args[1] if args[0].lower() in _TIMEOUT_FIRST else args[-1]

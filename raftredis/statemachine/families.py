@@ -4,11 +4,15 @@ complete. A family module that is missing is an ImportError here, never a silent
 from __future__ import annotations
 
 from raftredis.statemachine import (  # noqa: F401  (each module declares its commands)
+    bitfield,
+    bitmaps,
     generic,
     hashes,
     lists,
+    mpop,
     sets,
     strings,
+    zsetops,
     zsets,
 )
 from raftredis.statemachine.registry import DEFS, HANDLERS, CommandDef

@@ -138,6 +138,11 @@ def _store(ctx: Ctx, key: bytes, z: ZSet) -> None:
         ctx.db.delete(key)
 
 
+# For the other sorted-set modules (zsetops, zsetpops, geo).
+get_zset = _get
+store_zset = _store
+
+
 def _score_text(s: float) -> bytes:
     """A score as ZSCAN sends it (a bulk string even in RESP3): shortest round-trip
     text, integers without a fraction, inf/-inf spelled out."""
