@@ -721,7 +721,15 @@ class RaftCore:
         if isinstance(m, Append):
             self._handle_append(m)
         elif isinstance(m, Heartbeat):
-            self.log.commit_to(min(m.commit, self.log.last_index()))
+            lg = self.log
+            last = lg.last_index()
+            if m.commit > last:
+                # The leader caps a heartbeat's commit at what we acknowledged (match), so
+                # we lost acknowledged entries (fsync off, machine crash). Say so as a
+                # rejection with our log end as hint: the leader repairs us at once, even
+                # with no new writes to send (Progress.lost_acknowledged).
+                self._send(AppendResp(self.id, m.src, self.term, False, m.commit, 0, last + 1))
+            lg.commit_to(min(m.commit, last))
             self._send(HeartbeatResp(self.id, m.src, self.term, m.ctx))
         elif isinstance(m, InstallSnapshot):
             self._handle_snapshot_chunk(m)
@@ -834,8 +842,13 @@ class RaftCore:
     def _on_append_resp(self, m: AppendResp, pr: Progress) -> None:
         lg = self.log
         if not m.success:
-            if pr.maybe_decr_to(m.index, self._next_from_hint(m)):
-                self._send_append(m.src)
+            nxt = self._next_from_hint(m)
+            log_end = m.conflict_index if m.conflict_term == 0 else 0
+            if pr.lost_acknowledged(m.index, log_end):
+                pr.regress(m.index, nxt)
+            elif not pr.maybe_decr_to(m.index, nxt):
+                return
+            self._send_append(m.src)
             return
         if not pr.maybe_update(m.index):
             if pr.state == ProgressState.REPLICATE:

@@ -205,6 +205,25 @@ class Progress:
         self._probe_sent = False
         return True
 
+    def lost_acknowledged(self, rejected: int, log_end: int) -> bool:
+        """Does a rejection show the follower no longer holds entries it acknowledged
+        (fsync off and a machine crash)? `log_end` is its last index + 1 when its hint
+        says its log is too short, else 0. Either it rejected an index at or below
+        match, or its log ends at or before match. A late duplicate of an old rejection
+        looks the same; taking it for a loss only costs a probe (and maybe a snapshot),
+        while missing a real loss would leave the follower unrepaired until the next
+        leader, since nothing else moves `next` below match + 1."""
+        if self._state == ProgressState.SNAPSHOT or self._match == 0:
+            return False
+        return rejected <= self._match or 0 < log_end <= self._match
+
+    def regress(self, rejected: int, next_hint: int) -> None:
+        """The follower lost acknowledged entries: forget match (what it holds below its
+        hint may not be ours any more either) and probe from its hint."""
+        self._match = 0
+        self._reset_state(ProgressState.PROBE)
+        self._next = max(1, min(next_hint, rejected))
+
     def on_heartbeat_resp(self) -> None:
         """The follower is alive: let one message out that may have been lost."""
         if self._state == ProgressState.PROBE:

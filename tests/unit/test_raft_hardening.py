@@ -12,7 +12,7 @@ from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import RaftCore
 from raftredis.raft.memory_storage import MemoryStorage
 from raftredis.raft.messages import InstallSnapshot, Message
-from raftredis.raft.types import ConfState, Role
+from raftredis.raft.types import ConfState, HardState, Role
 from tests.sim.script import Script
 
 CONF3 = ConfState(voters=frozenset({1, 2, 3}))
@@ -199,4 +199,39 @@ def test_no_wedge_without_check_quorum(pre_vote: bool) -> None:
     ld.propose(b"x")
     net.tick(2)
     assert net.cores[2].commit == net.cores[3].commit == ld.log.last_index()
+
+
+# ---- a follower that lost acknowledged entries is repaired ---------------------------------
+@pytest.mark.parametrize("write", [False, True])
+def test_follower_that_lost_acknowledged_entries_is_repaired(write: bool) -> None:
+    """Repaired from the answer to a heartbeat (an idle cluster) or to a new append."""
+    s = Script(3)
+    s.run("campaign 1\nstabilize\nexpect 1 role leader")
+    for i in range(10):
+        s.core(1).propose(b"x%d" % i)
+    s._process(1)
+    s.run("stabilize")
+    last = s.core(1).log.last_index()
+    assert s.core(1).progress[2].match == last
+    # Node 2 restarts having lost everything after index 3 (fsync off, machine crash).
+    old = s.nodes[2].storage
+    lost = MemoryStorage(CONF3)
+    lost.append(old.entries(1, 4))
+    hs = old.hard_state()
+    lost.set_hard_state(HardState(hs.term, hs.vote, 3))
+    s.run("crash 2")
+    s.nodes[2].storage = lost
+    s.run("restart 2")
+    if write:
+        s.core(1).propose(b"after")  # its Append is rejected: the log is too short
+        s._process(1)
+        s.run("stabilize")  # no tick: the Append's rejection alone repairs it
+        last += 1
+        assert s.nodes[2].storage.last_index() == last
+    for _ in range(10):
+        s.run("tick 1\ndeliver 4")
+    assert s.core(1).role == Role.LEADER
+    assert s.nodes[2].storage.last_index() == last
+    assert s.core(1).progress[2].match == last
+    assert s.core(2).commit == s.core(1).commit
 

@@ -137,3 +137,23 @@ def test_inflights_count_and_bytes() -> None:
     assert not inf.full() and inf.bytes == 50
     inf.free_le(9)
     assert len(inf) == 0 and inf.bytes == 0
+
+
+def test_a_rejection_at_or_below_match_means_the_follower_lost_entries() -> None:
+    pr = Progress(11, 8)
+    pr.maybe_update(10)
+    pr.become_replicate()
+    assert pr.lost_acknowledged(10, 0)  # rejects an index it acknowledged
+    assert pr.lost_acknowledged(14, 4)  # its log ends at 3, below match
+    assert not pr.lost_acknowledged(14, 12)  # short, but not below what it acknowledged
+    assert not pr.lost_acknowledged(14, 0)
+    pr.regress(10, 4)
+    assert (pr.match, pr.next, pr.state) == (0, 4, ProgressState.PROBE) and not pr.paused()
+
+
+def test_nothing_is_lost_before_anything_was_acknowledged() -> None:
+    pr = Progress(11, 8)
+    assert not pr.lost_acknowledged(0, 1)
+    pr.maybe_update(5)
+    pr.become_snapshot(reader(20))
+    assert not pr.lost_acknowledged(3, 2)  # appends are not ours to judge while snapshotting
