@@ -21,8 +21,9 @@ is the acceptor's first sealed record (counter 0 of its direction, plaintext b"o
 the dialer learns the acceptor holds the same keys before it sends anything, and every
 later frame either way is a sealed record (seal.py).
 
-The whole exchange runs under a deadline, so a slow or silent peer only holds
-its own connection until then.
+The whole exchange runs under a deadline, and on the acceptor each read under a shorter
+one (`step_timeout`): a genuine dialer sends its HELLO and PROOF at once, so a silent or
+slow connection holds its handshake slot for about a second at most.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ MAX_META_ITEMS = 16
 MAX_META_KEY = 64
 MAX_META_VALUE = 256
 DEFAULT_HANDSHAKE_TIMEOUT = 5.0
+DEFAULT_STEP_TIMEOUT = 1.0
 CONFIRM = b"ok"
 MAX_NODE_ID = (1 << 63) - 1
 
@@ -109,15 +111,20 @@ def _unpack(data: bytes, what: str) -> Any:
         raise HandshakeError(f"{what} is not valid msgpack ({type(exc).__name__})") from None
 
 
-async def _read_frame(reader: asyncio.StreamReader, what: str) -> bytes:
+async def _read_frame(reader: asyncio.StreamReader, what: str,
+                      step_timeout: float | None = None) -> bytes:
     try:
-        head = await reader.readexactly(4)
-        (n,) = HEADER.unpack(head)
-        if n == 0 or n > MAX_HANDSHAKE_FRAME:
-            raise HandshakeError(f"{what}: frame length {n} outside 1..{MAX_HANDSHAKE_FRAME}")
-        return await reader.readexactly(n)
+        async with asyncio.timeout(step_timeout):
+            head = await reader.readexactly(4)
+            (n,) = HEADER.unpack(head)
+            if n == 0 or n > MAX_HANDSHAKE_FRAME:
+                raise HandshakeError(f"{what}: frame length {n} outside "
+                                     f"1..{MAX_HANDSHAKE_FRAME}")
+            return await reader.readexactly(n)
     except asyncio.IncompleteReadError:
         raise HandshakeError(f"connection closed during {what}") from None
+    except TimeoutError:  # only the step deadline: the caller's own one cancels instead
+        raise HandshakeError(f"{what} timed out") from None
 
 
 def _write(writer: asyncio.StreamWriter, payload: bytes) -> None:
@@ -197,10 +204,13 @@ async def accept_handshake(
     meta: dict[str, str],
     is_known: Callable[[int], bool],
     timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+    step_timeout: float | None = None,
+    on_hello: Callable[[int], None] | None = None,
 ) -> Session:
     """Run the acceptor's side. Returns the Session (its sealer has used counter 0 for the
     confirmation); raises HandshakeError after telling the dialer why (the reason is also
-    meant for the local log)."""
+    meant for the local log). Each read must finish within `step_timeout`, if given;
+    `on_hello(peer_id)` is told when a well-formed HELLO from a known id is in."""
 
     def refuse(reason: str) -> HandshakeError:
         # The socket may already be gone; the refusal stands anyway.
@@ -209,7 +219,7 @@ async def accept_handshake(
         return HandshakeError(reason)
 
     async with asyncio.timeout(timeout):
-        hello = await _read_frame(reader, "hello")
+        hello = await _read_frame(reader, "hello", step_timeout)
         msg = _unpack(hello, "hello")
         if type(msg) is not list or len(msg) != 4 or msg[0] != PROTOCOL:
             raise refuse(f"not a {PROTOCOL} hello (another protocol or version)")
@@ -219,13 +229,15 @@ async def accept_handshake(
         peer_meta = check_meta(msg[3])
         if peer_id == node_id or not is_known(peer_id):
             raise refuse(f"unknown node id {peer_id}")
+        if on_hello is not None:
+            on_hello(peer_id)
 
         nonce = os.urandom(NONCE_LEN)
         body = msgpack.packb([node_id, nonce, meta], use_bin_type=True)
         _write(writer, msgpack.packb([body, _mac(secret, b"A", hello, body)], use_bin_type=True))
         await writer.drain()
 
-        proof = _unpack(await _read_frame(reader, "proof"), "proof")
+        proof = _unpack(await _read_frame(reader, "proof", step_timeout), "proof")
         if type(proof) is list and len(proof) == 2 and proof[0] == "err":
             raise HandshakeError(f"node {peer_id} could not authenticate us (wrong cluster "
                                  f"secret?): {str(proof[1])[:200]}")

@@ -17,7 +17,12 @@ can neither read nor alter, replay, reorder, drop or inject a frame unnoticed. A
 wrong on an inbound connection (failed handshake, a record that fails authentication,
 an undecodable message) closes that connection only; the dialer then reconnects.
 
-Log lines that someone on the path can provoke are rate-limited (ratelog.py).
+The peer port is open to anyone who can reach it, so unauthenticated connections are
+kept cheap: each handshake read has a short deadline (`step_timeout`), a bounded number
+of handshakes may be pending per source address and in all, and when a bound is reached
+the oldest pending handshake is evicted (one that has not even sent a HELLO first) rather
+than the newest refused, so a flood of silent connections cannot keep a restarted peer
+out. Log lines that anyone can provoke are rate-limited (ratelog.py).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from raftredis.transport.codec import CodecError, Encoder, decode
 from raftredis.transport.framing import DEFAULT_MAX_FRAME, FrameError
 from raftredis.transport.handshake import (
     DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_STEP_TIMEOUT,
     HandshakeError,
     Session,
     accept_handshake,
@@ -52,7 +58,12 @@ BACKOFF_MAX = 1.0
 CONNECT_TIMEOUT = 2.0
 # A peer that accepts no bytes for this long is treated as gone and redialled.
 WRITE_TIMEOUT = 10.0
-MAX_PENDING_HANDSHAKES = 64
+# Pending (unauthenticated) handshakes: a slot is a task, a socket and at most 4 KiB, so
+# the bounds can be generous; the per-address one keeps a flood from one host from
+# evicting the handshakes of peers on other hosts.
+MAX_PENDING_HANDSHAKES = 256
+MAX_PENDING_PER_HOST = 32
+LISTEN_BACKLOG = 1024
 BATCH_BYTES = 4 << 20  # at most this much encoded data per write (and per record)
 READ_CHUNK = 256 << 10
 
@@ -60,6 +71,17 @@ READ_CHUNK = 256 << 10
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Pending:
+    """One inbound connection still in its handshake."""
+
+    __slots__ = ("host", "writer", "hello")
+
+    def __init__(self, host: str, writer: asyncio.StreamWriter) -> None:
+        self.host = host
+        self.writer = writer
+        self.hello = False  # sent a well-formed HELLO for a known node id
 
 
 class _Peer:
@@ -109,6 +131,9 @@ class PeerTransport:
         queue_limit: int = 4096,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
+        step_timeout: float = DEFAULT_STEP_TIMEOUT,
+        max_pending_handshakes: int = MAX_PENDING_HANDSHAKES,
+        max_pending_per_host: int = MAX_PENDING_PER_HOST,
         log_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         if node_id < 1:
@@ -117,6 +142,8 @@ class PeerTransport:
             raise ValueError("the cluster secret must not be empty")
         if queue_limit < 1 or max_frame < 1:
             raise ValueError("queue_limit and max_frame must be positive")
+        if max_pending_handshakes < 1 or max_pending_per_host < 1:
+            raise ValueError("the pending handshake bounds must be positive")
         self.node_id = node_id
         self._secret = bytes(secret)
         self._listen_host = listen_host
@@ -128,6 +155,9 @@ class PeerTransport:
         self.queue_limit = queue_limit
         self.handshake_timeout = handshake_timeout
         self.connect_timeout = connect_timeout
+        self.step_timeout = min(step_timeout, handshake_timeout)
+        self.max_pending_handshakes = max_pending_handshakes
+        self.max_pending_per_host = max_pending_per_host
         self._ratelog = RateLimitedLog(log, log_interval)
         self._encoder = Encoder()
         self._rng = random.Random()
@@ -137,18 +167,24 @@ class PeerTransport:
                 self._peers[pid] = _Peer(pid, host, port)
         self._server: asyncio.Server | None = None
         self._inbound_tasks: set[asyncio.Task[Any]] = set()
-        self._pending_handshakes = 0
+        # Pending handshakes, oldest first: task -> _Pending. Insertion order is age.
+        self._pending: dict[asyncio.Task[Any], _Pending] = {}
+        self._pending_per_host: dict[str, int] = {}
         self._started = False
         self._closing = False
         self.dropped_unknown = 0  # messages sent to an id that is not a peer
+        self.handshakes_evicted = 0
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         if self._started:
             return
+        # A deep accept queue: under a flood of connections, a peer's SYN waits in it a
+        # moment rather than being dropped and retried a second later.
         self._server = await asyncio.start_server(
-            self._serve_inbound, self._listen_host, self.listen_port, reuse_address=True
+            self._serve_inbound, self._listen_host, self.listen_port, reuse_address=True,
+            backlog=LISTEN_BACKLOG,
         )
         self.listen_port = self._server.sockets[0].getsockname()[1]
         self._started = True
@@ -246,6 +282,10 @@ class PeerTransport:
             }
             for pid, p in self._peers.items()
         }
+
+    @property
+    def pending_handshakes(self) -> int:
+        return len(self._pending)
 
     # ---- outgoing side --------------------------------------------------------------------
 
@@ -425,31 +465,93 @@ class PeerTransport:
             self._inbound_tasks.discard(task)
             self._close_writer(writer)
 
+    # ---- admission of unauthenticated connections ----------------------------------------
+
+    def _admit(self, task: asyncio.Task[Any], addr: Any, writer: asyncio.StreamWriter) -> None:
+        """Take a handshake slot for `task`, evicting an older pending handshake if a bound
+        is reached: the newest connection always gets its chance."""
+        host = str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
+        if self._pending_per_host.get(host, 0) >= self.max_pending_per_host:
+            self._evict(host, addr)
+        elif len(self._pending) >= self.max_pending_handshakes:
+            self._evict(None, addr)
+        self._pending[task] = _Pending(host, writer)
+        self._pending_per_host[host] = self._pending_per_host.get(host, 0) + 1
+
+    def _evict(self, host: str | None, addr: Any) -> None:
+        # The oldest that has not even said HELLO, else the oldest: a genuine dialer sends
+        # its HELLO at once, so silent sockets go first.
+        victim: asyncio.Task[Any] | None = None
+        for t, pend in self._pending.items():
+            if host is not None and pend.host != host:
+                continue
+            if not pend.hello:
+                victim = t
+                break
+            if victim is None:
+                victim = t
+        if victim is None:
+            return
+        pend = self._release(victim)
+        victim.cancel()
+        if pend is not None:
+            self._close_writer(pend.writer)
+        self.handshakes_evicted += 1
+        scope = f"from {host}" if host is not None else "in all"
+        self._ratelog.event(
+            "evict", logging.WARNING,
+            f"node {self.node_id}: too many pending peer handshakes {scope}: dropped "
+            f"the oldest{'' if pend is None or pend.hello else ' silent'} one "
+            f"(from {pend.host if pend else '?'}) for a new connection from {addr}",
+        )
+
+    def _release(self, task: asyncio.Task[Any]) -> _Pending | None:
+        pend = self._pending.pop(task, None)
+        if pend is not None:
+            left = self._pending_per_host[pend.host] - 1
+            if left:
+                self._pending_per_host[pend.host] = left
+            else:
+                del self._pending_per_host[pend.host]
+        return pend
+
+    def _on_hello(self, task: asyncio.Task[Any]) -> None:
+        pend = self._pending.get(task)
+        if pend is not None:
+            pend.hello = True
+
     async def _inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         addr = writer.get_extra_info("peername")
-        if self._closing or self._pending_handshakes >= MAX_PENDING_HANDSHAKES:
-            log.warning("node %d: refusing peer connection from %s: too many handshakes",
-                        self.node_id, addr)
+        if self._closing:
             return
-        self._pending_handshakes += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._admit(task, addr, writer)
         try:
             session = await accept_handshake(
                 reader, writer, self.node_id, self._secret, self._meta,
                 self._peers.__contains__, self.handshake_timeout,
+                step_timeout=self.step_timeout, on_hello=lambda _pid: self._on_hello(task),
             )
         except (HandshakeError, TimeoutError) as exc:
             reason = "handshake timed out" if isinstance(exc, TimeoutError) else str(exc)
-            # A bare connect-and-close (port probe, a peer stopping mid-dial) is no attack.
-            level = logging.INFO if reason == "connection closed during hello" else logging.WARNING
-            log.log(level, "node %d: peer handshake from %s refused: %s", self.node_id, addr,
-                    reason)
+            # Anyone can provoke these, so each kind is rate-limited. A bare connect-and-close
+            # (port probe, a peer stopping mid-dial) or a silent socket is no attack by itself.
+            if reason == "connection closed during hello" or "timed out" in reason:
+                key, level = "refused:quiet", logging.INFO
+            elif "authenticat" in reason:
+                key, level = "refused:auth", logging.WARNING
+            else:
+                key, level = "refused:protocol", logging.WARNING
+            self._ratelog.event(key, level, f"node {self.node_id}: peer handshake from {addr} "
+                                f"refused: {reason}")
             return
         except (ConnectionError, OSError) as exc:
-            log.info("node %d: peer connection from %s lost in handshake: %s", self.node_id,
-                     addr, _describe(exc))
+            self._ratelog.event("refused:lost", logging.INFO, f"node {self.node_id}: peer "
+                                f"connection from {addr} lost in handshake: {_describe(exc)}")
             return
         finally:
-            self._pending_handshakes -= 1
+            self._release(task)
         with contextlib.suppress(Exception):
             await writer.drain()
 

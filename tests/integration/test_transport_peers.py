@@ -427,25 +427,165 @@ def test_works_on_uvloop() -> None:
         asyncio.set_event_loop_policy(old)
 
 
-def test_unauthenticated_connections_are_limited() -> None:
-    from raftredis.transport import peers as peers_mod
-
+def test_newest_handshake_wins_when_the_pending_bound_is_reached() -> None:
     async def main() -> None:
-        (a, b), (sa, _sb) = await cluster(2, handshake_timeout=30.0)
+        (a, b), (sa, _sb) = await cluster(2, handshake_timeout=30.0, step_timeout=30.0,
+                                          max_pending_handshakes=8, max_pending_per_host=4)
         silent = []
         try:
-            for _ in range(peers_mod.MAX_PENDING_HANDSHAKES):
+            for _ in range(4):
                 silent.append(await asyncio.open_connection(HOST, a.listen_port))
-            await until(lambda: a._pending_handshakes == peers_mod.MAX_PENDING_HANDSHAKES)
-            r, w = await asyncio.open_connection(HOST, a.listen_port)
-            async with asyncio.timeout(5):  # refused at once, not after the 30 s timeout
-                assert await r.read() == b""
-            w.close()
+            await until(lambda: a.pending_handshakes == 4)
+            # A fifth from the same host evicts the oldest instead of being refused.
+            silent.append(await asyncio.open_connection(HOST, a.listen_port))
+            async with asyncio.timeout(5):
+                assert await silent[0][0].read() == b""
+            await until(lambda: a.handshakes_evicted == 1 and a.pending_handshakes == 4)
             b.send(hb(2, 1, 7))  # the established link is unaffected
             await sa.until(lambda: len(sa.msgs) == 1)
         finally:
             for _r, w in silent:
                 w.close()
             await stop_all([a, b])
+
+    run(main())
+
+
+def test_a_hello_is_kept_over_silent_connections() -> None:
+    from raftredis.transport.handshake import PROTOCOL
+
+    async def main() -> None:
+        (a, b), _ = await cluster(2, handshake_timeout=30.0, step_timeout=30.0,
+                                  max_pending_handshakes=8, max_pending_per_host=4)
+        conns = []
+        try:
+            r, w = await asyncio.open_connection(HOST, a.listen_port)
+            w.write(frame(msgpack.packb([PROTOCOL, 2, b"n" * 32, {}], use_bin_type=True)))
+            await r.readexactly(4)  # the challenge: a holds this one as "said hello"
+            conns.append((r, w))
+            for _ in range(10):
+                conns.append(await asyncio.open_connection(HOST, a.listen_port))
+            await until(lambda: a.handshakes_evicted == 7)
+            assert a.pending_handshakes == 4
+            with contextlib.suppress(asyncio.TimeoutError):
+                async with asyncio.timeout(0.2):  # still open: no EOF
+                    await r.read(1 << 16)
+            assert not r.at_eof()
+        finally:
+            for _r, w in conns:
+                w.close()
+            await stop_all([a, b])
+
+    run(main())
+
+
+async def _open_silent(port: int, n: int) -> list[tuple[asyncio.StreamReader,
+                                                        asyncio.StreamWriter]]:
+    out = []
+    for _ in range(n):
+        out.append(await asyncio.open_connection(HOST, port))
+    return out
+
+
+@pytest.mark.parametrize("flood", [200, 1000])
+def test_a_restarted_peer_rejoins_through_a_flood_of_silent_connections(
+    flood: int, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 17: silent connections used to fill every handshake slot and keep a restarted
+    follower out, and each refusal wrote a warning."""
+    caplog.set_level(logging.INFO, "raftredis.transport")
+
+    async def main() -> int:
+        (a, b), (sa, _sb) = await cluster(2)
+        b2: PeerTransport | None = None
+        silent: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        try:
+            await b.stop()
+            await until(lambda: not a.status()[2]["connected"])
+            caplog.clear()
+            silent = await _open_silent(a.listen_port, flood)  # and held open
+            assert a.pending_handshakes <= a.max_pending_per_host
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            sb2 = Sink()
+            b2 = PeerTransport(2, SECRET, HOST, 0, {1: (HOST, a.listen_port)}, sb2)
+            await b2.start()
+            a.set_peer(2, HOST, b2.listen_port)
+            for i in range(100):
+                b2.send(hb(2, 1, i))
+                a.send(hb(1, 2, i))
+            await sa.until(lambda: len(sa.msgs) == 100, timeout=10.0)
+            await sb2.until(lambda: len(sb2.msgs) == 100, timeout=10.0)
+            elapsed = loop.time() - started
+            assert elapsed < 3.0, f"the restarted peer needed {elapsed:.2f}s"
+            assert [m.commit for m in sa.msgs] == list(range(100))
+            # Every silent socket is closed by a within the step deadline (1 s).
+            async with asyncio.timeout(10):
+                for r, _w in silent:
+                    with contextlib.suppress(ConnectionResetError):
+                        assert await r.read() == b""
+            await until(lambda: a.pending_handshakes == 0)
+            return a.handshakes_evicted
+        finally:
+            for _r, w in silent:
+                w.close()
+            await stop_all([a] + ([b2] if b2 else []))
+
+    evicted = run(main())
+    assert evicted >= flood - 32
+    lines = [r.getMessage() for r in caplog.records]
+    # A handful of lines, each kind rate-limited with a count (was one line per socket).
+    flood_lines = [m for m in lines if "handshake" in m]
+    assert len(flood_lines) <= 6, "\n".join(lines)
+    assert any("more like this" in m for m in flood_lines), "\n".join(lines)
+    assert len(lines) <= 20, "\n".join(lines)
+
+
+def test_a_peer_gets_through_while_silent_connections_keep_coming() -> None:
+    """A flooder that reopens every socket we close, so 300 are always pending or opening."""
+
+    async def main() -> None:
+        (a, b), (sa, _sb) = await cluster(2)
+        stop = asyncio.Event()
+        opened = 0
+
+        async def flooder() -> None:
+            nonlocal opened
+            while not stop.is_set():
+                try:
+                    r, w = await asyncio.open_connection(HOST, a.listen_port)
+                except OSError:
+                    await asyncio.sleep(0.01)
+                    continue
+                opened += 1
+                try:
+                    with contextlib.suppress(ConnectionError, OSError):
+                        await r.read()  # until a closes it
+                finally:
+                    w.close()
+
+        floods = [asyncio.create_task(flooder()) for _ in range(300)]
+        b2: PeerTransport | None = None
+        try:
+            await b.stop()
+            await until(lambda: opened > 1000, timeout=30.0)
+            sb2 = Sink()
+            b2 = PeerTransport(2, SECRET, HOST, 0, {1: (HOST, a.listen_port)}, sb2)
+            await b2.start()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            a.set_peer(2, HOST, b2.listen_port)
+            for i in range(100):
+                b2.send(hb(2, 1, i))
+            await sa.until(lambda: len(sa.msgs) == 100, timeout=15.0)
+            elapsed = loop.time() - started
+            print(f"through the flood in {elapsed:.2f}s, {opened} flood connections")
+            assert elapsed < 4.0, f"the restarted peer needed {elapsed:.2f}s"
+        finally:
+            stop.set()
+            for t in floods:
+                t.cancel()
+            await asyncio.gather(*floods, return_exceptions=True)
+            await stop_all([a] + ([b2] if b2 else []))
 
     run(main())

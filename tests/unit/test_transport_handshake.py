@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Awaitable
@@ -39,7 +40,7 @@ def run(coro: Awaitable[Any], timeout: float = 20.0) -> Any:
 
 async def _accepting(
     known: set[int], secret: bytes = SECRET, node_id: int = 1, timeout: float = 5.0,
-    meta: dict[str, str] | None = None,
+    meta: dict[str, str] | None = None, step_timeout: float | None = None,
 ) -> tuple[asyncio.Server, int, asyncio.Future[Any]]:
     """A server running accept_handshake once; the future holds the Session or the exception."""
     result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -48,7 +49,7 @@ async def _accepting(
         try:
             got = await accept_handshake(reader, writer, node_id, secret,
                                          meta or {"client": "a:7000"}, known.__contains__,
-                                         timeout)
+                                         timeout, step_timeout=step_timeout)
             if not result.done():
                 result.set_result(got)
         except Exception as exc:
@@ -284,6 +285,35 @@ def test_meta_is_bounded() -> None:
             check_meta(bad)
 
 
+def test_a_silent_connection_fails_at_the_step_deadline_not_the_whole_one() -> None:
+    async def main() -> None:
+        server, port, result = await _accepting({2}, timeout=30.0, step_timeout=0.2)
+        async with server:
+            loop = asyncio.get_running_loop()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            started = loop.time()
+            exc = await result
+            assert isinstance(exc, HandshakeError) and "hello timed out" in str(exc)
+            assert loop.time() - started < 5.0
+            assert await _closed(reader)
+            writer.close()
+
+    run(main())
+
+
+def test_a_dialer_silent_after_hello_fails_at_the_step_deadline() -> None:
+    async def main() -> None:
+        server, port, result = await _accepting({2}, timeout=30.0, step_timeout=0.2)
+        async with server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(frame(msgpack.packb([PROTOCOL, 2, b"n" * 32, {}], use_bin_type=True)))
+            exc = await result  # the challenge came, the proof never does
+            assert isinstance(exc, HandshakeError) and "proof timed out" in str(exc)
+            writer.close()
+
+    run(main())
+
+
 def test_dialer_refuses_an_answer_that_does_not_confirm_the_keys() -> None:
     """A relay that lets the handshake through but forges the acceptor's "ok"."""
 
@@ -315,5 +345,26 @@ def test_dialer_refuses_an_answer_that_does_not_confirm_the_keys() -> None:
         async with server, proxy:
             got = await _dial(proxy.sockets[0].getsockname()[1], 2, 1)
             assert isinstance(got, HandshakeError) and "confirm" in str(got)
+
+    run(main())
+
+
+def test_on_hello_is_told_about_a_well_formed_hello_only() -> None:
+    async def main() -> None:
+        seen: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                await accept_handshake(reader, writer, 1, SECRET, {}, {2}.__contains__, 5.0,
+                                       on_hello=seen.append)
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            assert isinstance(await _dial(port, 9, 1), HandshakeError)  # unknown id
+            assert seen == []
+            assert isinstance(await _dial(port, 2, 1), Session)
+            assert seen == [2]
 
     run(main())
