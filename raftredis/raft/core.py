@@ -850,17 +850,8 @@ class RaftCore:
                 return
             self._send_append(m.src)
             return
-        if not pr.maybe_update(m.index):
-            if pr.state == ProgressState.REPLICATE:
-                pr.free_le(m.index)
+        if not pr.on_append_ack(m.index):
             return
-        if pr.state == ProgressState.PROBE:
-            pr.become_replicate()
-        elif pr.state == ProgressState.SNAPSHOT and pr.match >= pr.snap_index:
-            pr.become_probe()
-            pr.become_replicate()
-        elif pr.state == ProgressState.REPLICATE:
-            pr.free_le(m.index)
         if self._maybe_commit():
             self._bcast_append(empty_ok=True)
         if self.role != Role.LEADER:

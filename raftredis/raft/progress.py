@@ -186,8 +186,27 @@ class Progress:
         self._next = max(self._next, index + 1)
         return updated
 
-    def free_le(self, index: int) -> None:
-        self._inflights.free_le(index)
+    def on_append_ack(self, index: int) -> bool:
+        """A success answer: the follower's log matches ours up to index. True if that
+        is news (match moved, or a probe found where the logs match): the caller may
+        then commit and send more."""
+        updated = self.maybe_update(index)
+        if self._state == ProgressState.REPLICATE:
+            self._inflights.free_le(index)
+            return updated
+        if self._state == ProgressState.PROBE:
+            # A probe answered at match (nothing new to append, e.g. right after a
+            # snapshot) also tells where the logs match: replicate now, rather than
+            # waiting in probe until the next heartbeat answer.
+            if updated or index == self._match:
+                self.become_replicate()
+                return True
+            return False
+        if updated and self._match >= self._snap_index:
+            # An append answer past the snapshot being sent: it is not needed any more.
+            self.become_probe()
+            self.become_replicate()
+        return updated
 
     def maybe_decr_to(self, rejected: int, next_hint: int) -> bool:
         """The follower rejected the append whose prev index was `rejected`; `next_hint` is

@@ -12,6 +12,7 @@ from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import RaftCore
 from raftredis.raft.memory_storage import MemoryStorage
 from raftredis.raft.messages import InstallSnapshot, Message
+from raftredis.raft.progress import ProgressState
 from raftredis.raft.types import ConfState, HardState, Role
 from tests.sim.script import Script
 
@@ -234,4 +235,20 @@ def test_follower_that_lost_acknowledged_entries_is_repaired(write: bool) -> Non
     assert s.nodes[2].storage.last_index() == last
     assert s.core(1).progress[2].match == last
     assert s.core(2).commit == s.core(1).commit
+
+
+# ---- a probe answered at match leaves probe state at once ----------------------------------
+def test_probe_answered_at_match_goes_to_replicate() -> None:
+    s = Script(3)
+    s.run("campaign 1\nstabilize\ncut 3")
+    for i in range(5):
+        s.core(1).propose(b"w%d" % i)
+    s._process(1)
+    s.run("stabilize")
+    last = s.core(1).log.last_index()
+    s.nodes[1].storage.create_snapshot(last, CONF3, b"S")  # nothing after the snapshot
+    s.run("mend\ntick 1\nstabilize")  # one heartbeat, then no more ticks
+    pr = s.core(1).progress[3]
+    assert pr.match == last
+    assert pr.state == ProgressState.REPLICATE
 

@@ -42,9 +42,9 @@ def test_probe_then_replicate_then_reject() -> None:
         pr.sent_append(last, 10)
     assert pr.next == 19 and pr.paused() and pr.inflight_count == 3
     assert pr.inflight_bytes == 30
-    pr.free_le(16)
+    assert pr.on_append_ack(16) and pr.match == 16
     assert pr.inflight_count == 1 and pr.inflight_bytes == 10 and not pr.paused()
-    assert pr.maybe_update(16)
+    assert not pr.on_append_ack(14)  # old news
     assert not pr.maybe_decr_to(15, 1)  # stale: below match
     assert pr.maybe_decr_to(18, 17)
     assert pr.state == ProgressState.PROBE and pr.next == 17
@@ -157,3 +157,21 @@ def test_nothing_is_lost_before_anything_was_acknowledged() -> None:
     pr.maybe_update(5)
     pr.become_snapshot(reader(20))
     assert not pr.lost_acknowledged(3, 2)  # appends are not ours to judge while snapshotting
+
+
+def test_probe_answered_at_match_replicates_at_once() -> None:
+    pr = Progress(11, 8)
+    pr.maybe_update(10)
+    pr.become_probe()
+    pr.sent_append(0, 0)  # an empty probe: nothing after match to send
+    assert pr.paused()
+    assert pr.on_append_ack(10)
+    assert pr.state == ProgressState.REPLICATE and pr.next == 11 and not pr.paused()
+
+
+def test_stale_ack_in_probe_changes_nothing() -> None:
+    pr = Progress(11, 8)
+    pr.maybe_update(10)
+    pr.become_probe()
+    assert not pr.on_append_ack(7)
+    assert pr.state == ProgressState.PROBE
