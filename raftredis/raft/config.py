@@ -12,6 +12,9 @@ class RaftConfig:
     heartbeat_tick: int = 1
     max_size_per_msg: int = 1 << 20  # byte limit of entries per Append (Entry.size())
     max_inflight: int = 256  # appends in flight per follower in replicate state
+    # Bytes of entries (Entry.size()) in flight per follower; 0: no byte limit. One
+    # message always goes when nothing is in flight, however big.
+    max_inflight_bytes: int = 32 << 20
     pre_vote: bool = True
     check_quorum: bool = True
     snapshot_chunk_size: int = 1 << 20
@@ -30,3 +33,5 @@ class RaftConfig:
             raise ValueError("need 1 <= heartbeat_tick < election_tick")
         if self.max_inflight < 1 or self.max_size_per_msg < 1 or self.snapshot_chunk_size < 1:
             raise ValueError("limits must be positive")
+        if self.max_inflight_bytes < 0:
+            raise ValueError("max_inflight_bytes must be >= 0 (0: no byte limit)")

@@ -501,7 +501,7 @@ class RaftCore:
             self._bcast_append(empty_ok=True)
 
     def _new_progress(self, next_index: int) -> Progress:
-        return Progress(next_index, self.cfg.max_inflight)
+        return Progress(next_index, self.cfg.max_inflight, self.cfg.max_inflight_bytes)
 
     def _drop_progress(self, pid: int) -> None:
         self.progress.pop(pid).release()

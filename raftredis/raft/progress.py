@@ -21,14 +21,16 @@ class ProgressState(enum.IntEnum):
 
 class Inflights:
     """Appends in flight to one follower in replicate state: (last index, bytes) of
-    each, oldest first, bounded by a message count."""
+    each, oldest first, bounded by a message count and by bytes (0: no byte limit).
+    Counting messages alone let 256 x 1 MiB pile up per follower."""
 
-    __slots__ = ("_q", "_bytes", "max_count")
+    __slots__ = ("_q", "_bytes", "max_count", "max_bytes")
 
-    def __init__(self, max_count: int) -> None:
+    def __init__(self, max_count: int, max_bytes: int = 0) -> None:
         self._q: deque[tuple[int, int]] = deque()
         self._bytes = 0
         self.max_count = max_count
+        self.max_bytes = max_bytes
 
     def __len__(self) -> int:
         return len(self._q)
@@ -38,7 +40,9 @@ class Inflights:
         return self._bytes
 
     def full(self) -> bool:
-        return len(self._q) >= self.max_count
+        # Bytes are checked after the fact: a message bigger than the budget still goes
+        # when the window is empty, or a big entry could never be sent.
+        return len(self._q) >= self.max_count or (0 < self.max_bytes <= self._bytes)
 
     def add(self, last: int, nbytes: int) -> None:
         self._q.append((last, nbytes))
@@ -73,12 +77,12 @@ class Progress:
         "_snap_reader",
     )
 
-    def __init__(self, next_index: int, max_inflight: int) -> None:
+    def __init__(self, next_index: int, max_inflight: int, max_inflight_bytes: int = 0) -> None:
         self._match = 0
         self._next = next_index
         self._state = ProgressState.PROBE
         self._probe_sent = False  # PROBE: an append is out, wait for its answer or a heartbeat
-        self._inflights = Inflights(max_inflight)
+        self._inflights = Inflights(max_inflight, max_inflight_bytes)
         self._recent_active = True  # heard from within the current election timeout
         self._snap_index = 0  # SNAPSHOT: the snapshot being sent
         self._snap_offset = 0  # SNAPSHOT: next byte the follower expects

@@ -175,3 +175,19 @@ def test_stale_ack_in_probe_changes_nothing() -> None:
     pr.become_probe()
     assert not pr.on_append_ack(7)
     assert pr.state == ProgressState.PROBE
+
+
+def test_inflights_bounded_by_bytes() -> None:
+    inf = Inflights(100, max_bytes=250)
+    inf.add(1, 100)
+    inf.add(2, 100)
+    assert not inf.full()
+    inf.add(3, 100)
+    assert inf.full()  # 300 >= 250
+    inf.free_le(1)
+    assert not inf.full()
+    big = Inflights(100, max_bytes=10)
+    assert not big.full()  # empty: one message of any size may go
+    big.add(1, 1000)
+    assert big.full()
+    assert not Inflights(2, max_bytes=0).full()  # 0: no byte limit
