@@ -89,6 +89,7 @@ class _ReadRound:
 class _ForwardedRead:
     """Follower: a read forwarded to the leader, waiting for its ReadIndexResp."""
 
+    ctx: bytes  # the application's, given to read_index()
     leader: int
     waited: int = 0  # ticks
 
@@ -128,7 +129,13 @@ class RaftCore:
         config: RaftConfig,
         rng: random.Random,
         applied: int = 0,
+        incarnation: bytes | None = None,
     ) -> None:
+        """`incarnation` tells this run of the node from its earlier runs: it prefixes
+        the contexts of reads forwarded to the leader, so a late answer to a request of
+        an earlier run is never taken for an answer to ours (applications restart their
+        context counters too). Default: 8 bytes drawn from `rng`, which must then not
+        replay across restarts (random.Random() seeds itself from the OS)."""
         if node_id <= 0:
             raise ValueError("node ids start at 1")
         self.id = node_id
@@ -161,6 +168,10 @@ class RaftCore:
         self.heartbeat_elapsed = 0
         self.randomized_timeout = 0
         self._reset_randomized_timeout()
+        if incarnation is None:
+            incarnation = rng.getrandbits(64).to_bytes(8, "big")
+        self._incarnation = incarnation
+        self._forward_seq = 0
         self.lead_transferee = 0
         self.pending_conf_index = 0
         # Messages produced since the last ready(); ready() sorts them into those that
@@ -174,7 +185,7 @@ class RaftCore:
         self._reads_next: list[_PendingRead] = []
         self._rounds: deque[_ReadRound] = deque()
         self._round_seq = 0
-        # Follower: reads forwarded to the leader, by ctx.
+        # Follower: reads forwarded to the leader, by the ctx sent (_forward_ctx).
         self._forwarded: dict[bytes, _ForwardedRead] = {}
         # Follower: snapshot being received in chunks.
         self._snap_rx: _SnapshotRx | None = None
@@ -238,8 +249,9 @@ class RaftCore:
             return
         if self.leader == 0:
             raise NotLeaderError(0)
-        self._forwarded[ctx] = _ForwardedRead(self.leader)
-        self._send(ReadIndex(self.id, self.leader, self.term, ctx))
+        wire = self._forward_ctx()
+        self._forwarded[wire] = _ForwardedRead(ctx, self.leader)
+        self._send(ReadIndex(self.id, self.leader, self.term, wire))
 
     def transfer_leadership(self, target: int) -> None:
         if self.role != Role.LEADER:
@@ -628,14 +640,20 @@ class RaftCore:
                 self._start_read_round()
             self._bcast_heartbeat()
 
+    def _forward_ctx(self) -> bytes:
+        """A context no other request of this node, in this run or an earlier one, has
+        used: the leader echoes it, and the application's own ctx may repeat."""
+        self._forward_seq += 1
+        return self._incarnation + self._forward_seq.to_bytes(8, "big")
+
     def _age_forwarded_reads(self) -> None:
         limit = self.cfg.read_timeout_tick
-        for ctx in list(self._forwarded):
-            rec = self._forwarded[ctx]
+        for wire in list(self._forwarded):
+            rec = self._forwarded[wire]
             rec.waited += 1
             if rec.waited >= limit:
-                del self._forwarded[ctx]
-                self.dropped.append(ctx)
+                del self._forwarded[wire]
+                self.dropped.append(rec.ctx)
 
     # ==== the message dispatcher =============================================================
     def _step(self, m: Message) -> None:
@@ -1038,14 +1056,14 @@ class RaftCore:
     def _on_read_index_resp(self, m: ReadIndexResp) -> None:
         rec = self._forwarded.pop(m.ctx, None)
         if rec is None:
-            return
+            return  # not ours: answered already, timed out, or asked by an earlier run
         if m.ok and rec.leader == m.src:
-            self.read_states.append(ReadState(m.index, m.ctx))
+            self.read_states.append(ReadState(m.index, rec.ctx))
         else:
-            self.dropped.append(m.ctx)
+            self.dropped.append(rec.ctx)
 
     def _drop_forwarded(self) -> None:
-        self.dropped.extend(self._forwarded)
+        self.dropped.extend(rec.ctx for rec in self._forwarded.values())
         self._forwarded = {}
 
 

@@ -11,7 +11,14 @@ import pytest
 from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import RaftCore
 from raftredis.raft.memory_storage import MemoryStorage
-from raftredis.raft.messages import Append, InstallSnapshot, Message
+from raftredis.raft.messages import (
+    Append,
+    Heartbeat,
+    InstallSnapshot,
+    Message,
+    ReadIndex,
+    ReadIndexResp,
+)
 from raftredis.raft.progress import ProgressState
 from raftredis.raft.types import ConfState, HardState, Role
 from tests.sim.script import Script
@@ -279,3 +286,50 @@ def test_one_big_message_still_goes_when_the_window_is_empty() -> None:
     s.run("stabilize\ntick 1 1\nstabilize")  # the heartbeat carries the commit
     assert all(s.core(i).commit == 2 for i in (1, 2, 3))
 
+
+# ---- forwarded ReadIndex contexts are unique per incarnation -------------------------------
+def test_read_answer_from_a_previous_incarnation_is_not_accepted() -> None:
+    s = Script(3)
+    s.run("campaign 1\nstabilize\nread 2 r1\ndeliver 3")
+    stale = [m for m in s.queue if isinstance(m, ReadIndexResp) and m.dst == 2]
+    assert len(stale) == 1 and stale[0].ok
+    s.queue = [m for m in s.queue if m not in stale]
+    s.run("stabilize\nexpect-read 2 r1 none")
+    # Writes commit after that read index was chosen.
+    for i in range(3):
+        s.core(1).propose(b"w%d" % i)
+    s._process(1)
+    s.run("stabilize")
+    # Node 2 restarts (with a fresh random source, as any real restart) and its
+    # application reuses the context: its own counter restarted too.
+    s.run("crash 2")
+    s.nodes[2].core = RaftCore(2, s.nodes[2].storage, s.cfg, random.Random(1002))
+    s.run("tick 1 1\nstabilize\nread 2 r1")
+    s.core(2).step(stale[0])  # the late answer to the old incarnation's request
+    s._process(2)
+    s.run("expect-read 2 r1 none")
+    s.run("stabilize")
+    got = s.reads[(2, b"r1")]
+    assert got >= s.core(1).commit
+
+
+def test_forwarded_contexts_carry_the_incarnation() -> None:
+    st = MemoryStorage(CONF3)
+    a = RaftCore(2, st, RaftConfig(), random.Random(7), incarnation=b"run-1")
+    b = RaftCore(2, st, RaftConfig(), random.Random(7), incarnation=b"run-2")
+    sent = []
+    for c in (a, b):
+        c.step(Heartbeat(1, 2, 1, 0))
+        c.advance(c.ready())  # term 1 durable: the requests may go at once
+        c.read_index(b"r")
+        c.read_index(b"r")  # the same application ctx twice: two distinct requests
+        rd = c.ready()
+        sent.append([m.ctx for m in rd.messages if isinstance(m, ReadIndex)])
+        c.advance(rd)
+    assert len(set(sent[0] + sent[1])) == 4
+    assert all(x.startswith(b"run-1") for x in sent[0])
+    # Answers name the application's ctx; a foreign one is ignored.
+    b.step(ReadIndexResp(1, 2, 1, sent[0][0], 5))
+    b.step(ReadIndexResp(1, 2, 1, sent[1][1], 7))
+    rd = b.ready()
+    assert [(r.index, r.ctx) for r in rd.read_states] == [(7, b"r")]
