@@ -146,7 +146,7 @@ def _run(ctx: Ctx, args: list[bytes], readonly: bool) -> object:
             continue
         _write(data, op.offset, op.bits, new)
         out.append(new if op.kind == b"INCRBY" else old)
-    ctx.db.put(key, bytes(data))
+    ctx.db.put_raw(key, bytes(data))
     return out
 
 

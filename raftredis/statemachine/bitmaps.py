@@ -50,7 +50,7 @@ def cmd_setbit(ctx: Ctx, args: list[bytes]) -> object:
     i, mask = offset >> 3, 0x80 >> (offset & 7)
     old = 1 if data[i] & mask else 0
     data[i] = data[i] | mask if on else data[i] & ~mask
-    ctx.db.put(key, bytes(data))
+    ctx.db.put_raw(key, bytes(data))
     return old
 
 
@@ -176,4 +176,5 @@ def cmd_bitop(ctx: Ctx, args: list[bytes]) -> object:
         else:
             acc ^= x
     ctx.db.set(dest, acc.to_bytes(size, "big"))
+    ctx.db.raw.add(dest)
     return size

@@ -24,13 +24,17 @@ from raftredis.statemachine.values import wrongtype
 
 
 class Keyspace:
-    __slots__ = ("data", "expires", "_deadlines", "_scan")
+    __slots__ = ("data", "expires", "_deadlines", "_scan", "raw")
 
     def __init__(self) -> None:
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
         self._deadlines: SortedList = SortedList()
         self._scan: ScanIndex | None = None
+        # Strings changed in place (APPEND, SETRANGE, SETBIT, ...), which OBJECT ENCODING
+        # reports as "raw" whatever their length, as Redis does. Any new value clears the
+        # mark; it is not snapshotted (a restore re-encodes, as Redis's RDB load does).
+        self.raw: set[bytes] = set()
 
     def __len__(self) -> int:
         return len(self.data)
@@ -81,6 +85,8 @@ class Keyspace:
                 self._drop_deadline(key)
         elif self._scan is not None:
             self._scan.add(key)
+        if self.raw:
+            self.raw.discard(key)
         data[key] = value
 
     def put(self, key: bytes, value: object) -> None:
@@ -89,7 +95,14 @@ class Keyspace:
         data = self.data
         if key not in data and self._scan is not None:
             self._scan.add(key)
+        if self.raw:
+            self.raw.discard(key)
         data[key] = value
+
+    def put_raw(self, key: bytes, value: bytes) -> None:
+        """put() for a string changed in place: OBJECT ENCODING says raw."""
+        self.put(key, value)
+        self.raw.add(key)
 
     def delete(self, key: bytes) -> bool:
         """Remove key (expired or not); True if it was there."""
@@ -101,6 +114,8 @@ class Keyspace:
             self._drop_deadline(key)
         if self._scan is not None:
             self._scan.discard(key)
+        if self.raw:
+            self.raw.discard(key)
         return True
 
     def set_deadline(self, key: bytes, deadline: int) -> None:
@@ -123,6 +138,7 @@ class Keyspace:
         self.expires = {}
         self._deadlines = SortedList()
         self._scan = None
+        self.raw = set()
 
     def _drop_deadline(self, key: bytes) -> None:
         d = self.expires.pop(key)
@@ -172,3 +188,4 @@ class Keyspace:
         self.expires = expires
         self._deadlines = SortedList((d, k) for k, d in expires.items())
         self._scan = None
+        self.raw = set()

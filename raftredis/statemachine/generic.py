@@ -88,8 +88,11 @@ def _rename(ctx: Ctx, args: list[bytes], nx: bool) -> object:
             return 0
         db.delete(dst)
     deadline = db.deadline(src)
+    raw = src in db.raw
     db.delete(src)
     db.set(dst, value)
+    if raw:
+        db.raw.add(dst)  # the same object moves, as in Redis
     if deadline is not None:
         db.set_deadline(dst, deadline)
     return 1 if nx else OK
@@ -134,6 +137,8 @@ def cmd_copy(ctx: Ctx, args: list[bytes]) -> object:
             return 0
         db.delete(dst)
     db.set(dst, type_of(value).copy(value))
+    if src in db.raw:
+        db.raw.add(dst)  # Redis duplicates a raw string as raw
     deadline = db.deadline(src)
     if deadline is not None:
         db.set_deadline(dst, deadline)
@@ -386,6 +391,8 @@ def cmd_object(ctx: Ctx, args: list[bytes]) -> object:
     if v is None:
         return None
     if sub == b"encoding":
+        if args[2] in ctx.db.raw:
+            return b"raw"
         return type_of(v).encoding(v).encode()
     if sub == b"freq":
         return _LFU_OFF

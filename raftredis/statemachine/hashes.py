@@ -35,14 +35,17 @@ from raftredis.statemachine.values import ValueType, register_type
 
 HASH_NOT_INT = Error("ERR hash value is not an integer")
 HASH_NOT_FLOAT = Error("ERR hash value is not a float")
-LISTPACK_ENTRIES = 128  # Redis's hash-max-listpack-entries / -value defaults
+LISTPACK_ENTRIES = 512  # Redis 7's hash-max-listpack-entries / -value defaults
 LISTPACK_VALUE = 64
 
 command = Family("hash", "hash", since="2.0.0").command
 
 
 class Hash(IndexedDict):
-    __slots__ = ()
+    # `big`: Redis never turns a hashtable back into a listpack; set when a deletion or
+    # overwrite could make the content look small again (a restore re-encodes, as an RDB
+    # load does in Redis).
+    __slots__ = ("big",)
 
 
 def _encode(h: object) -> object:
@@ -70,6 +73,8 @@ def _decode(data: object) -> object:
 
 def _encoding(h: object) -> str:
     assert isinstance(h, Hash)
+    if getattr(h, "big", False):
+        return "hashtable"
     if len(h) <= LISTPACK_ENTRIES and all(
         len(f) <= LISTPACK_VALUE and len(v) <= LISTPACK_VALUE for f, v in h.items()
     ):
@@ -77,9 +82,16 @@ def _encoding(h: object) -> str:
     return "hashtable"
 
 
+def _copy(h: Hash) -> Hash:
+    c = Hash(h)
+    if getattr(h, "big", False):
+        c.big = True
+    return c
+
+
 HASH_TYPE = ValueType(
     name="hash", code=1, pytype=Hash, encode=_encode, decode=_decode,
-    copy=lambda h: Hash(h), encoding=_encoding,  # type: ignore[arg-type]
+    copy=lambda h: _copy(h), encoding=_encoding,  # type: ignore[arg-type]
 )
 register_type(HASH_TYPE)
 
@@ -98,7 +110,10 @@ def _get_w(ctx: Ctx, key: bytes, create: bool = False) -> Hash | None:
 
 def _set_field(h: Hash, f: bytes, v: bytes) -> bool:
     """Store f = v; True when f is new."""
-    new = f not in h
+    old = h.get(f)
+    new = old is None
+    if old is not None and len(old) > LISTPACK_VALUE:
+        h.big = True
     h[f] = v
     if new:
         add_key(h, f)
@@ -146,6 +161,8 @@ def cmd_hdel(ctx: Ctx, args: list[bytes]) -> object:
     n = 0
     for f in args[2:]:
         if f in h:
+            if len(h) > LISTPACK_ENTRIES or len(f) > LISTPACK_VALUE or len(h[f]) > LISTPACK_VALUE:
+                h.big = True
             del h[f]
             drop_key(h, f)
             n += 1

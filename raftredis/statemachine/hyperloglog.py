@@ -329,11 +329,11 @@ def cmd_pfadd(ctx: Ctx, args: list[bytes]) -> object:
             if hll.set(*pattern(elem)):
                 updated = True
     except CommandError:
-        ctx.db.put(key, hll.to_bytes())  # what was set before the corrupt part stays
+        ctx.db.put_raw(key, hll.to_bytes())  # what was set before the corrupt part stays
         raise
     if updated:
         hll.invalidate()
-        ctx.db.put(key, hll.to_bytes())
+        ctx.db.put_raw(key, hll.to_bytes())
     return 1 if updated else 0
 
 
@@ -377,7 +377,8 @@ def cmd_pfmerge(ctx: Ctx, args: list[bytes]) -> object:
             target.set(i, count)
     target.invalidate()
     if existed:
-        ctx.db.put(dest, target.to_bytes())
+        ctx.db.put_raw(dest, target.to_bytes())
     else:
         ctx.db.set(dest, target.to_bytes())
+        ctx.db.raw.add(dest)
     return OK

@@ -36,7 +36,10 @@ command = Family("set", "set").command
 
 
 class SetValue(IndexedDict):
-    __slots__ = ()
+    # `rank`: the highest encoding held so far (0 intset, 1 listpack, 2 hashtable), as
+    # Redis never converts back; kept when a removal could make the content look
+    # smaller (a restore re-encodes, as an RDB load does in Redis).
+    __slots__ = ("rank",)
 
 
 def _encode(s: object) -> object:
@@ -53,18 +56,51 @@ def _decode(data: object) -> object:
     return s
 
 
+_ENCODINGS = ("intset", "listpack", "hashtable")
+
+
+def _content_rank(s: SetValue) -> int:
+    if len(s) <= INTSET_ENTRIES and all(to_int(m) is not None for m in s):
+        return 0
+    if len(s) <= LISTPACK_ENTRIES and all(len(m) <= LISTPACK_VALUE for m in s):
+        return 1
+    return 2
+
+
 def _encoding(s: object) -> str:
     assert isinstance(s, SetValue)
-    if len(s) <= INTSET_ENTRIES and all(to_int(m) is not None for m in s):
-        return "intset"
-    if len(s) <= LISTPACK_ENTRIES and all(len(m) <= LISTPACK_VALUE for m in s):
-        return "listpack"
-    return "hashtable"
+    return _ENCODINGS[max(getattr(s, "rank", 0), _content_rank(s))]
+
+
+def _pin(s: SetValue, member: bytes) -> None:
+    """Before `member` leaves s: keep the encoding if its leaving could lower it. Only
+    a few cases can, and only small sets are ever scanned."""
+    cur = getattr(s, "rank", 0)
+    if cur == 2:
+        return
+    n = len(s)
+    if n > INTSET_ENTRIES:
+        r = 2
+    elif to_int(member) is None:
+        r = 2 if n > LISTPACK_ENTRIES or len(member) > LISTPACK_VALUE else _content_rank(s)
+    elif n == LISTPACK_ENTRIES + 1:
+        r = _content_rank(s)
+    else:
+        return
+    if r > cur:
+        s.rank = r
+
+
+def _copy(s: SetValue) -> SetValue:
+    c = SetValue(s)
+    if hasattr(s, "rank"):
+        c.rank = s.rank
+    return c
 
 
 SET_TYPE = ValueType(
     name="set", code=3, pytype=SetValue, encode=_encode, decode=_decode,
-    copy=lambda s: SetValue(s),  # type: ignore[arg-type]
+    copy=_copy,  # type: ignore[arg-type]
     encoding=_encoding,
 )
 register_type(SET_TYPE)
@@ -75,6 +111,7 @@ def _get(ctx: Ctx, key: bytes) -> SetValue | None:
 
 
 def _remove(ctx: Ctx, key: bytes, s: SetValue, member: bytes) -> None:
+    _pin(s, member)
     del s[member]
     drop_key(s, member)
     if not s:

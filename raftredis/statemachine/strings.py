@@ -311,7 +311,7 @@ def cmd_append(ctx: Ctx, args: list[bytes]) -> object:
     if len(old) + len(extra) > MAX_STRING:
         raise fail(STRING_TOO_LONG)
     new = old + extra
-    ctx.db.put(key, new)
+    ctx.db.put_raw(key, new)
     return len(new)
 
 
@@ -359,7 +359,7 @@ def cmd_setrange(ctx: Ctx, args: list[bytes]) -> object:
         if offset + len(value) > MAX_STRING:
             raise fail(STRING_TOO_LONG)
         new = bytes(offset) + value
-        ctx.db.set(key, new)
+        ctx.db.put_raw(key, new)
         return len(new)
     if not value:
         return len(old)
@@ -370,5 +370,5 @@ def cmd_setrange(ctx: Ctx, args: list[bytes]) -> object:
         buf.extend(bytes(offset - len(buf)))
     buf[offset : offset + len(value)] = value
     new = bytes(buf)
-    ctx.db.put(key, new)
+    ctx.db.put_raw(key, new)
     return len(new)

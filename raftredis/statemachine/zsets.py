@@ -45,11 +45,15 @@ command = Family("sorted-set", "sortedset", since="1.2.0").command
 
 
 class ZSet:
-    __slots__ = ("scores", "order")
+    __slots__ = ("scores", "order", "big")
 
     def __init__(self) -> None:
         self.scores: IndexedDict = IndexedDict()
         self.order: SortedList = SortedList()
+        # Redis never turns a skiplist back into a listpack: set once a removal could
+        # have made the content look small again (not snapshotted: a restore re-encodes,
+        # as Redis does when it loads an RDB).
+        self.big = False
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -66,6 +70,8 @@ class ZSet:
         self.order.add((score, member))
 
     def remove(self, member: bytes) -> bool:
+        if not self.big and (len(self.scores) > LISTPACK_ENTRIES or len(member) > LISTPACK_VALUE):
+            self.big = member in self.scores
         old = self.scores.pop(member, None)
         if old is None:
             return False
@@ -103,11 +109,14 @@ def _copy(z: object) -> object:
     c = ZSet()
     c.scores = IndexedDict(z.scores)
     c.order = SortedList(z.order)
+    c.big = z.big
     return c
 
 
 def _encoding(z: object) -> str:
     assert isinstance(z, ZSet)
+    if z.big:
+        return "skiplist"
     if len(z) <= LISTPACK_ENTRIES and all(len(m) <= LISTPACK_VALUE for m in z.scores):
         return "listpack"
     return "skiplist"
