@@ -122,7 +122,7 @@ def error_of(data: bytes, auth_required: bool = False, limits: Limits | None = N
         (b"*" + b"1" * 70000, "Protocol error: too big mbulk count string"),
         (b"*1\r\n$" + b"1" * 70000, "Protocol error: too big bulk count string"),
         (b"x" * 70000, "Protocol error: too big inline request"),
-        (b"x" * 70000 + b"\r\n", "Protocol error: too big inline request"),
+        (b"x" * 90000 + b"\r\n", "Protocol error: too big inline request"),
     ],
 )
 def test_protocol_errors(data: bytes, message: str) -> None:
