@@ -329,21 +329,21 @@ def cmd_persist(ctx: Ctx, args: list[bytes]) -> object:
 # ---- OBJECT -------------------------------------------------------------------------------
 
 _OBJECT_HELP = [
-    b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    b"ENCODING <key>",
-    b"    Return the kind of internal representation used in order to store the value",
-    b"    associated with a <key>.",
-    b"FREQ <key>",
-    b"    Return the access frequency index of the <key>. The returned integer is",
-    b"    proportional to the logarithm of the recent access frequency of the key.",
-    b"IDLETIME <key>",
-    b"    Return the idle time of the <key>, that is the approximated number of",
-    b"    seconds elapsed since the last access to the key.",
-    b"REFCOUNT <key>",
-    b"    Return the number of references of the value associated with the specified",
-    b"    <key>.",
-    b"HELP",
-    b"    Print this help.",
+    Status("OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"),
+    Status("ENCODING <key>"),
+    Status("    Return the kind of internal representation used in order to store the value"),
+    Status("    associated with a <key>."),
+    Status("FREQ <key>"),
+    Status("    Return the access frequency index of the <key>. The returned integer is"),
+    Status("    proportional to the logarithm of the recent access frequency of the key."),
+    Status("IDLETIME <key>"),
+    Status("    Return the idle time of the <key>, that is the approximated number of"),
+    Status("    seconds elapsed since the last access to the key."),
+    Status("REFCOUNT <key>"),
+    Status("    Return the number of references of the value associated with the specified"),
+    Status("    <key>."),
+    Status("HELP"),
+    Status("    Prints this help."),
 ]
 _LFU_OFF = Error(
     "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
@@ -385,7 +385,7 @@ def cmd_object(ctx: Ctx, args: list[bytes]) -> object:
     if sub not in (b"encoding", b"freq", b"idletime", b"refcount", b"help"):
         name = args[1].decode("utf-8", "replace")
         raise fail(Error(f"ERR unknown subcommand '{name[:128]}'. Try OBJECT HELP."))
-    if len(args) != 3:
+    if len(args) != (2 if sub == b"help" else 3):
         return Error(f"ERR wrong number of arguments for 'object|{sub.decode()}' command")
     v = ctx.db.get(args[2], ctx.now)
     if v is None:

@@ -19,6 +19,7 @@ KNOWN = {
     "zrevrank": "7.2 added WITHSCORE (arity -3)",
     "object": "movablekeys: OBJECT HELP names no key",
     "sintercard": "legacy step 1 instead of 0 (kept: COMMAND output unchanged by the refactor)",
+    "xreadgroup": "no blocking flag: the node layer would wait on it as on a list pop",
 }
 OURS_ONLY = {"session.open", "session.exec", "session.close"}
 

@@ -22,7 +22,8 @@ CASES = [
      ("SET", "s", "x" * 44), (*ENC, "s"), ("SET", "s", "x" * 45), (*ENC, "s"),
      ("SET", "s", "007"), (*ENC, "s"), ("SET", "s", "-9223372036854775808"), (*ENC, "s"),
      ("SET", "s", "9223372036854775808"), (*ENC, "s"), ("INCR", "n"), (*ENC, "n"),
-     ("INCRBYFLOAT", "f", "1.5"), (*ENC, "f"), (*ENC, "nokey")],
+     ("INCRBYFLOAT", "f", "1.5"), (*ENC, "f"), (*ENC, "nokey"), ("OBJECT", "HELP"),
+     ("OBJECT", "HELP", "x"), ("OBJECT", "BOGUS", "x"), (*ENC, "s", "x")],
     # strings changed in place are raw, until a new value replaces them
     [("SET", "a", "12"), ("APPEND", "a", "3"), (*ENC, "a"), ("APPEND", "new", "v"), (*ENC, "new"),
      ("SETRANGE", "r", "0", "ab"), (*ENC, "r"), ("SET", "r2", "abc"), ("SETRANGE", "r2", "1", ""),
