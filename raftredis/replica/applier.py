@@ -33,15 +33,23 @@ class Applier:
         self.applied = 0
         self.conf = ConfState()
         self._listeners: list[tuple[Callable[[], bool], ChangeListener]] = []
+        self._observers: list[Callable[[int, Entry | None], None]] = []
 
     def listen(self, active: Callable[[], bool], listener: ChangeListener) -> None:
         """`listener` gets the ChangeSet of every entry applied while `active()`."""
         self._listeners.append((active, listener))
 
+    def observe(self, fn: Callable[[int, Entry | None], None]) -> None:
+        """`fn(index, entry)` sees every entry once it is applied, and `fn(index, None)`
+        every snapshot restored (metrics, the simulator's checkers)."""
+        self._observers.append(fn)
+
     def restored(self, index: int, conf: ConfState) -> None:
         """The state machine now holds a snapshot's state at `index`."""
         self.applied = index
         self.conf = conf
+        for fn in self._observers:
+            fn(index, None)
 
     def apply(self, ent: Entry, own_ops: list | None, want_replies: bool) -> list | None:
         """Apply one committed entry (index applied + 1); its replies if wanted."""
@@ -58,6 +66,8 @@ class Applier:
         elif ent.kind == EntryKind.CONFIG:
             self.conf = ConfState.decode(ent.data)
         self.applied = ent.index
+        for fn in self._observers:
+            fn(ent.index, ent)
         return replies
 
     def _apply_normal(self, ent: Entry, ops: list | None, want_replies: bool) -> list | None:

@@ -48,6 +48,11 @@ from raftredis.statemachine import StateMachine
 log = logging.getLogger("raftredis.replica")
 
 
+# How long the Ready loop may run Readys back to back before it yields to the event loop
+# (committed entries come in bounded pieces, so this bounds its hold between pieces).
+LOOP_TURN_BUDGET_S = 0.010
+
+
 class _NotReadonlyConn:
     """Stands for the original connection when a failed read is routed again: only the
     leader may serve it (a linearizable read), whatever READONLY said."""
@@ -144,7 +149,8 @@ class ReplicaGroup:
         self.applier.restored(0, ConfState(voters=cfg.voters))
         self.snapshots.restore_at_start()
         self._stamp_floor_from_log()
-        raft_cfg = RaftConfig(election_tick=cfg.election_ticks, heartbeat_tick=cfg.heartbeat_ticks)
+        raft_cfg = self._ports.raft_config or RaftConfig(election_tick=cfg.election_ticks,
+                                                         heartbeat_tick=cfg.heartbeat_ticks)
         self.core = RaftCore(self.id, self._storage, raft_cfg, self._ports.rng,
                              applied=self.applier.applied)
         if self._ports.transport is not None:
@@ -244,11 +250,17 @@ class ReplicaGroup:
             self._wake.clear()
             try:
                 self._flush()
+                turn_started = self._clock.monotonic()
                 while core.has_ready():
                     rd = core.ready()
                     await self._handle_ready(rd)
                     core.advance(rd)
                     self._flush()
+                    if self._clock.monotonic() - turn_started > LOOP_TURN_BUDGET_S:
+                        # A long backlog (a big catch-up, a slow state machine) must not
+                        # hold the event loop: let peer messages, ticks and clients in.
+                        await asyncio.sleep(0)
+                        turn_started = self._clock.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeVar
 
+from raftredis.raft.config import RaftConfig
 from raftredis.raft.messages import Message
 from raftredis.raft.storage import Storage
 from raftredis.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMeta
@@ -76,3 +77,4 @@ class Ports:
     transport: TransportFactory | None = None  # None: a one-node group, no peers
     fork_snapshots: bool = True  # write snapshots from a forked child (production)
     read_ctx_prefix: bytes = b""  # unique per incarnation (see replica.reads)
+    raft_config: RaftConfig | None = None  # None: from the NodeConfig's tick settings
