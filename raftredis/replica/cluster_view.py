@@ -201,15 +201,15 @@ class ClusterView:
         repl: list[tuple[str, object]] = []
         if node.is_leader:
             repl.append(("role", "master"))
-            peers = st.get("progress", {}) or {}
+            peers = st.progress
             followers = [nid for nid in sorted(peers) if nid != node.id]
             repl.append(("connected_slaves", len(followers)))
             for i, nid in enumerate(followers):
                 pr = peers[nid]
                 host, port = _split_addr(self._addr(nid) or "?:0")
-                match = pr.get("match", 0)
-                lag = max(0, st.get("last_index", 0) - match)
-                state = "online" if pr.get("recent_active", True) else "offline"
+                match = pr.match
+                lag = max(0, st.last_index - match)
+                state = "online" if pr.recent_active else "offline"
                 repl.append((f"slave{i}", f"ip={host},port={port},state={state},"
                              f"offset={match},lag={lag}"))
         else:
@@ -251,12 +251,12 @@ class ClusterView:
         raft: list[tuple[str, object]] = [
             ("raft_node_id", node.id),
             ("raft_role", ROLE_NAMES.get(node.role, str(node.role))),
-            ("raft_term", st.get("term", 0)),
+            ("raft_term", st.term),
             ("raft_leader_id", leader),
-            ("raft_commit_index", st.get("commit", 0)),
+            ("raft_commit_index", st.commit),
             ("raft_applied_index", node.applied),
             ("raft_log_first_index", storage_stats.get("first_index", 0)),
-            ("raft_log_last_index", st.get("last_index", storage_stats.get("last_index", 0))),
+            ("raft_log_last_index", st.last_index),
             ("raft_log_bytes", storage_stats.get("log_bytes", 0)),
             ("raft_snapshot_index", storage_stats.get("snapshot_index", 0)),
             ("raft_voters", ",".join(str(v) for v in sorted(node.applied_conf.voters))),
@@ -266,15 +266,15 @@ class ClusterView:
             ("raft_snapshots_taken", counters.snapshots_taken),
             ("raft_snapshots_installed", counters.snapshots_installed),
         ]
-        progress = st.get("progress", {}) or {}
+        progress = st.progress
         for nid in sorted(progress):
             if nid == node.id:
                 continue
             pr = progress[nid]
-            match = pr.get("match", 0)
+            match = pr.match
             raft.append((f"raft_peer{nid}",
                          f"addr={self._addr(nid) or ''},match={match},"
-                         f"lag={max(0, st.get('last_index', 0) - match)},"
-                         f"state={pr.get('state', '')},active={int(bool(pr.get('recent_active', 0)))}"))
+                         f"lag={max(0, st.last_index - match)},"
+                         f"state={pr.state},active={int(pr.recent_active)}"))
         sections["raft"] = raft
         return sections

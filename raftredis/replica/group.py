@@ -29,6 +29,7 @@ from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import RaftCore
 from raftredis.raft.messages import Append, Heartbeat, InstallSnapshot, Message
 from raftredis.raft.ready import Ready
+from raftredis.raft.status import RaftStatus
 from raftredis.raft.types import ConfState, EntryKind, Role, SoftState
 from raftredis.replica import ops as logops
 from raftredis.replica.applier import Applier
@@ -152,7 +153,8 @@ class ReplicaGroup:
         raft_cfg = self._ports.raft_config or RaftConfig(election_tick=cfg.election_ticks,
                                                          heartbeat_tick=cfg.heartbeat_ticks)
         self.core = RaftCore(self.id, self._storage, raft_cfg, self._ports.rng,
-                             applied=self.applier.applied)
+                             applied=self.applier.applied,
+                             incarnation=self._ports.read_ctx_prefix or None)
         if self._ports.transport is not None:
             self._transport = self._ports.transport(self._on_peer_message, self._on_peer_meta)
             await self._transport.start()
@@ -466,11 +468,11 @@ class ReplicaGroup:
         self._wake.set()
         return True
 
-    def raft_status(self):
+    def raft_status(self) -> RaftStatus:
         assert self.core is not None
         return self.core.status()
 
-    def status(self):
+    def status(self) -> RaftStatus:
         return self.raft_status()
 
     def storage_stats(self) -> dict:

@@ -58,8 +58,8 @@ class Snapshots:
         self.installed = 0
 
     # ------------------------------------------------------------------ restoring
-    def restore(self, fp: BinaryIO) -> None:
-        """Restore the state machine (and the apply clock) from snapshot data."""
+    def _decode(self, fp: BinaryIO) -> tuple[int, tuple]:
+        """(apply clock, decoded state) of snapshot data; SnapshotError if bad."""
         start = fp.tell()
         head = fp.read(_CLOCK_HEAD.size)
         clock = 0
@@ -67,7 +67,12 @@ class Snapshots:
             _, clock = _CLOCK_HEAD.unpack(head)
         else:
             fp.seek(start)  # a snapshot from before the clock was recorded
-        self._sm.restore_snapshot(fp)
+        return clock, self._sm.decode_snapshot(fp)
+
+    def restore(self, fp: BinaryIO) -> None:
+        """Restore the state machine (and the apply clock) from snapshot data."""
+        clock, decoded = self._decode(fp)
+        self._sm.load_snapshot(decoded)
         self._stamps.restored(clock)
 
     def restore_at_start(self) -> None:
@@ -80,11 +85,15 @@ class Snapshots:
             self._applier.restored(meta.index, meta.conf)
 
     async def install_received(self, snap: Snapshot) -> None:
-        """A snapshot from the leader (in a Ready): restore, then make it our log's base."""
-        # Restore first: a snapshot the state machine refuses must not replace our log.
-        self.restore(io.BytesIO(snap.data))
+        """A snapshot from the leader (in a Ready): check it, make it our log's base, then
+        restore from it (raft.ready: the state is never ahead of what storage holds, so
+        a snapshot taken meanwhile cannot describe a log we do not have)."""
+        # Decoded first: a snapshot the state machine refuses must not replace our log.
+        clock, decoded = self._decode(io.BytesIO(snap.data))
         storage = self._storage
         await self._persister.call(lambda: storage.install_snapshot(snap))
+        self._sm.load_snapshot(decoded)
+        self._stamps.restored(clock)
         self._applier.restored(snap.meta.index, snap.meta.conf)
         self.installed += 1
 

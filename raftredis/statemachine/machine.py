@@ -216,6 +216,16 @@ class StateMachine:
     def restore_snapshot(self, fp: BinaryIO) -> None:
         """Replace the whole state from fp; on bad input raise SnapshotError and keep
         the current state untouched."""
-        data, expires, sessions = snapshot.read_with_sessions(fp)
+        self.load_snapshot(self.decode_snapshot(fp))
+
+    @staticmethod
+    def decode_snapshot(fp: BinaryIO) -> tuple:
+        """Read and check a snapshot without touching the current state (SnapshotError
+        on bad input): a received snapshot is checked before it is made durable."""
+        return snapshot.read_with_sessions(fp)
+
+    def load_snapshot(self, decoded: tuple) -> None:
+        """Replace the whole state with what decode_snapshot() returned."""
+        data, expires, sessions = decoded
         self.db.load(data, expires)
         self.sessions = sessions

@@ -532,7 +532,7 @@ class Cluster:
             return all(n.applied >= top for n in self.nodes.values())
 
         if not self._run_until(deadline, done):
-            st = {i: (n.core.status()["role"], n.core.term, n.core.commit, n.applied)
+            st = {i: (n.core.status().role.name.lower(), n.core.term, n.core.commit, n.applied)
                   for i, n in self.nodes.items()}
             self.fail(f"liveness: no convergence within {self.p.liveness_ticks} ticks "
                       f"after healing (proposed {sorted(want)}): {st}")
