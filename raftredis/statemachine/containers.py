@@ -102,12 +102,15 @@ def parse_scan_args(args: list[bytes], start: int) -> tuple[int, int, Callable[[
     return int(cur), min(count, SCAN_COUNT_LIMIT), match, novalues
 
 
-def scan_batch(d: IndexedDict, cursor: int, count: int) -> tuple[int, list[bytes]]:
-    """The keys of d for one scan step and the next cursor (0 when done).
+def scan_batch(d: IndexedDict, cursor: int, count: int,
+               compact: bool | None = None) -> tuple[int, list[bytes]]:
+    """The keys of d for one scan step and the next cursor (0 when done). A `compact`
+    container (what Redis holds as a listpack or an intset) comes back whole whatever
+    the cursor and COUNT, as Redis returns those; without the flag, small ones do.
 
     A key present for a whole scan is returned exactly once: the index orders keys by
     CRC32, which neither inserts nor deletes change, and means the same everywhere."""
-    if len(d) <= SCAN_ALL_LIMIT:
+    if compact if compact is not None else len(d) <= SCAN_ALL_LIMIT:
         return 0, list(d)
     idx = getattr(d, "scan", None)
     if idx is None:

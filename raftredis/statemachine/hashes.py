@@ -278,7 +278,7 @@ def cmd_hscan(ctx: Ctx, args: list[bytes]) -> object:
     h = _get(ctx, args[1])
     if h is None:
         return [b"0", []]
-    nxt, batch = scan_batch(h, cursor, count)
+    nxt, batch = scan_batch(h, cursor, count, _encoding(h) == "listpack")
     out: list[bytes] = []
     for f in batch:
         v = h.get(f)

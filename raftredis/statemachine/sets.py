@@ -253,7 +253,7 @@ def cmd_sscan(ctx: Ctx, args: list[bytes]) -> object:
     s = _get(ctx, args[1])
     if s is None:
         return [b"0", []]
-    nxt, batch = scan_batch(s, cursor, count)
+    nxt, batch = scan_batch(s, cursor, count, _encoding(s) != "hashtable")
     out = [m for m in batch if m in s and (match is None or match(m))]
     return [str(nxt).encode(), out]
 

@@ -667,7 +667,7 @@ def cmd_zscan(ctx: Ctx, args: list[bytes]) -> object:
     z = _get(ctx, args[1])
     if z is None:
         return [b"0", []]
-    nxt, batch = scan_batch(z.scores, cursor, count)
+    nxt, batch = scan_batch(z.scores, cursor, count, _encoding(z) == "listpack")
     out: list[bytes] = []
     for m in batch:
         s = z.scores.get(m)

@@ -116,3 +116,18 @@ def test_a_restore_reencodes_as_redis_rdb_load_does() -> None:
     buf.seek(0)
     other.restore_snapshot(buf)
     assert _enc(other, "h") == b"listpack" and _enc(other, "a") == b"int"
+
+
+SCANS = [
+    # A listpack hash (up to 512 fields) comes back whole from one HSCAN, as in Redis
+    [("HSET", "h", *[x for i in range(300) for x in (f"f{i:03}", "v")]),
+     ("~HSCAN", "h", "0", "COUNT", "5"), ("~HSCAN", "h", "123", "COUNT", "1")],
+    [("ZADD", "z", *[x for i in range(100) for x in (str(i), f"m{i}")]),
+     ("ZSCAN", "z", "0", "COUNT", "3"), ("ZSCAN", "z", "7")],
+    [("SADD", "s", *[str(i) for i in range(400)]), ("~SSCAN", "s", "0", "COUNT", "2")],
+]
+
+
+@pytest.mark.parametrize("case", cases(SCANS))
+def test_compact_containers_scan_whole_like_redis(ref: Ref, case: list) -> None:
+    ref.check(case, resps=(2,))
