@@ -7,14 +7,59 @@ keyspace, cluster, raft).
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from raftredis.commands.slots import SLOTS, key_slot
 from raftredis.raft.types import Role
 from raftredis.reply import Error, Map, Status, Verbatim
 
 if TYPE_CHECKING:
-    from raftredis.replica.group import ReplicaGroup
+    import asyncio
+    from collections.abc import Callable
+
+    from raftredis.config import NodeConfig
+    from raftredis.raft.status import RaftStatus
+    from raftredis.raft.types import ConfState
+    from raftredis.statemachine import StateMachine
+
+
+class GroupView(Protocol):
+    """What the cluster view reads of a replica group (ReplicaGroup implements it)."""
+
+    id: int
+    config: NodeConfig
+    sm: StateMachine
+
+    @property
+    def applied(self) -> int: ...
+
+    @property
+    def applied_conf(self) -> ConfState: ...
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    @property
+    def role(self) -> Role: ...
+
+    @property
+    def term(self) -> int: ...
+
+    def known_leader(self) -> int: ...
+
+    def members(self) -> tuple[int, list[int]]: ...
+
+    def client_address(self, node_id: int) -> str | None: ...
+
+    def when_leader_known(self, fn: Callable[[], object]) -> asyncio.Future: ...
+
+    def campaign_now(self) -> bool: ...
+
+    def raft_status(self) -> RaftStatus: ...
+
+    def storage_stats(self) -> dict: ...
+
+    def counters(self) -> Any: ...
 
 ROLE_NAMES = {Role.FOLLOWER: "follower", Role.PRE_CANDIDATE: "pre-candidate",
               Role.CANDIDATE: "candidate", Role.LEADER: "leader"}
@@ -33,7 +78,7 @@ def _split_addr(addr: str) -> tuple[str, int]:
 class ClusterView:
     """Renders one group's state; reads it only through the group's public methods."""
 
-    def __init__(self, node: ReplicaGroup) -> None:
+    def __init__(self, node: GroupView) -> None:
         self.node = node
 
     def _members(self) -> tuple[int, list[int]]:

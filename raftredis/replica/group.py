@@ -34,6 +34,7 @@ from raftredis.raft.types import ConfState, EntryKind, Role, SoftState
 from raftredis.replica import ops as logops
 from raftredis.replica.applier import Applier
 from raftredis.replica.clock import EntryClock, SystemClock
+from raftredis.replica.cluster_view import ClusterView
 from raftredis.replica.duties import LeaderDuties
 from raftredis.replica.keywatch import KeyTracker
 from raftredis.replica.ports import GroupStorage, Ports, Transport
@@ -488,11 +489,7 @@ class ReplicaGroup:
             snapshots_installed=self.snapshots.installed)
 
     def cluster_command(self, conn, args: list[bytes]) -> object:
-        from raftredis.replica.cluster_view import ClusterView
-
         return ClusterView(self).command(conn, args)
 
     def info_sections(self) -> dict[str, list[tuple[str, object]]]:
-        from raftredis.replica.cluster_view import ClusterView
-
         return ClusterView(self).info_sections()

@@ -18,7 +18,7 @@ from raftredis.replica.clock import Clock, EntryClock
 from raftredis.replica.tasks import TaskSet
 from raftredis.reply import NULL_ARRAY, OK, CommandError, Error
 from raftredis.statemachine import StateMachine
-from raftredis.statemachine.blocking import parse_timeout_ms
+from raftredis.statemachine.blocking import parse_timeout_ms, timeout_arg
 from raftredis.statemachine.changes import ChangeKind, ChangeSet
 
 MAX_WATCHED_KEYS = 100_000  # per connection
@@ -143,7 +143,7 @@ class KeyTracker:
         """BLPOP and friends: try through the log; if it would block, wait until an
         applied entry touches one of the keys (or the timeout), then try again."""
         try:
-            timeout_ms = parse_timeout_ms(args[-1])
+            timeout_ms = parse_timeout_ms(timeout_arg(args))
         except CommandError as exc:
             return exc.reply()
         result: asyncio.Future = self._loop.create_future()
