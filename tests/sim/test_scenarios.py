@@ -1,173 +1,141 @@
-"""Situations from the Raft paper, written as scripts with their expected outcome."""
+"""Situations from the Raft paper, as data files: tests/sim/testdata/*.txt hold the
+commands (tests/sim/script.py) and the trace each must print (format:
+tests/sim/datadriven.py). One test per file.
+
+    python3 -m pytest -q tests/sim/test_scenarios.py
+    REWRITE=1 python3 -m pytest -q tests/sim/test_scenarios.py    # accept new traces
+    python3 -m tests.sim.script --rewrite tests/sim/testdata/transfer.txt
+"""
 
 from __future__ import annotations
 
-from tests.sim.script import Script
+from pathlib import Path
 
-# Figure 8 (Raft paper §5.4.2): a leader must not commit an entry of an earlier term by
-# counting replicas, or a later leader may overwrite it.
-FIGURE_8 = """
-campaign 1
-stabilize
-expect 1 role leader
-propose 1 a               # index 2, committed everywhere
-stabilize
-expect 1 commit 2
-# (a) S1 (term 1) gets index 3 to S2 only, then crashes.
-propose 1 b
-drop from=1 to=3
-drop from=1 to=4
-drop from=1 to=5
-deliver
-crash 1
-drop
-expect-term 2 3 1
-expect-term 3 3 none
-# (b) S5 wins term 2 with S3 and S4 and appends its no-op 3@2, then crashes unheard.
-restart 3 4               # restarts forget the old leader, so they will vote (§4.2.3)
-cut 2
-elect 5
-expect 5 term 2
-expect-term 5 3 2
-drop from=5
-crash 5
-mend
-# (c) S1 returns and wins term 3; it gets 3@1 onto S3, so a majority (S1 S2 S3) holds it.
-restart 1 2
-elect 1
-expect 1 term 3
-drop to=4
-deliver                   # S2 accepts the no-op 4@3; S3 rejects the probe
-drop to=4
-deliver                   # S1 sends index 3 alone to S3
-drop to=4
-deliver                   # S3 takes 3@1
-drop to=4
-deliver                   # S1 hears S3 holds 3
-expect-term 3 3 1
-expect 1 commit 2         # 3@1 is on a majority but of an old term: NOT committed
-# (d) S1 crashes; S5 wins with S3 and S4 and replaces 3@1 with its 3@2: this is only
-# safe because 3@1 was never committed.
-crash 1
-drop
-restart 3 4 5
-elect 5
-stabilize
-expect 5 role leader
-expect-term 3 3 2
-expect-term 2 3 2
-expect 5 commit 4
-restart 1
-campaign 5
-stabilize
-expect-term 1 3 2
-expect 1 commit 4
+import pytest
+
+from tests.sim.datadriven import DataDrivenError, TestData, format_output, parse, run_file
+from tests.sim.script import ScenarioRunner, run_scenario_file, scenario_files
+
+FILES = scenario_files()
+
+
+def test_every_theme_has_a_file() -> None:
+    names = {p.stem for p in FILES}
+    assert {"elections", "replication", "read_index", "snapshots", "transfer"} <= names
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_scenario_file(path: Path) -> None:
+    run_scenario_file(path)
+
+
+# ---- the parser and runner themselves -----------------------------------------------------------
+SAMPLE = """\
+# a comment
+echo a b=1 c=(x, y)
+line one
+line two
+----
+a b=1 c=(x, y)
+line one
+line two
+
+echo
+----
+----
+with
+
+a blank line
+----
+----
+
+echo
+----
 """
 
 
-def test_figure_8() -> None:
-    Script(5).run(FIGURE_8)
+def echo(d: TestData) -> str:
+    if d.cmd != "echo":
+        raise d.fatal("unknown verb")
+    return "\n".join(x for x in [" ".join(d.words()), d.input] if x)
 
 
-# §9.6 / §4.2.3: a node cut off from the cluster keeps timing out; with pre-vote its
-# term does not grow, so when it returns it does not depose a healthy leader.
-REJOIN_WITHOUT_DISRUPTION = """
-campaign 1
-stabilize
-expect 1 role leader
-expect 1 term 1
-cut 3
-tick 3 100                # many election timeouts alone: pre-votes go nowhere
-expect 3 term 1
-expect 3 role pre_candidate
-mend
-stabilize
-tick 1
-stabilize
-expect 1 role leader
-expect 1 term 1
-expect 3 leader 1
-"""
+def test_parse_cases_args_inputs_and_doubled_separators() -> None:
+    cases = parse(SAMPLE, "sample.txt")
+    assert [c.line for c in cases] == [2, 10, 19]
+    a = cases[0]
+    assert a.cmd == "echo" and a.input == "line one\nline two"
+    assert [(x.key, x.vals) for x in a.args] == [("a", ()), ("b", ("1",)), ("c", ("x", "y"))]
+    assert a.get("b") == "1" and a.get_int("b") == 1 and a.has("a") and not a.has("z")
+    assert cases[1].expected == "with\n\na blank line\n"
+    assert cases[2].expected == ""
 
 
-def test_rejoin_without_disruption() -> None:
-    Script(3).run(REJOIN_WITHOUT_DISRUPTION)
+def test_format_output_doubles_the_separator_only_when_needed() -> None:
+    assert format_output("x\ny\n") == ["----", "x", "y"]
+    assert format_output("x\n\ny\n") == ["----", "----", "x", "", "y", "----", "----"]
+    assert format_output("") == ["----"]
 
 
-# §3.10: leadership transfer: proposals stop, the target catches up, then TimeoutNow.
-TRANSFER = """
-campaign 1
-stabilize
-propose 1 a
-cut 2
-stabilize                 # 2 misses index 2
-mend
-"""
+def test_parse_rejects_a_case_without_separator_or_an_unclosed_output() -> None:
+    with pytest.raises(DataDrivenError, match="sample.txt:1"):
+        parse("echo\nno separator\n", "sample.txt")
+    with pytest.raises(DataDrivenError, match="never closed"):
+        parse("echo\n----\n----\nout\n", "sample.txt")
 
 
-def test_leadership_transfer() -> None:
-    s = Script(3)
-    s.run(TRANSFER)
-    s.core(1).transfer_leadership(2)
-    s.run("""
-    propose 1 b
-    expect-error transfer in progress
-    stabilize
-    expect 2 role leader
-    expect 2 term 2
-    expect 1 leader 2
-    expect 1 commit 3
-    expect 2 commit 3
-    """)
+def test_sample_passes(tmp_path: Path) -> None:
+    f = tmp_path / "sample.txt"
+    # echo prints nothing for the middle case
+    f.write_text(SAMPLE.replace("----\n----\nwith\n\na blank line\n----\n----\n", "----\n"))
+    run_file(f, echo, rewrite=False)
 
 
-# §6.4: a new leader serves no read before an entry of its term is committed; many
-# reads share one heartbeat round; a follower's read goes through the leader.
-READS = """
-campaign 1
-stabilize
-propose 1 a
-stabilize
-crash 1
-restart 2 3
-elect 2
-read 2 r1
-deliver                   # node 3 takes the no-op and learns its leader
-read 3 r2                 # forwarded to the leader
-expect-read 2 r1 none     # the no-op of term 2 is not committed yet: no read served
-deliver
-expect 2 commit 3
-stabilize
-expect-read 2 r1 3
-expect-read 3 r2 3
-read 2 r3                 # starts a heartbeat round at once
-read 2 r4                 # a round is in flight: r4 and r5 share the next one
-read 2 r5
-expect-read 2 r3 none
-stabilize
-expect-read 2 r3 3
-expect-read 2 r4 3
-expect-read 2 r5 3
-crash 2
-read 3 r6                 # its leader is gone: the forwarded read times out
-tick 3 9
-expect-read 3 r6 none
-tick 3 40
-expect-read 3 r6 dropped
-"""
+def test_a_differing_output_fails_with_a_diff_and_rewrite_fixes_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "sample.txt"
+    f.write_text(SAMPLE)
+    with pytest.raises(DataDrivenError) as ei:
+        run_file(f, echo, rewrite=False)
+    msg = str(ei.value)
+    assert "1 case(s)" in msg and "sample.txt:10: output of `echo` differs" in msg
+    assert "--- expected\n+++ actual\n" in msg and "\n-with\n-\n-a blank line" in msg
+    res = run_file(f, echo, rewrite=True)
+    assert res.rewritten
+    text = f.read_text()
+    assert "# a comment" in text and "with" not in text
+    run_file(f, echo, rewrite=False)  # the rewritten file passes
+    assert not run_file(f, echo, rewrite=True).rewritten  # and a second rewrite is a no-op
 
 
-def test_reads() -> None:
-    Script(3).run(READS)
+def test_rewrite_of_an_output_that_gains_blank_lines_and_a_handler_error(tmp_path: Path) -> None:
+    f = tmp_path / "s.txt"
+    f.write_text("echo x\n----\nwrong\necho y\n----\n")
+    # "echo y" is part of the first output here: single-separator output runs to a blank line
+    assert len(parse(f.read_text())) == 1
+
+    f.write_text("echo x\n----\nwrong\n\necho y\n----\ny\n")
+    run_file(f, lambda d: "a\n\nb" if d.words() == ["x"] else "y", rewrite=True)
+    assert f.read_text() == "echo x\n----\n----\na\n\nb\n----\n----\n\necho y\n----\ny\n"
+    run_file(f, lambda d: "a\n\nb" if d.words() == ["x"] else "y", rewrite=False)
+    with pytest.raises(DataDrivenError, match=r"s.txt:1: `echo x` raised ValueError: boom"):
+        run_file(f, lambda d: (_ for _ in ()).throw(ValueError("boom")))
 
 
-def test_single_voter_serves_reads_at_once() -> None:
-    Script(1).run("""
-    campaign 1
-    expect 1 role leader
-    expect 1 commit 1
-    read 1 r
-    expect-read 1 r 1
-    propose 1 x
-    expect 1 commit 2
-    """)
+def test_rewrite_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "s.txt"
+    f.write_text("echo x\n----\nold\n")
+    monkeypatch.setenv("REWRITE", "1")
+    run_file(f, echo)
+    assert f.read_text() == "echo x\n----\nx\n"
+
+
+def test_scenario_trace_breakage_is_reported_with_the_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "s.txt"
+    f.write_text("new nodes=3\n----\nok\n\ncampaign 1\n----\n1: role=leader leader=1\n")
+    with pytest.raises(DataDrivenError) as ei:
+        run_file(f, ScenarioRunner(), rewrite=False)
+    assert "s.txt:5: output of `campaign 1` differs" in str(ei.value)
+    assert "+1: role=pre_candidate leader=0" in str(ei.value)
+    f.write_text("new nodes=3\n----\nok\n\nstatus 1 nosuchfield\n----\n")
+    with pytest.raises(DataDrivenError, match="s.txt:5: `status 1 nosuchfield`: no status field"):
+        run_file(f, ScenarioRunner(), rewrite=False)
