@@ -17,7 +17,7 @@ are in the committed log, the history is linearizable (registers, a counter, and
 compare-and-set through WATCH/MULTI/EXEC), and after healing every node converges to
 the same state. A failure raises SimFailure with the seed and the replay command:
 
-    python3 -m tests.sim.group_run --seed 7 -v
+    python3 -m tests.sim.run --group --seed 7 -v
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class SimFailure(AssertionError):
 
 
 def replay_command(seed: int, nodes: int) -> str:
-    return f"python3 -m tests.sim.group_run --seed {seed} --nodes {nodes} -v"
+    return f"python3 -m tests.sim.run --group --seed {seed} --nodes {nodes} -v"
 
 
 @dataclass

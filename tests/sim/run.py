@@ -3,6 +3,7 @@
     python3 -m tests.sim.run --seed 123 --nodes 5 -v     # replay one seed with a trace
     python3 -m tests.sim.run --seeds 10000               # 10,000 seeds, 3 and 5 nodes
     python3 -m tests.sim.run --disk --seeds 1000         # on DiskStorage, losing unsynced data
+    python3 -m tests.sim.run --group --seed 7 -v          # the replica group simulator
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import sys
 import time
 
+from tests.sim import group_sim
 from tests.sim.cluster import SimFailure, run_seed
 from tests.sim.disk import run_disk_seed
 
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zero-fill", type=float, default=0.0,
                     help="disk mode: chance a lost tail stays as zeros from a sector edge on "
                          "instead of being cut (off by default: see tests/sim/disk.py)")
+    ap.add_argument("--group", action="store_true",
+                    help="run the replica group (raftredis/replica) under tests/sim/group_sim.py")
     args = ap.parse_args(argv)
 
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
@@ -35,11 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     for i, seed in enumerate(seeds):
         nodes = args.nodes or (3 if seed % 2 == 0 else 5)
         try:
-            if args.disk:
+            if args.group:
+                stats = group_sim.run_group_seed(seed, nodes, trace=args.verbose)
+            elif args.disk:
                 stats = run_disk_seed(seed, nodes, trace=args.verbose, zero_fill=args.zero_fill)
             else:
                 stats = run_seed(seed, nodes, trace=args.verbose)
-        except SimFailure as e:
+        except (SimFailure, group_sim.SimFailure) as e:
             failures += 1
             print(f"FAIL {e}", flush=True)
             continue
