@@ -499,11 +499,13 @@ class GroupSim:
                 # apply, which its ReadIndex waiters and WATCH checks must respect.
                 leaders = [m for m in up if m.group is not None and m.group.is_leader]
                 if leaders and len(up) > 1:
-                    until = self.loop.time() + rng.uniform(0.6, 1.5)
-                    for m in up:
-                        if m is not leaders[0]:
-                            m.slow_until = until
-                    self.log("SLOW APPLY on the followers; the leader crashes")
+                    slow = rng.choice([m for m in up if m is not leaders[0]])
+                    slow.slow_until = self.loop.time() + rng.uniform(0.6, 1.5)
+                    self.log(f"SLOW APPLY n{slow.id}")
+                    # Commit runs ahead of their apply for a while, then the leader dies.
+                    await asyncio.sleep(rng.uniform(0.15, 0.5))
+                    if leaders[0].group is None:
+                        continue
                     await self.crash_node(leaders[0])
                     self.loop.call_later(rng.uniform(0.1, 0.4), self._restart_later,
                                          leaders[0])
