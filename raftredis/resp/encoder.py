@@ -28,6 +28,8 @@ _NULL2 = b"$-1\r\n"
 _NULL3 = b"_\r\n"
 _NULL_ARRAY2 = b"*-1\r\n"
 _CRLF = b"\r\n"
+# Bulk replies at least this big are not copied into a formatted part.
+_COPY_BELOW = 16 * 1024
 # Small integers are common (counters, DEL/EXISTS results): cache their encoding.
 _SMALL_INTS = [b":%d\r\n" % i for i in range(-1, 1024)]
 
@@ -52,7 +54,11 @@ def _clean(text: str) -> bytes:
 def encode_into(parts: list[bytes], value: object, resp: int = 2) -> None:
     t = type(value)
     if t is bytes:
-        parts.append(b"$%d\r\n%s\r\n" % (len(value), value))  # type: ignore[arg-type]
+        n = len(value)  # type: ignore[arg-type]
+        if n < _COPY_BELOW:
+            parts.append(b"$%d\r\n%s\r\n" % (n, value))  # type: ignore[str-bytes-safe]
+        else:  # a big value goes out as it is: the batch's join is its only copy
+            parts += (b"$%d\r\n" % n, value, _CRLF)  # type: ignore[list-item]
     elif value is OK:
         parts.append(_OK)
     elif t is int:

@@ -56,6 +56,11 @@ class ClientState:
         self.no_evict = False
         self.no_touch = False
 
+    def output_class(self) -> str:
+        """The client-output-buffer-limit class. Every client here is normal: the
+        server has no pub/sub, and Raft peers use their own port, not replica links."""
+        return "normal"
+
     def flags(self) -> str:
         f = ""
         if self.multi is not None:

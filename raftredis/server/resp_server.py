@@ -1,11 +1,16 @@
 """RespServer: the client port. Owns the listener, the connections, the idle-timeout
-check, live limits from CONFIG SET, and graceful shutdown."""
+and output-buffer checks, live limits from CONFIG SET, the file-descriptor limit
+behind maxclients, and graceful shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import resource
 import time
+from collections.abc import Callable
 
 import raftredis.server.admin_commands  # noqa: F401  (registers handlers)
 import raftredis.server.conn_commands  # noqa: F401
@@ -16,7 +21,56 @@ from raftredis.server.protocol import RespProtocol
 from raftredis.server.settings import ServerSettings
 from raftredis.server.state import ServerState
 
+log = logging.getLogger(__name__)
+
 _IDLE_CHECK_S = 1.0
+# File descriptors kept for everything but clients (Redis's CONFIG_MIN_RESERVED_FDS).
+RESERVED_FDS = 32
+
+
+def fit_maxclients(maxclients: int,
+                   getrlimit: Callable[[int], tuple[int, int]] = resource.getrlimit,
+                   setrlimit: Callable[[int, tuple[int, int]], None] = resource.setrlimit,
+                   ) -> int:
+    """The maxclients this process can serve, decided as Redis's adjustOpenFilesLimit
+    does: maxclients + 32 descriptors are needed; the soft RLIMIT_NOFILE is raised toward
+    that, up to the hard limit (which is left alone), and if it still falls short
+    maxclients becomes the soft limit minus 32. Says what it did, in Redis's words."""
+    needed = maxclients + RESERVED_FDS
+    try:
+        soft, hard = getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError) as exc:
+        log.warning("Unable to obtain the current NOFILE limit (%s), assuming 1024 and "
+                    "setting the max clients configuration accordingly.", exc)
+        return max(1, min(maxclients, 1024 - RESERVED_FDS))
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return maxclients
+    original = soft
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    why = f"the hard limit is {hard}"
+    if target > soft:
+        try:
+            setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (OSError, ValueError) as exc:
+            why = f"of OS error: {os.strerror(exc.errno) if exc.errno else exc}" \
+                if isinstance(exc, OSError) else f"of an error: {exc}"
+    if soft >= needed:
+        log.info("Increased maximum number of open files to %d (it was originally set to "
+                 "%d).", needed, original)
+        return maxclients
+    fitted = soft - RESERVED_FDS
+    log.warning("You requested maxclients of %d requiring at least %d max file descriptors.",
+                maxclients, needed)
+    log.warning("Server can't set maximum open files to %d because %s.", needed, why)
+    if fitted < 1:
+        log.error("Your current 'ulimit -n' of %d is not enough for the server to serve "
+                  "clients. Please increase your open file limit to at least %d.", soft, needed)
+        return 1
+    log.warning("Current maximum open files is %d. maxclients has been reduced to %d to "
+                "compensate for low ulimit. If you need higher maxclients increase "
+                "'ulimit -n'.", soft, fitted)
+    return fitted
 
 
 class RespServer:
@@ -30,6 +84,7 @@ class RespServer:
         self._idle_task: asyncio.Task | None = None
         self._limits = Limits()
         self._sync_limits()
+        self._fit_maxclients()
         self.settings.on_change(self._on_setting)
 
     @property
@@ -41,10 +96,24 @@ class RespServer:
         self._limits.proto_max_bulk_len = int(s["proto-max-bulk-len"])  # type: ignore[arg-type]
         self._limits.client_query_buffer_limit = int(s["client-query-buffer-limit"])  # type: ignore[arg-type]
 
+    def _fit_maxclients(self) -> None:
+        # A local correction: the log carries what was asked, each node serves what its
+        # own descriptor limit allows (and CONFIG GET shows that, as in Redis).
+        wanted = int(self.settings["maxclients"])  # type: ignore[arg-type]
+        fitted = fit_maxclients(wanted)
+        if fitted != wanted:
+            self.settings.adjust("maxclients", fitted)
+
     def _on_setting(self, name: str, value: object) -> None:
         # All parsers share one Limits object, so a change applies to every connection.
         if name in ("proto-max-bulk-len", "client-query-buffer-limit"):
             self._sync_limits()
+        elif name == "maxclients":
+            self._fit_maxclients()
+        elif name == "client-output-buffer-limit":
+            for conn in list(self.state.clients.values()):
+                if isinstance(conn, RespProtocol):
+                    conn.apply_output_limits()
 
     def _make_protocol(self) -> RespProtocol:
         return RespProtocol(self.state, self.dispatcher, lambda: self._limits)
@@ -64,11 +133,15 @@ class RespServer:
         while True:
             await asyncio.sleep(_IDLE_CHECK_S)
             timeout = int(self.settings["timeout"])  # type: ignore[arg-type]
-            if timeout <= 0:
-                continue
             now = time.monotonic()
             for conn in list(self.state.clients.values()):
-                if isinstance(conn, RespProtocol) and conn.idle_for(now) > timeout:
+                if not isinstance(conn, RespProtocol):
+                    continue
+                # A client over its soft output limit may get no more writes (reading
+                # is paused): its time above the limit is checked here.
+                if conn.check_output_limits(now):
+                    continue
+                if timeout > 0 and conn.idle_for(now) > timeout:
                     conn.kill()
 
     async def stop(self, grace: float = 5.0) -> None:

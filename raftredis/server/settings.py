@@ -5,6 +5,11 @@ a current value, and whether CONFIG SET may change it here. Parameters that exis
 Redis but have no effect on this server answer Redis's default on GET and a clear
 error on SET. Others (the node: fsync policy, snapshot threshold...) add their own
 parameters with define() and learn about changes through on_change().
+
+client-output-buffer-limit keeps Redis's syntax (`<class> <hard> <soft> <seconds>`,
+classes normal / replica (alias slave) / pubsub): a CONFIG SET changes only the classes
+it names, so the parsed value depends on the current one; every node applies the
+same log in the same order, so they agree.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 
 # Kinds of values
 INT, MEMORY, STRING, BOOL = "int", "memory", "string", "bool"
+OBUF = "output-buffer-limits"  # client-output-buffer-limit: {class: OutputBufferLimit}
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3,
           "gb": 1024**3}
@@ -36,6 +42,62 @@ def parse_memory(text: str) -> int:
     return int(num) * _UNITS[unit]
 
 
+@dataclass(frozen=True, slots=True)
+class OutputBufferLimit:
+    """One client class's output buffer limit, in bytes and seconds; 0 = no limit.
+    The client is closed when its unsent output reaches `hard`, or has stayed at or
+    above `soft` for more than `soft_seconds`."""
+
+    hard: int = 0
+    soft: int = 0
+    soft_seconds: int = 0
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.hard or self.soft)
+
+
+# Redis's names for the classes (CONFIG SET accepts both replica and slave; CONFIG GET
+# says slave, as Redis 7 does).
+_OBUF_CLASSES = {"normal": "normal", "replica": "replica", "slave": "replica",
+                 "pubsub": "pubsub"}
+_OBUF_SHOWN = (("normal", "normal"), ("replica", "slave"), ("pubsub", "pubsub"))
+DEFAULT_OUTPUT_BUFFER_LIMITS: dict[str, OutputBufferLimit] = {
+    "normal": OutputBufferLimit(0, 0, 0),
+    "replica": OutputBufferLimit(256 * 1024**2, 64 * 1024**2, 60),
+    "pubsub": OutputBufferLimit(32 * 1024**2, 8 * 1024**2, 60),
+}
+
+
+def parse_output_buffer_limits(text: str, current: dict[str, OutputBufferLimit]
+                               ) -> dict[str, OutputBufferLimit]:
+    """Redis 7's client-output-buffer-limit: groups of `<class> <hard> <soft> <seconds>`,
+    all checked before any applies; classes not named keep their limits."""
+    from raftredis.resp.parser import split_args  # quotes as Redis's sdssplitargs
+
+    args = split_args(text.encode("utf-8", "replace"))
+    if args is None or len(args) % 4:
+        raise ConfigError("Wrong number of arguments in buffer limit configuration.")
+    out = dict(current)
+    for i in range(0, len(args), 4):
+        cls = _OBUF_CLASSES.get(args[i].decode("utf-8", "replace").lower())
+        if cls is None:  # includes master, which Redis refuses here too
+            raise ConfigError("Invalid client class specified in buffer limit configuration.")
+        try:
+            hard, soft, secs = (parse_memory(a.decode("utf-8", "replace"))
+                                for a in args[i + 1 : i + 4])
+        except ConfigError:
+            raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit "
+                              "configuration.") from None
+        out[cls] = OutputBufferLimit(hard, soft, secs)
+    return out
+
+
+def render_output_buffer_limits(limits: dict[str, OutputBufferLimit]) -> str:
+    return " ".join(f"{shown} {limits[c].hard} {limits[c].soft} {limits[c].soft_seconds}"
+                    for c, shown in _OBUF_SHOWN)
+
+
 @dataclass(slots=True)
 class Param:
     name: str
@@ -50,11 +112,15 @@ class Param:
     def render(self) -> bytes:
         if self.kind == BOOL:
             return b"yes" if self.value else b"no"
+        if self.kind == OBUF:
+            return render_output_buffer_limits(self.value).encode()  # type: ignore[arg-type]
         v = self.value
         return v.encode() if isinstance(v, str) else str(v).encode()
 
     def parse(self, raw: bytes) -> object:
         text = raw.decode("utf-8", "replace")
+        if self.kind == OBUF:
+            return parse_output_buffer_limits(text, self.value)  # type: ignore[arg-type]
         if self.kind == BOOL:
             low = text.lower()
             if low not in ("yes", "no"):
@@ -113,6 +179,11 @@ class ServerSettings:
         self._params[name].value = value
         for listener in self._listeners:
             listener(name, value)
+
+    def adjust(self, name: str, value: object) -> None:
+        """Replace a value without running listeners: a local correction of what was
+        set (maxclients lowered to what this process's file-descriptor limit allows)."""
+        self._params[name].value = value
 
     def names(self) -> list[str]:
         return list(self._params)
@@ -175,6 +246,7 @@ def _define_defaults(s: ServerSettings) -> None:
     s.define("proto-max-bulk-len", MEMORY, 512 * 1024 * 1024, minimum=1024 * 1024, maximum=big)
     s.define("client-query-buffer-limit", MEMORY, 1024 * 1024 * 1024, minimum=1024 * 1024,
              maximum=big)
+    s.define("client-output-buffer-limit", OBUF, dict(DEFAULT_OUTPUT_BUFFER_LIMITS))
     s.define("port", INT, 6379, settable=False)
     s.define("bind", STRING, "127.0.0.1", settable=False)
     s.define("databases", INT, 1, settable=False)
@@ -228,8 +300,6 @@ def _define_defaults(s: ServerSettings) -> None:
         ("activerehashing", BOOL, True),
         ("stop-writes-on-bgsave-error", BOOL, True),
         ("rdbcompression", BOOL, True),
-        ("client-output-buffer-limit", STRING,
-         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     ]
     for name, kind, value in fixed:
         s.define(name, kind, value, settable=False, note=_NO_EFFECT)

@@ -28,6 +28,8 @@ class Connection(Protocol):
 
     def pending_replies(self) -> int: ...
 
+    def output_buffered(self) -> int: ...
+
 
 @dataclass(slots=True)
 class Stats:
@@ -38,6 +40,7 @@ class Stats:
     total_net_output_bytes: int = 0
     total_error_replies: int = 0
     unexpected_error_replies: int = 0
+    client_output_buffer_limit_disconnections: int = 0
 
 
 @dataclass(slots=True, eq=False)

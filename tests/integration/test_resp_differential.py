@@ -175,3 +175,20 @@ def test_same_query_buffer_limit(redis_port: int, ours: ServerProc) -> None:
         restore = _cmd(b"CONFIG", b"SET", b"client-query-buffer-limit", b"1gb")
         for port in (redis_port, ours.port):
             _roundtrip(port, restore)
+
+
+OBUF_STEPS = [b"normal 1mb 512kb 10", b"pubsub 1m 2k 0", b"replica 1 2 3", b"SLAVE 5gb 1gb 100",
+              b"master 1 1 1", b"normal 1 2", b"foo 1 2 3", b"normal x 2 3", b"normal 1 -2 3",
+              b"normal 1.5mb 0 0", b"normal 1 2 3 normal 4 5 6", b"", b"normal 10K 0 0",
+              b"normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"]
+
+
+def test_client_output_buffer_limit_config_as_redis(redis_port: int, ours: ServerProc) -> None:
+    # On raftredis the SET goes through the Raft log (cluster-wide), as CONFIG SET does.
+    get = _cmd(b"CONFIG", b"GET", b"client-output-buffer-limit")
+    assert _roundtrip(ours.port, get) == _roundtrip(redis_port, get)
+    for value in OBUF_STEPS:
+        set_ = _cmd(b"CONFIG", b"SET", b"client-output-buffer-limit", value)
+        want = _roundtrip(redis_port, set_)
+        assert _roundtrip(ours.port, set_) == want, value
+        assert _roundtrip(ours.port, get) == _roundtrip(redis_port, get), value

@@ -83,3 +83,12 @@ def test_unknown_type_is_refused() -> None:
                                           (1.0e-5, "1e-05"), (float("nan"), "nan")])
 def test_format_double(d: float, text: str) -> None:
     assert format_double(d) == text
+
+
+def test_big_bulk_is_encoded_without_a_formatted_copy() -> None:
+    value = b"v" * (64 * 1024)
+    parts: list[bytes] = []
+    encode_into(parts, value, 2)
+    assert parts[1] is value  # the join of the batch is its only copy
+    assert b"".join(parts) == b"$65536\r\n" + value + b"\r\n"
+    assert encode([value, b"x"]) == b"*2\r\n$65536\r\n" + value + b"\r\n$1\r\nx\r\n"
