@@ -10,9 +10,11 @@ Reading stops while any of these holds, and resumes when none does:
 While writing is paused the connection also stops dispatching commands and stops
 encoding replies (RespProtocol), so a client that pipelines and never reads makes the
 server hold, per connection, at most: the transport's write buffer up to its
-high-water mark (64 KiB by default) plus one write chunk and one reply; at most
-pending_high replies not yet encoded (mostly references to values already stored; a
-list reply such as KEYS is built by its command); and one read of unparsed input.
+high-water mark (64 KiB by default) plus one write chunk and one reply; the replies
+not yet encoded (or still in flight through the log) of the commands already read:
+fewer than pending_high before the last read plus that read's commands (mostly
+references to values already stored; a list reply such as KEYS is built by its
+command); and the input of one read, parsed or not.
 That is the bound for the normal class, whose client-output-buffer-limit is 0 0 0
 (no limit) as in Redis. A class with a limit raises the high-water mark to the limit
 (hard, else soft), so its output can reach the limit and the client is then closed,
