@@ -1,4 +1,4 @@
-"""Server commands answered by the node itself: CONFIG, INFO, TIME, COMMAND."""
+"""Server commands answered by the node itself: CONFIG, LATENCY, INFO, TIME, COMMAND."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def _spec(name: str, arity: int, flags: set[str], acl: set[str], summary: str, s
 
 
 _ADMIN = {"@admin", "@slow", "@dangerous"}
+_ADMIN_FLAGS = {"admin", "noscript", "loading", "stale"}
 _CMD = {"loading", "stale"}
 _CMD_ACL = {"@slow", "@connection"}
 
@@ -30,6 +31,25 @@ register(
                   "Persists the effective configuration to file.", "2.8.0"),
             _spec("config|help", 2, {"loading", "stale"}, {"@slow"},
                   "Returns helpful text about the different subcommands.", "5.0.0"),
+        ),
+    ),
+    _spec(
+        "latency", -2, set(), {"@slow"}, "A container for latency diagnostics commands.",
+        "2.8.13",
+        subcommands=tuple(
+            _spec(f"latency|{name}", arity, _ADMIN_FLAGS, _ADMIN, summary, since)
+            for name, arity, summary, since in (
+                ("doctor", 2, "Returns a human-readable latency analysis report.", "2.8.13"),
+                ("graph", 3, "Returns a latency graph for an event.", "2.8.13"),
+                ("histogram", -2, "Returns the cumulative distribution of latencies of a "
+                 "subset or all commands.", "7.0.0"),
+                ("history", 3, "Returns timestamp-latency samples for an event.", "2.8.13"),
+                ("latest", 2, "Returns the latest latency samples for all events.", "2.8.13"),
+                ("reset", -2, "Resets the latency data for one or more events.", "2.8.13"),
+            )
+        ) + (
+            _spec("latency|help", 2, {"loading", "stale"}, {"@slow"},
+                  "Returns helpful text about the different subcommands.", "2.8.13"),
         ),
     ),
     _spec("info", -1, {"loading", "stale"}, {"@slow", "@dangerous"},

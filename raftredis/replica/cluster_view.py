@@ -61,6 +61,8 @@ class GroupView(Protocol):
 
     def counters(self) -> Any: ...
 
+    def loop_stats(self) -> Any: ...
+
 ROLE_NAMES = {Role.FOLLOWER: "follower", Role.PRE_CANDIDATE: "pre-candidate",
               Role.CANDIDATE: "candidate", Role.LEADER: "leader"}
 
@@ -310,6 +312,14 @@ class ClusterView:
             ("raft_read_rounds", counters.read_rounds),
             ("raft_snapshots_taken", counters.snapshots_taken),
             ("raft_snapshots_installed", counters.snapshots_installed),
+        ]
+        loop = node.loop_stats()
+        raft += [
+            ("raft_loop_max_stall_ms", loop.max_stall_ms),  # the worst of the last minute
+            ("raft_loop_stalls", loop.stalls),
+            ("raft_loop_stall_threshold_ms", loop.stall_threshold_ms),
+            ("raft_elections_started", loop.elections_started),
+            ("raft_leader_changes", loop.leader_changes),
         ]
         progress = st.progress
         for nid in sorted(progress):

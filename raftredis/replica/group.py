@@ -37,9 +37,11 @@ from raftredis.replica.clock import EntryClock, SystemClock
 from raftredis.replica.cluster_view import ClusterView
 from raftredis.replica.duties import LeaderDuties
 from raftredis.replica.keywatch import KeyTracker
+from raftredis.replica.loopwatch import LoopWatch, latency_command
 from raftredis.replica.ports import GroupStorage, Ports, Transport
 from raftredis.replica.proposals import WATCHED_EXEC, Proposals, WatchedExec
 from raftredis.replica.reads import Reads
+from raftredis.replica.rolelog import RoleLog
 from raftredis.replica.routing import CLUSTERDOWN, Router
 from raftredis.replica.settings import ClusterSettings
 from raftredis.replica.snapshots import Snapshots
@@ -63,6 +65,15 @@ class _NotReadonlyConn:
 
 
 _NOT_READONLY_CONN = _NotReadonlyConn()
+
+
+@dataclass(frozen=True, slots=True)
+class LoopStats:
+    max_stall_ms: int  # the event loop's worst lateness in the last minute
+    stalls: int  # times it was late by stall_threshold_ms or more
+    stall_threshold_ms: int
+    elections_started: int  # campaigns this node started (pre-vote ones too)
+    leader_changes: int  # new (leader, term) pairs this node learned
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +130,10 @@ class ReplicaGroup:
         self._tick_handle: asyncio.TimerHandle | None = None
         self.on_fatal: Callable[[], None] | None = None
         self.on_role_change: Callable[[Role], None] | None = None
+        # Observability: how late the event loop runs (LATENCY, INFO raft) and why the
+        # role changed (logged with term and reason).
+        self.loopwatch = LoopWatch(loop, self._clock)
+        self.roles = RoleLog(self.id, config.tick_ms * config.election_ticks)
 
         self.sm = StateMachine()
         self.stamps = EntryClock(self._clock)
@@ -156,10 +171,13 @@ class ReplicaGroup:
         self.core = RaftCore(self.id, self._storage, raft_cfg, self._ports.rng,
                              applied=self.applier.applied,
                              incarnation=self._ports.read_ctx_prefix or None)
+        self.roles.started(self.core.term, self._clock.monotonic(),
+                           raft_cfg.election_tick * cfg.tick_ms)
         if self._ports.transport is not None:
             self._transport = self._ports.transport(self._on_peer_message, self._on_peer_meta)
             await self._transport.start()
         self._running = True
+        self.loopwatch.start()
         self._tasks.spawn(self._ready_loop(), name="ready-loop")
         self._tasks.spawn(self._housekeeping(), name="housekeeping")
         self._schedule_tick()
@@ -182,6 +200,7 @@ class ReplicaGroup:
 
     async def stop(self) -> None:
         self._running = False
+        self.loopwatch.stop()
         if self._tick_handle:
             self._tick_handle.cancel()
         self._wake.set()
@@ -331,16 +350,16 @@ class ReplicaGroup:
 
     def _on_soft_state(self, ss: SoftState) -> None:
         was_leader = self.router.is_leader
+        if self.core is not None:
+            # Routing forgets when the old leader was last heard once it learns the new
+            # soft state: log the change (term and reason) first.
+            self.roles.on_soft_state(ss, self.core, self._clock.monotonic(),
+                                     self.router._leader_heard)
         self.router.on_soft_state(ss)
         if was_leader and ss.role != Role.LEADER:
             self.proposals.lost_leadership()
-            log.info("node %d: no longer the leader (term %d, now %s)", self.id,
-                     self.core.term if self.core else 0, ss.role.name.lower())
         if was_leader != (ss.role == Role.LEADER):
             self.duties.role_changed()
-            if ss.role == Role.LEADER:
-                log.info("node %d: became the leader (term %d)", self.id,
-                         self.core.term if self.core else 0)
         if self.on_role_change is not None:
             self.on_role_change(ss.role)
 
@@ -487,6 +506,17 @@ class ReplicaGroup:
             reads=self.reads.served, read_rounds=self.reads.rounds,
             snapshots_taken=self.snapshots.taken,
             snapshots_installed=self.snapshots.installed)
+
+    def loop_stats(self) -> LoopStats:
+        watch, roles = self.loopwatch, self.roles
+        return LoopStats(max_stall_ms=watch.max_stall_ms(), stalls=watch.stalls,
+                         stall_threshold_ms=watch.threshold_ms,
+                         elections_started=roles.elections_started,
+                         leader_changes=roles.leader_changes)
+
+    def latency(self, args: list[bytes]) -> object:
+        """LATENCY <subcommand> ...: this node's loop stalls (the server's optional hook)."""
+        return latency_command(self.loopwatch.latency, args)
 
     def cluster_command(self, conn, args: list[bytes]) -> object:
         return ClusterView(self).command(conn, args)

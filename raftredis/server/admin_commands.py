@@ -1,4 +1,4 @@
-"""Handlers of the server commands: CONFIG, INFO, TIME, COMMAND."""
+"""Handlers of the server commands: CONFIG, LATENCY, INFO, TIME, COMMAND."""
 
 from __future__ import annotations
 
@@ -56,6 +56,20 @@ def config_help(srv: ServerState, client: ClientState, args: list[bytes]) -> obj
         "RESETSTAT", "    Reset statistics reported by the INFO command.",
         "REWRITE", "    Rewrite the configuration file.",
     ])
+
+
+@handler("latency|latest", "latency|history", "latency|reset", "latency|doctor",
+         "latency|graph", "latency|histogram", "latency|help")
+def latency(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
+    """Answered by the node that receives it: its own event loop's stalls. A backend
+    without the hook (LocalBackend) has no samples, like a Redis with the latency
+    monitor off."""
+    hook = getattr(srv.backend, "latency", None)
+    if hook is not None:
+        return hook(args)
+    from raftredis.replica.loopwatch import LatencyMonitor, latency_command
+
+    return latency_command(LatencyMonitor(), args)
 
 
 @handler("info")
