@@ -147,7 +147,9 @@ class ReplicaGroup:
                                     lambda op: self.proposals.submit(op, with_future=False))
         self.proposals = Proposals(loop, self._clock, self.stamps, self._wake.set,
                                     on_not_logged=self.duties.not_logged)
-        self.reads = Reads(loop, self._wake.set, self._reroute_read, ports.read_ctx_prefix)
+        self.reads = Reads(loop, self._wake.set, self._reroute_read,
+                           applied=lambda: self.applier.applied,
+                           ctx_prefix=ports.read_ctx_prefix)
         timeout_s = config.tick_ms * config.election_ticks / 1000
         self.router = Router(self.id, f"{config.announce_host}:{config.announce_port}",
                               self._clock, self._tasks, loop, timeout_s,
@@ -323,7 +325,7 @@ class ReplicaGroup:
             self.reads.confirmed(rd.read_states)
         if rd.dropped_reads:
             self.reads.dropped(rd.dropped_reads)
-        self.reads.serve(self.applier.applied, self.stamps.now(), self.sm.read)
+        self.reads.serve(self.stamps.now(), self.sm.read)
 
     def _send(self, msgs: tuple[Message, ...]) -> None:
         if not msgs:
@@ -354,7 +356,7 @@ class ReplicaGroup:
             # Routing forgets when the old leader was last heard once it learns the new
             # soft state: log the change (term and reason) first.
             self.roles.on_soft_state(ss, self.core, self._clock.monotonic(),
-                                     self.router._leader_heard)
+                                     self.router.leader_heard_at)
         self.router.on_soft_state(ss)
         if was_leader and ss.role != Role.LEADER:
             self.proposals.lost_leadership()

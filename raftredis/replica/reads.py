@@ -25,8 +25,10 @@ Waiter = tuple[list[bytes], asyncio.Future]
 class Reads:
     def __init__(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None],
                  reroute: Callable[[list[bytes], asyncio.Future], None],
-                 ctx_prefix: bytes = b"") -> None:
+                 applied: Callable[[], int], ctx_prefix: bytes = b"") -> None:
         self._loop = loop
+        self._applied = applied
+        self._observers: list[Callable[[int, int], None]] = []
         self._wake = wake
         self._reroute = reroute
         # Contexts are unique per incarnation, so an answer to a round of an earlier
@@ -73,19 +75,31 @@ class Reads:
             for args, fut in self._waiting.pop(ctx, ()):
                 self._reroute(args, fut)
 
-    def serve(self, applied: int, now: int, read: Callable[[list[bytes], int], object]) -> None:
-        """Answer every confirmed read whose index `applied` has reached."""
+    def observe(self, fn: Callable[[int, int], None]) -> None:
+        """`fn(read_index, applied)` sees every release of confirmed reads (the
+        simulator's checker: a read is answered only from a state at its index)."""
+        self._observers.append(fn)
+
+    def serve(self, now: int, read: Callable[[list[bytes], int], object]) -> None:
+        """Answer every confirmed read whose index the applied index has reached."""
         ready = self._ready
+        applied = self._applied()
         while ready and ready[0][0] <= applied:
-            _, _, waiters = heapq.heappop(ready)
-            self.served += len(waiters)
-            for args, fut in waiters:
-                if not fut.done():
-                    try:
-                        fut.set_result(read(args, now))
-                    except Exception as exc:
-                        log.exception("read failed")
-                        fut.set_result(Error(f"ERR internal error: {type(exc).__name__}"))
+            index, _, waiters = heapq.heappop(ready)
+            self._release(index, waiters, now, read)
+
+    def _release(self, index: int, waiters: list[Waiter], now: int,
+                 read: Callable[[list[bytes], int], object]) -> None:
+        for fn in self._observers:
+            fn(index, self._applied())
+        self.served += len(waiters)
+        for args, fut in waiters:
+            if not fut.done():
+                try:
+                    fut.set_result(read(args, now))
+                except Exception as exc:
+                    log.exception("read failed")
+                    fut.set_result(Error(f"ERR internal error: {type(exc).__name__}"))
 
     def fail_all(self, reply: object) -> None:
         groups = [self._batch, *self._waiting.values(), *(w for _, _, w in self._ready)]

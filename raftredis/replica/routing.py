@@ -53,6 +53,11 @@ class Router:
         if peer == self.leader:
             self._leader_heard = self._clock.monotonic()
 
+    @property
+    def leader_heard_at(self) -> float:
+        """Monotonic time we last heard from the leader (0: never)."""
+        return self._leader_heard
+
     def learn_address(self, peer: int, addr: str) -> None:
         if addr and " " not in addr and ":" in addr:
             self._addr[peer] = addr

@@ -4,7 +4,6 @@ cancelled together when the group stops."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -35,6 +34,7 @@ class TaskSet:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            # gather: the tasks' own ends are results, but a cancellation of the caller
+            # still propagates (suppressing CancelledError around each await swallowed it).
+            await asyncio.gather(*tasks, return_exceptions=True)

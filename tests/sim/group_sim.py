@@ -373,6 +373,7 @@ class GroupSim:
                       read_ctx_prefix=n.incarnation.to_bytes(4, "big"), raft_config=self.raft)
         group = ReplicaGroup(cfg, ports)
         group.applier.observe(lambda index, ent, n=n, g=group: self._on_applied(n, g, index, ent))
+        group.reads.observe(lambda index, applied, n=n: self._on_read_released(n, index, applied))
         n.group, n.persister = group, persister
         n.term = n.commit = n.applied = n.last_stamp = 0
         await group.start()
@@ -427,6 +428,13 @@ class GroupSim:
                           f"{n.last_stamp} of an entry before it: TTL time went backwards")
             n.last_stamp = stamp
         self._check_node(n)
+
+    def _on_read_released(self, n: SimNode, index: int, applied: int) -> None:
+        # ReadIndex's argument: a read confirmed at commit index i is linearizable only if
+        # it is answered from a state that includes entry i.
+        if applied < index:
+            self.fail(f"n{n.id} released reads confirmed at index {index} with only "
+                      f"{applied} applied: they may miss acknowledged writes")
 
     def _note_committed(self, ent: Entry) -> None:
         if ent.kind != EntryKind.NORMAL:
@@ -824,6 +832,7 @@ class GroupSim:
         try:
             return self.loop.run_until_complete(self._main())
         finally:
+            self.faults = self.clients_on = False  # the nemesis and clients end their loops
             pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
             for task in pending:
                 task.cancel()

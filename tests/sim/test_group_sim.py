@@ -42,18 +42,7 @@ def test_the_same_seed_replays_the_same_run() -> None:
     assert a.history == b.history
 
 
-# A gap, kept visible: under this group a read is confirmed after the entries up to its
-# index were handed out, and they are applied in the same Ready before reads are served
-# unless applying lags commit; a stale read then needs that lag to cover a write another
-# leader acknowledged. The seeds make the lag (slow apply, leader crashes) but have not
-# yet produced a visible stale read from it. strict: the day a seed catches it, this fails
-# and the mark must go.
-GAPS = {"read-released-before-apply"}
-
-
-@pytest.mark.parametrize("mutation", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="not caught yet: a known gap"))
-    if m in GAPS else m for m in sorted(MUTATIONS)])
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_mutation_is_caught_by_the_default_seeds(mutation: str) -> None:
     caught = first_catch(mutation, SEEDS)
     assert caught is not None, f"mutation {mutation} survived {len(SEEDS)} seeds"
