@@ -174,7 +174,7 @@ GROUPS = [
      ("XCLAIM", "s", "g", "c2", "0", "1-1", "2-1"), ("?XPENDING", "s", "g", "-", "+", "10"),
      ("XCLAIM", "s", "g", "c2", "100000", "3-1"), ("XCLAIM", "s", "g", "c3", "0", "3-1", "JUSTID"),
      ("XCLAIM", "s", "g", "c3", "0", "1-1", "RETRYCOUNT", "7", "IDLE", "5000"),
-     ("XPENDING", "s", "g", "IDLE", "4000", "-", "+", "10"),
+     ("?XPENDING", "s", "g", "IDLE", "4000", "-", "+", "10"),  # idle ms: a clock reading
      ("XCLAIM", "s", "g", "c3", "0", "2-1", "TIME", "1", "FORCE", "LASTID", "9-9"),
      ("XINFO", "GROUPS", "s"), ("XDEL", "s", "2-1"), ("XCLAIM", "s", "g", "c1", "0", "2-1"),
      ("XPENDING", "s", "g"), ("XCLAIM", "s", "g", "c1", "x", "1-1"),
