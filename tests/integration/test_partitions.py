@@ -199,10 +199,14 @@ def test_proxy_link_states():
         net.set_state(1, 2, REFUSE)
         a.settimeout(0.2)
         wait_for(lambda: _closed(a), 5, "the open connection to be reset")
-        b = dial()
-        b.settimeout(0.2)
-        wait_for(lambda: _closed(b), 5, "a new connection to be refused")
-        assert link.refused >= 1
+        try:
+            b = dial()
+        except ConnectionResetError:
+            b = None  # the proxy's reset came before connect() returned: refused as well
+        if b is not None:
+            b.settimeout(0.2)
+            wait_for(lambda: _closed(b), 5, "a new connection to be refused")
+        wait_for(lambda: link.refused >= 1, 5, "the proxy to count the refusal")
 
         # Healed: a new connection works again.
         net.set_state(1, 2, OPEN)
