@@ -275,6 +275,7 @@ def _define_defaults(s: ServerSettings) -> None:
         ("slowlog-log-slower-than", INT, 10000),
         ("slowlog-max-len", INT, 128),
         ("latency-tracking", BOOL, True),
+        ("latency-monitor-threshold", INT, 0),  # the loop-stall monitor has its own 100 ms
         ("notify-keyspace-events", STRING, ""),
         ("list-max-listpack-size", INT, -2),
         ("list-max-ziplist-size", INT, -2),
