@@ -494,9 +494,6 @@ class ReplicaGroup:
         assert self.core is not None
         return self.core.status()
 
-    def status(self) -> RaftStatus:
-        return self.raft_status()
-
     def storage_stats(self) -> dict:
         stats = getattr(self._storage, "stats", None)
         return stats() if stats is not None else {}

@@ -134,13 +134,13 @@ class Proposals:
         """Propose the batch as entries (called by the Ready loop between Readys)."""
         if not self._ops:
             return
-        ops, futs, batch_bytes = self._ops, self._futs, self._bytes
+        ops, futs, batch_bytes, watched = self._ops, self._futs, self._bytes, self._watched
         self._ops, self._futs, self._bytes, self._watched = [], [], 0, 0
         if not leader:
             resolve_all(futs, NOT_APPLIED)
             self._on_not_logged(ops)
             return
-        if any(op.kind == WATCHED_EXEC for op in ops):
+        if watched:
             ops, futs = self._decide_watched(ops, futs, judge)
             if not ops:
                 return

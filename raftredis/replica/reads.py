@@ -35,7 +35,8 @@ class Reads:
         # life of this node can never release a read of this one.
         self._prefix = ctx_prefix
         self._batch: list[Waiter] = []
-        self._seq = 0
+        self._seq = 0  # read rounds started (the context's number)
+        self._order = 0  # tiebreak of confirmed rounds with the same index: FIFO
         self._waiting: dict[bytes, list[Waiter]] = {}
         self._ready: list[tuple[int, int, list[Waiter]]] = []  # (read index, seq, waiters)
         self.rounds = 0
@@ -67,8 +68,8 @@ class Reads:
         for rs in states:
             waiters = self._waiting.pop(rs.ctx, None)
             if waiters:
-                self._seq += 1
-                heapq.heappush(self._ready, (rs.index, self._seq, waiters))
+                self._order += 1
+                heapq.heappush(self._ready, (rs.index, self._order, waiters))
 
     def dropped(self, ctxs: Iterable[bytes]) -> None:
         for ctx in ctxs:

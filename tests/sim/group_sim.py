@@ -31,7 +31,7 @@ import random
 import zlib
 from collections import deque
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from raftredis.commands.spec import lookup
 from raftredis.config import NodeConfig
@@ -847,10 +847,3 @@ def run_group_seed(seed: int, nodes: int = 3, trace: bool = False,
     p.nodes = nodes
     return GroupSim(seed, p, trace=trace).run()
 
-
-@dataclass
-class SeedResult:
-    seed: int
-    ok: bool
-    stats: dict = field(default_factory=dict)
-    error: str = ""

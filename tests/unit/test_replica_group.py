@@ -250,6 +250,14 @@ class _StubCore:
         return self.next
 
 
+class _CountingCore(_StubCore):
+    """Each proposal gets the next index, in term 1."""
+
+    def propose(self, data: bytes) -> tuple[int, int]:
+        self.proposed.append(data)
+        return len(self.proposed), 1
+
+
 class _Judge:
     def log_applied_to_end(self) -> bool:
         return True
@@ -305,6 +313,26 @@ def test_an_entry_of_another_term_at_our_index_answers_tryagain(clock: Clock) ->
         props.answer(prop, 4, None)  # applied index 7 held a term-4 entry
         reply = fut.result()
         assert isinstance(reply, Error) and reply.startswith("TRYAGAIN")
+
+    go(body)
+
+
+def test_a_batch_past_the_op_limit_is_cut_into_entries(clock: Clock) -> None:
+    """One entry holds at most MAX_OPS_PER_ENTRY operations (bounding one entry's apply
+    work); the command past it goes into the next entry, and each keeps its future."""
+    from raftredis.replica.clock import EntryClock
+    from raftredis.replica.proposals import Proposals
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        props = Proposals(loop, clock, EntryClock(clock), lambda: None)
+        core = _CountingCore()
+        n = logops.MAX_OPS_PER_ENTRY + 1
+        futs = [props.submit_command([b"SET", b"k%d" % i, b"v"]) for i in range(n)]
+        props.flush(core, True, _Judge())  # type: ignore[arg-type]
+        sizes = [len(logops.decode_entry(data)[1]) for data in core.proposed]
+        assert sizes == [logops.MAX_OPS_PER_ENTRY, 1]
+        assert not any(f.done() for f in futs)  # answered when applied, not before
 
     go(body)
 
