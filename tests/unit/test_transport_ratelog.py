@@ -67,7 +67,10 @@ def test_on_a_loop_the_summary_comes_by_itself_once_per_interval(
 ) -> None:
     caplog.set_level(logging.INFO, NAME)
 
+    sent = 0
+
     async def main() -> None:
+        nonlocal sent
         rl = RateLimitedLog(logging.getLogger(NAME), 0.1)
         loop = asyncio.get_running_loop()
         end = loop.time() + 0.55
@@ -80,11 +83,16 @@ def test_on_a_loop_the_summary_comes_by_itself_once_per_interval(
             while rl.suppressed("k"):
                 await asyncio.sleep(0.02)
         assert n > 50
+        sent = n
 
     asyncio.run(main())
     got = lines(caplog)
     assert got[0] == "event 0"
     summaries = [g for g in got if "more like this" in g]
-    assert 3 <= len(summaries) <= 8 and len(got) == len(summaries) + 1
+    # A stall of the loop longer than the interval (a loaded machine) opens a new window,
+    # whose first event is logged in full again: count those rather than assume none.
+    full = [g for g in got if "more like this" not in g]
+    assert 3 <= len(summaries) <= 8 and all(g.startswith("event ") for g in full)
     total = sum(int(g.split("[")[1].split()[0]) for g in summaries)
-    assert total == int(got[-1].split()[1])  # events 1..n-1 each counted once
+    assert total + len(full) == sent  # every event logged in full or counted, once
+    assert total == int(got[-1].split()[1]) - (len(full) - 1)
