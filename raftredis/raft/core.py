@@ -208,6 +208,10 @@ class RaftCore:
 
     @property
     def conf(self) -> ConfState:
+        """The configuration in force: the latest in the log, committed or not (§4.1)."""
+        return self._conf_in_force()
+
+    def _conf_in_force(self) -> ConfState:
         return self._confs[-1].conf if self._confs else self._conf_base
 
     def conf_at(self, index: int) -> ConfState:
@@ -226,6 +230,20 @@ class RaftCore:
             self._tick_election()
         if self._forwarded:
             self._age_forwarded_reads()
+
+    def note_alive(self, peer_id: int, term: int) -> None:
+        """A side channel (replica.keepalive) says `peer_id` is alive in `term`, though
+        its event loop is too busy to send Raft messages. Timing only, never safety: a
+        follower hearing it of its leader restarts its election timer (and so keeps
+        refusing pre-votes); a leader counts that follower active for check-quorum."""
+        if term != self.term or peer_id == self.id:
+            return
+        if self.role == Role.LEADER:
+            pr = self.progress.get(peer_id)
+            if pr is not None:
+                pr.mark_active()
+        elif self.role == Role.FOLLOWER and self.leader == peer_id:
+            self.election_elapsed = 0
 
     def propose(self, data: bytes) -> tuple[int, int]:
         self._check_can_propose()
@@ -915,9 +933,25 @@ class RaftCore:
             for req in waiting:
                 self._leader_read(req)
         if self.id not in self.conf.voters and self.pending_conf_index <= self.log.committed:
-            # §4.2.2: we were removed and that is now committed: step down.
+            # §4.2.2: we were removed (or demoted) and that is now committed: step down,
+            # telling every member the commit, and hand leadership to the most up-to-date
+            # voter at once (§3.10) rather than leave the cluster to wait out a timeout.
             self._bcast_append(empty_ok=True)
+            heir = self._most_up_to_date_voter()
+            if heir:
+                self._send(TimeoutNow(self.id, heir, self.term))
             self._become_follower(self.term, 0)
+
+    def _most_up_to_date_voter(self) -> int:
+        """Leader: the voter other than us holding our whole log (highest id on a tie,
+        for determinism); 0 if none does yet (an election then picks one)."""
+        last = self.log.last_index()
+        best = 0
+        for pid in sorted(self.conf.voters):
+            pr = self.progress.get(pid)
+            if pid != self.id and pr is not None and pr.match == last:
+                best = pid
+        return best
 
     def _check_can_propose(self) -> None:
         if self.role != Role.LEADER:

@@ -7,6 +7,7 @@ and node all share these shapes.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 
 
@@ -42,19 +43,49 @@ class HardState:
 @dataclass(frozen=True, slots=True)
 class ConfState:
     """The cluster membership: voters decide elections and commits; learners only
-    receive the log (they catch up before being promoted, §4.2.1)."""
+    receive the log (they catch up before being promoted, §4.2.1).
+
+    `addrs` maps members to an address text the core never reads (the application
+    puts each member's peer and client addresses there), sorted by id: a node that
+    learns a configuration from the log or a snapshot also learns where its members are.
+    """
 
     voters: frozenset[int] = frozenset()
     learners: frozenset[int] = frozenset()
+    addrs: tuple[tuple[int, str], ...] = ()
+
+    def addr_of(self, node: int) -> str:
+        for nid, text in self.addrs:
+            if nid == node:
+                return text
+        return ""
+
+    def with_addrs(self, addrs: dict[int, str]) -> ConfState:
+        """The same roles, with addresses for the members among `addrs` (others dropped)."""
+        members = self.voters | self.learners
+        kept = tuple(sorted((n, a) for n, a in addrs.items() if n in members and a))
+        return ConfState(self.voters, self.learners, kept)
 
     def encode(self) -> bytes:
-        """Stable stdlib-only encoding used as the data of CONFIG entries."""
-        v = ",".join(str(x) for x in sorted(self.voters))
-        ln = ",".join(str(x) for x in sorted(self.learners))
-        return f"v={v};l={ln}".encode()
+        """Stable stdlib-only encoding used as the data of CONFIG entries. Without
+        addresses it is the original text form; with them, JSON."""
+        if not self.addrs:
+            v = ",".join(str(x) for x in sorted(self.voters))
+            ln = ",".join(str(x) for x in sorted(self.learners))
+            return f"v={v};l={ln}".encode()
+        return json.dumps(
+            {"v": sorted(self.voters), "l": sorted(self.learners),
+             "a": [[n, a] for n, a in self.addrs]},
+            separators=(",", ":"),
+        ).encode()
 
     @staticmethod
     def decode(data: bytes) -> ConfState:
+        if data[:1] == b"{":
+            obj = json.loads(data)
+            addrs = tuple(sorted((int(n), str(a)) for n, a in obj.get("a", ())))
+            return ConfState(frozenset(int(x) for x in obj.get("v", ())),
+                             frozenset(int(x) for x in obj.get("l", ())), addrs)
         text = data.decode()
         parts = dict(p.split("=", 1) for p in text.split(";"))
 

@@ -50,6 +50,7 @@ def encode_header(info: SnapFileInfo) -> bytes:
             info.data_len,
             info.data_crc,
             info.min_seq,
+            *([[list(a) for a in m.conf.addrs]] if m.conf.addrs else []),
         )
     )
     if _FIXED.size + len(meta) > HEADER_SIZE:
@@ -71,10 +72,12 @@ def decode_header(buf: bytes, path: Path) -> SnapFileInfo:
     if _FIXED.size + n > HEADER_SIZE:
         raise StorageCorruptError(path, 12, "snapshot metadata length is out of range")
     try:
-        index, term, voters, learners, dlen, dcrc, min_seq = msgpack.unpackb(
-            buf[_FIXED.size : _FIXED.size + n]
-        )
-        conf = ConfState(frozenset(int(x) for x in voters), frozenset(int(x) for x in learners))
+        fields = msgpack.unpackb(buf[_FIXED.size : _FIXED.size + n])
+        # An 8th field, when present, holds the members' addresses (ConfState.addrs).
+        index, term, voters, learners, dlen, dcrc, min_seq = fields[:7]
+        addrs = tuple(sorted((int(a), str(t)) for a, t in fields[7])) if len(fields) > 7 else ()
+        conf = ConfState(frozenset(int(x) for x in voters), frozenset(int(x) for x in learners),
+                         addrs)
         ok = all(type(x) is int and x >= 0 for x in (index, term, dlen, dcrc, min_seq))
     except Exception:
         ok = False

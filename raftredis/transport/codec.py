@@ -81,7 +81,10 @@ _FAST_ENTRY = Entry.__slots__ == ("term", "index", "kind", "data") and not hasat
 
 def _conf_fields(meta: SnapshotMeta) -> list[Any]:
     conf = meta.conf
-    return [meta.index, meta.term, sorted(conf.voters), sorted(conf.learners)]
+    out: list[Any] = [meta.index, meta.term, sorted(conf.voters), sorted(conf.learners)]
+    if conf.addrs:
+        out.append([[n, a] for n, a in conf.addrs])  # members' addresses: optional 5th field
+    return out
 
 
 def _fields(msg: Any) -> list[Any]:
@@ -225,10 +228,23 @@ def _ids(v: Any, name: str) -> frozenset[int]:
     return frozenset(_u64(x, name) for x in v)
 
 
+def _addrs(v: Any) -> tuple[tuple[int, str], ...]:
+    if type(v) is not list or len(v) > MAX_CONF_IDS:
+        raise CodecError(f"addrs: expected a list of at most {MAX_CONF_IDS} pairs")
+    out = []
+    for pair in v:
+        if type(pair) is not list or len(pair) != 2 or type(pair[1]) is not str \
+                or len(pair[1]) > 1024:
+            raise CodecError("addrs: expected [node id, address text] pairs")
+        out.append((_u64(pair[0], "addrs id"), pair[1]))
+    return tuple(sorted(out))
+
+
 def _meta(v: Any) -> SnapshotMeta:
-    if type(v) is not list or len(v) != 4:
-        raise CodecError("snapshot meta: expected [index, term, voters, learners]")
-    conf = ConfState(voters=_ids(v[2], "voters"), learners=_ids(v[3], "learners"))
+    if type(v) is not list or len(v) not in (4, 5):
+        raise CodecError("snapshot meta: expected [index, term, voters, learners, (addrs)]")
+    conf = ConfState(voters=_ids(v[2], "voters"), learners=_ids(v[3], "learners"),
+                     addrs=_addrs(v[4]) if len(v) == 5 else ())
     return SnapshotMeta(index=_u64(v[0], "meta.index"), term=_u64(v[1], "meta.term"), conf=conf)
 
 

@@ -14,6 +14,8 @@ controls exactly who hears what:
     propose N data        node N proposes b"data" (prints the index or the error)
     read N ctx            node N asks for a read index (ReadIndex, §6.4)
     transfer N target     node N (the leader) hands leadership to target (§3.10)
+    conf N op target      node N (the leader) proposes one membership change (§4.1): op is
+                          add (as a learner), promote, demote or remove
     deliver [k]           deliver the queued messages k rounds (default 1); each round
                           hands every message queued before it to its receiver
     stabilize             deliver rounds until nothing is queued
@@ -187,9 +189,12 @@ class Script:
         base = {"election_tick": 10, "heartbeat_tick": 1, "max_size_per_msg": 28}
         base.update(cfg)
         self.cfg = RaftConfig(**base)  # type: ignore[arg-type]
-        # Nodes past `voters` exist but start outside the configuration (to be added).
-        conf = ConfState(voters=frozenset(range(1, (voters or nodes) + 1)))
-        self.nodes = {i: _SNode(MemoryStorage(conf)) for i in range(1, nodes + 1)}
+        # Nodes past `voters` exist but start outside the configuration (to be added),
+        # empty, as a node started to join does.
+        n_voters = voters or nodes
+        conf = ConfState(voters=frozenset(range(1, n_voters + 1)))
+        self.nodes = {i: _SNode(MemoryStorage(conf if i <= n_voters else ConfState()))
+                      for i in range(1, nodes + 1)}
         self.queue: list[Message] = []
         self.cut: set[int] = set()
         self.applied: dict[int, tuple[int, bytes]] = {}
@@ -202,6 +207,7 @@ class Script:
             "propose": self.cmd_propose,
             "read": self.cmd_read,
             "transfer": self.cmd_transfer,
+            "conf": self.cmd_conf,
             "deliver": self.cmd_deliver,
             "stabilize": self.cmd_stabilize,
             "drop": self.cmd_drop,
@@ -360,6 +366,32 @@ class Script:
     def cmd_transfer(self, args: list[str]) -> None:
         i, target = int(args[0]), int(args[1])
         self.core(i).transfer_leadership(target)
+        self._process(i)
+
+    def cmd_conf(self, args: list[str]) -> None:
+        i, op, target = int(args[0]), args[1], int(args[2])
+        c = self.core(i)
+        voters, learners = set(c.conf.voters), set(c.conf.learners)
+        if op == "add":
+            learners.add(target)
+        elif op == "promote":
+            learners.discard(target)
+            voters.add(target)
+        elif op == "demote":
+            voters.discard(target)
+            learners.add(target)
+        elif op == "remove":
+            voters.discard(target)
+            learners.discard(target)
+        else:
+            raise ScriptError(f"conf: unknown op {op!r} (add, promote, demote, remove)")
+        self.last_error = ""
+        try:
+            idx, term = c.propose_conf_change(ConfState(frozenset(voters), frozenset(learners)))
+            self._say(f"{i}: proposed {idx}@{term}")
+        except (NotLeaderError, ProposalDroppedError, ValueError) as e:
+            self.last_error = str(e)
+            self._say(f"{i}: error: {e}")
         self._process(i)
 
     def cmd_deliver(self, args: list[str]) -> None:
