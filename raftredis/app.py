@@ -19,7 +19,7 @@ async def run_node(cfg: NodeConfig) -> int:
     node = ReplicaGroup(cfg)
     await node.start()
     settings = ServerSettings(requirepass=cfg.requirepass, maxclients=cfg.maxclients,
-                              timeout=cfg.timeout)
+                              timeout=cfg.timeout, enable_debug_command=cfg.enable_debug_command)
     node.attach_settings(settings)
     server = RespServer(node, settings, cfg.host, cfg.port)
     await server.start()

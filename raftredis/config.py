@@ -70,6 +70,10 @@ class NodeConfig:
     heartbeat_ticks: int = 2
     cluster_down_wait_ms: int = 1500  # how long a request waits for a leader to be elected
     active_expire_ms: int = 100
+    # A node whose event loop has not turned for this long is wedged: its keep-alive
+    # notices stop and the cluster replaces it (replica/keepalive.py); 0: no side channel.
+    stall_limit_ms: int = 10_000
+    enable_debug_command: str = "no"  # DEBUG: no, yes, or local (loopback clients only)
     log_level: str = "info"
     _peer_map: dict[int, PeerAddress] = field(default_factory=dict, repr=False)
 
@@ -103,6 +107,11 @@ class NodeConfig:
             raise ConfigError("tick settings must be positive; election_ticks >= 2")
         if self.heartbeat_ticks >= self.election_ticks:
             raise ConfigError("heartbeat_ticks must be smaller than election_ticks")
+        if self.stall_limit_ms < 0:
+            raise ConfigError(f"stall_limit_ms must be >= 0 (0: off), got {self.stall_limit_ms}")
+        if self.enable_debug_command not in ("no", "yes", "local"):
+            raise ConfigError("enable_debug_command must be one of no, yes, local; "
+                              f"got {self.enable_debug_command!r}")
         return self
 
     @property

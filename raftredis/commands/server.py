@@ -52,6 +52,8 @@ register(
                   "Returns helpful text about the different subcommands.", "2.8.13"),
         ),
     ),
+    _spec("debug", -2, _ADMIN_FLAGS, _ADMIN,
+          "A container for debugging commands.", "1.0.0"),
     _spec("info", -1, {"loading", "stale"}, {"@slow", "@dangerous"},
           "Returns information and statistics about the server.", "1.0.0"),
     _spec("time", 1, {"loading", "stale", "fast"}, {"@fast"},

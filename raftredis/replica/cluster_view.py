@@ -320,6 +320,8 @@ class ClusterView:
             ("raft_loop_stall_threshold_ms", loop.stall_threshold_ms),
             ("raft_elections_started", loop.elections_started),
             ("raft_leader_changes", loop.leader_changes),
+            ("raft_keepalive", int(loop.keepalive)),
+            ("raft_keepalive_vouches", loop.vouches),
         ]
         progress = st.progress
         for nid in sorted(progress):

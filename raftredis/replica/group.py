@@ -36,6 +36,7 @@ from raftredis.replica.applier import Applier
 from raftredis.replica.clock import EntryClock, SystemClock
 from raftredis.replica.cluster_view import ClusterView
 from raftredis.replica.duties import LeaderDuties
+from raftredis.replica.keepalive import KeepAlive, KeepAliveTimes
 from raftredis.replica.keywatch import KeyTracker
 from raftredis.replica.loopwatch import LoopWatch, latency_command
 from raftredis.replica.ports import GroupStorage, Ports, Transport
@@ -74,6 +75,8 @@ class LoopStats:
     stall_threshold_ms: int
     elections_started: int  # campaigns this node started (pre-vote ones too)
     leader_changes: int  # new (leader, term) pairs this node learned
+    keepalive: bool  # the keep-alive side channel runs
+    vouches: int  # election timers restarted / followers counted active, by keep-alive
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +107,16 @@ def production_ports(config: NodeConfig) -> Ports:
                 meta={"client": f"{config.announce_host}:{config.announce_port}"},
                 on_peer_meta=on_peer_meta,
             )
+    keepalive = None
+    if peers and config.stall_limit_ms > 0:
+        times = KeepAliveTimes.for_node(config.tick_ms, config.heartbeat_ticks,
+                                        config.election_ticks, config.stall_limit_ms)
+        keepalive = KeepAlive(config.id, config.secret.encode(),
+                              (config.peer_host, config.peer_port), peers, times)
     rng = random.Random()
     return Ports(clock=SystemClock(), storage=storage, persister=AsyncPersister(storage),
                  rng=rng, transport=transport, fork_snapshots=True,
-                 read_ctx_prefix=rng.getrandbits(64).to_bytes(8, "big"))
+                 read_ctx_prefix=rng.getrandbits(64).to_bytes(8, "big"), keepalive=keepalive)
 
 
 class ReplicaGroup:
@@ -134,6 +143,7 @@ class ReplicaGroup:
         # role changed (logged with term and reason).
         self.loopwatch = LoopWatch(loop, self._clock)
         self.roles = RoleLog(self.id, config.tick_ms * config.election_ticks)
+        self.vouches = 0  # election timers restarted / followers counted, by keep-alive
 
         self.sm = StateMachine()
         self.stamps = EntryClock(self._clock)
@@ -179,6 +189,8 @@ class ReplicaGroup:
             self._transport = self._ports.transport(self._on_peer_message, self._on_peer_meta)
             await self._transport.start()
         self._running = True
+        if self._ports.keepalive is not None and not self._ports.keepalive.start():
+            self._ports.keepalive = None
         self.loopwatch.start()
         self._tasks.spawn(self._ready_loop(), name="ready-loop")
         self._tasks.spawn(self._housekeeping(), name="housekeeping")
@@ -203,6 +215,8 @@ class ReplicaGroup:
     async def stop(self) -> None:
         self._running = False
         self.loopwatch.stop()
+        if self._ports.keepalive is not None:
+            self._ports.keepalive.stop()
         if self._tick_handle:
             self._tick_handle.cancel()
         self._wake.set()
@@ -234,8 +248,17 @@ class ReplicaGroup:
     def _on_tick(self) -> None:
         if not self._running:
             return
-        assert self.core is not None
-        self.core.tick()
+        core = self.core
+        assert core is not None
+        keepalive = self._ports.keepalive
+        if keepalive is not None:
+            now = self._clock.monotonic()
+            keepalive.loop_turned(now, core.term, core.role == Role.LEADER)
+            for pid in keepalive.vouching(core.term, now):
+                if pid == core.leader or core.role == Role.LEADER:
+                    self.vouches += 1
+                core.note_alive(pid, core.term)
+        core.tick()
         self._wake.set()
         self._schedule_tick()
 
@@ -511,7 +534,8 @@ class ReplicaGroup:
         return LoopStats(max_stall_ms=watch.max_stall_ms(), stalls=watch.stalls,
                          stall_threshold_ms=watch.threshold_ms,
                          elections_started=roles.elections_started,
-                         leader_changes=roles.leader_changes)
+                         leader_changes=roles.leader_changes,
+                         keepalive=self._ports.keepalive is not None, vouches=self.vouches)
 
     def latency(self, args: list[bytes]) -> object:
         """LATENCY <subcommand> ...: this node's loop stalls (the server's optional hook)."""

@@ -15,6 +15,7 @@ from raftredis.raft.messages import Message
 from raftredis.raft.storage import Storage
 from raftredis.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMeta
 from raftredis.replica.clock import Clock
+from raftredis.replica.keepalive import KeepAlive
 
 T = TypeVar("T")
 
@@ -78,3 +79,5 @@ class Ports:
     fork_snapshots: bool = True  # write snapshots from a forked child (production)
     read_ctx_prefix: bytes = b""  # unique per incarnation (see replica.reads)
     raft_config: RaftConfig | None = None  # None: from the NodeConfig's tick settings
+    # The keep-alive side channel (replica.keepalive); None: elections follow the loop.
+    keepalive: KeepAlive | None = None

@@ -12,8 +12,7 @@ import resource
 import time
 from collections.abc import Callable
 
-import raftredis.server.admin_commands  # noqa: F401  (registers handlers)
-import raftredis.server.conn_commands  # noqa: F401
+import raftredis.server.handlers  # noqa: F401  (registers the local handlers)
 from raftredis.resp.parser import Limits
 from raftredis.server.backend import Backend
 from raftredis.server.dispatch import Dispatcher

@@ -252,6 +252,7 @@ def _define_defaults(s: ServerSettings) -> None:
     s.define("databases", INT, 1, settable=False)
     s.define("cluster-enabled", BOOL, True, settable=False)
     s.define("dir", STRING, ".", settable=False)
+    s.define("enable-debug-command", STRING, "no", settable=False)
     # Redis parameters that have no effect here: Redis's defaults, refused by CONFIG SET.
     fixed: list[tuple[str, str, object]] = [
         ("save", STRING, ""),

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-import raftredis.server.admin_commands  # noqa: F401
-import raftredis.server.conn_commands  # noqa: F401
+import raftredis.server.handlers  # noqa: F401
 from raftredis.commands import COMMANDS, lookup
 from raftredis.commands.data import spec_of
 from raftredis.commands.spec import Route
