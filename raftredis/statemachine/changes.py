@@ -23,6 +23,12 @@ class Change:
     kind: ChangeKind
     keys: tuple[bytes, ...] = ()
     command: str = ""  # the command's name (lower case), "" for expiry
+    # For keyspace notifications (raftredis.events.notify): the command line, its reply,
+    # and per key whether it was live just before and just after this change.
+    args: list[bytes] = field(default_factory=list)
+    reply: object = None
+    existed: tuple[bool, ...] = ()
+    exists: tuple[bool, ...] = ()
 
 
 @dataclass(slots=True)

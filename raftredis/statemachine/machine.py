@@ -83,11 +83,22 @@ class StateMachine:
         self._changes = []
         return out
 
-    def note_expired(self, keys: list[bytes]) -> None:
+    def note_expired(self, keys: list[bytes], existed: tuple[bool, ...] = ()) -> None:
         if self._changes is not None and keys:
-            self._changes.append(Change(ChangeKind.EXPIRED, tuple(keys)))
+            data = self.db.data
+            exists = tuple(k in data for k in keys) if existed else ()
+            self._changes.append(Change(ChangeKind.EXPIRED, tuple(keys), existed=existed,
+                                        exists=exists))
 
-    def _note(self, spec: CommandSpec, args: list[bytes], reply: object) -> None:
+    def _live(self, spec: CommandSpec, args: list[bytes], now_ms: int) -> tuple[bool, ...]:
+        """Which of the command's keys are live (only while changes are recorded)."""
+        if spec.route is not Route.WRITE:
+            return ()
+        get = self.db.get
+        return tuple(get(k, now_ms) is not None for k in spec.keys(args))
+
+    def _note(self, spec: CommandSpec, args: list[bytes], reply: object,
+              existed: tuple[bool, ...] = (), now_ms: int = 0) -> None:
         if spec.route is not Route.WRITE:
             return
         if (reply is NULL_ARRAY or reply is None) and "blocking" in spec.flags:
@@ -99,7 +110,8 @@ class StateMachine:
         if spec.name in ("flushall", "flushdb"):
             changes.append(Change(ChangeKind.FLUSH, (), spec.name))
         else:
-            changes.append(Change(ChangeKind.WRITE, tuple(spec.keys(args)), spec.name))
+            changes.append(Change(ChangeKind.WRITE, tuple(spec.keys(args)), spec.name,
+                                  args, reply, existed, self._live(spec, args, now_ms)))
 
     # ---- commands -----------------------------------------------------------------------
     def apply(self, args: list[bytes], now_ms: int, seed: int = 0) -> object:
@@ -121,6 +133,7 @@ class StateMachine:
         ctx.seed = seed
         ctx.write = True
         ctx._rng = None
+        existed = self._live(spec, args, now_ms) if self._changes is not None else ()
         try:
             reply = fn(ctx, args)
         except CommandError as e:
@@ -129,7 +142,7 @@ class StateMachine:
             log.exception("state machine handler failed for %r", args[0][:64])
             reply = Error("ERR internal error while executing the command")
         if self._changes is not None:
-            self._note(spec, args, reply)
+            self._note(spec, args, reply, existed, now_ms)
         return reply
 
     def read(self, args: list[bytes], now_ms: int) -> object:
@@ -174,9 +187,10 @@ class StateMachine:
         ctx.reset(now_ms, seed, True)
         replies = []
         for fn, args, spec in plan:
+            existed = self._live(spec, args, now_ms) if self._changes is not None else ()
             reply = self._run(fn, ctx, args)
             if self._changes is not None:
-                self._note(spec, args, reply)
+                self._note(spec, args, reply, existed, now_ms)
             replies.append(reply)
         return replies
 
@@ -193,8 +207,11 @@ class StateMachine:
     # ---- expiry -------------------------------------------------------------------------
     def apply_expire(self, keys: list[bytes], now_ms: int) -> int:
         """Delete the given keys whose deadline <= now_ms (the leader's expiry entry)."""
+        # Which were there before, with what is left after, says which keys this entry
+        # removed: each node's `expired` notification, exactly once.
+        existed = tuple(k in self.db.data for k in keys) if self._changes is not None else ()
         removed = self.db.expire_keys(keys, now_ms)
-        self.note_expired(keys)
+        self.note_expired(keys, existed)
         return removed
 
     def expired_keys(self, now_ms: int, limit: int) -> list[bytes]:
