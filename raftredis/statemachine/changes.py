@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 class ChangeKind(enum.Enum):
     WRITE = "write"  # a write command ran on these keys (it may have left them as they were)
     EXPIRED = "expired"  # the leader's expiry entry deleted these keys
+    EVICTED = "evicted"  # the leader's eviction entry deleted these keys
     FLUSH = "flush"  # FLUSHALL / FLUSHDB: every key
 
 
@@ -23,6 +24,12 @@ class Change:
     kind: ChangeKind
     keys: tuple[bytes, ...] = ()
     command: str = ""  # the command's name (lower case), "" for expiry
+    # For keyspace notifications (raftredis.events.notify): the command line, its reply,
+    # and per key whether it was live just before and just after this change.
+    args: list[bytes] = field(default_factory=list)
+    reply: object = None
+    existed: tuple[bool, ...] = ()
+    exists: tuple[bool, ...] = ()
     # For keyspace notifications (raftredis.events.notify): the command line, its reply,
     # and per key whether it was live just before and just after this change.
     args: list[bytes] = field(default_factory=list)

@@ -11,6 +11,13 @@ replica changes state only through the log.
 
 Family modules use this API only: reading `data`/`expires` directly is fine, but keys
 must be added and removed through `set`/`put`/`delete` so the indexes stay right.
+
+Memory accounting (see memory.py) is kept incrementally: every key that may have
+changed (set, put, fetched for a write, its TTL changed) is marked, and `settle()`,
+which the machine calls after each command, re-estimates only the marked keys;
+`delete` takes a key's figure off at once. So `used` is always the sum of
+`key_size` over the keyspace, whatever sequence of writes led there.
+`access` holds each key's LRU/LFU reading (access.py); deletes drop it here.
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ from itertools import islice
 
 from sortedcontainers import SortedList
 
+from raftredis.statemachine.access import AccessClock
+from raftredis.statemachine.memory import MemoryPolicy, key_size
 from raftredis.statemachine.scanindex import ScanIndex
 from raftredis.statemachine.values import wrongtype
 
 
 class Keyspace:
-    __slots__ = ("data", "expires", "_deadlines", "_scan", "raw")
+    __slots__ = ("data", "expires", "_deadlines", "_scan", "raw", "sizes", "used", "_dirty",
+                 "access", "clock", "expired_count")
 
     def __init__(self) -> None:
         self.data: dict[bytes, object] = {}
@@ -35,6 +45,12 @@ class Keyspace:
         # reports as "raw" whatever their length, as Redis does. Any new value clears the
         # mark; it is not snapshotted (a restore re-encodes, as Redis's RDB load does).
         self.raw: set[bytes] = set()
+        self.sizes: dict[bytes, int] = {}  # key -> its estimated bytes, as of the last settle
+        self.used = 0  # the sum of sizes
+        self._dirty: dict[bytes, None] = {}  # keys to re-estimate at the next settle
+        self.access: dict[bytes, int] = {}  # key -> LRU/LFU reading (not replicated)
+        self.clock = AccessClock(MemoryPolicy())  # turns accesses into readings
+        self.expired_count = 0  # keys removed because their deadline passed (INFO)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -56,7 +72,10 @@ class Keyspace:
             d = self.expires.get(key)
             if d is not None and d <= now:
                 self.delete(key)
+                self.expired_count += 1
                 return None
+        if v is not None:
+            self._dirty[key] = None  # the caller may change it in place
         return v
 
     def get_typed(self, key: bytes, now: int, pytype: type, write: bool = False) -> object | None:
@@ -88,6 +107,7 @@ class Keyspace:
         if self.raw:
             self.raw.discard(key)
         data[key] = value
+        self._dirty[key] = None
 
     def put(self, key: bytes, value: object) -> None:
         """Store value under key keeping any TTL (APPEND, INCR, SETRANGE semantics).
@@ -98,6 +118,7 @@ class Keyspace:
         if self.raw:
             self.raw.discard(key)
         data[key] = value
+        self._dirty[key] = None
 
     def put_raw(self, key: bytes, value: bytes) -> None:
         """put() for a string changed in place: OBJECT ENCODING says raw."""
@@ -116,6 +137,9 @@ class Keyspace:
             self._scan.discard(key)
         if self.raw:
             self.raw.discard(key)
+        self.used -= self.sizes.pop(key, 0)
+        self._dirty.pop(key, None)
+        self.access.pop(key, None)
         return True
 
     def set_deadline(self, key: bytes, deadline: int) -> None:
@@ -125,12 +149,14 @@ class Keyspace:
             self._deadlines.remove((old, key))
         self.expires[key] = deadline
         self._deadlines.add((deadline, key))
+        self._dirty[key] = None
 
     def persist(self, key: bytes) -> bool:
         """Drop key's TTL; True if it had one."""
         if key not in self.expires:
             return False
         self._drop_deadline(key)
+        self._dirty[key] = None
         return True
 
     def clear(self) -> None:
@@ -139,6 +165,10 @@ class Keyspace:
         self._deadlines = SortedList()
         self._scan = None
         self.raw = set()
+        self.sizes = {}
+        self.used = 0
+        self._dirty = {}
+        self.access = {}
 
     def _drop_deadline(self, key: bytes) -> None:
         d = self.expires.pop(key)
@@ -162,7 +192,52 @@ class Keyspace:
             if d is not None and d <= now:
                 self.delete(key)
                 n += 1
+        self.expired_count += n
         return n
+
+    # ---- memory accounting --------------------------------------------------------------
+    def touch(self, key: bytes, now: int) -> None:
+        """Note an access to key (if it exists) in its LRU/LFU reading."""
+        if key in self.data:
+            self.clock.touch(self.access, key, now)
+
+    def settle(self) -> None:
+        """Re-estimate the keys marked since the last settle (see the module's note)."""
+        dirty = self._dirty
+        if not dirty:
+            return
+        data, sizes, expires = self.data, self.sizes, self.expires
+        used = self.used
+        for key in dirty:
+            v = data.get(key)
+            if v is None:
+                continue
+            n = key_size(key, v, key in expires)
+            used += n - sizes.get(key, 0)
+            sizes[key] = n
+        self.used = used
+        self._dirty = {}
+
+    def recount(self) -> int:
+        """The sum of key_size over every key, from scratch (restore, and tests)."""
+        exp = self.expires
+        return sum(key_size(k, v, k in exp) for k, v in self.data.items())
+
+    # ---- eviction candidates (the leader's choice) --------------------------------------
+    def random_keys(self, rng, n: int, volatile: bool) -> list[bytes]:
+        """Up to n keys picked at random (repeats possible): among keys with a TTL when
+        `volatile`, else among all keys (which builds the scan index once)."""
+        if volatile:
+            dl = self._deadlines
+            size = len(dl)
+            return [dl[rng.randrange(size)][1] for _ in range(n)] if size else []
+        idx = self.scan_index()
+        size = len(idx)
+        return [idx.at(rng.randrange(size)) for _ in range(n)] if size else []
+
+    def soonest_deadlines(self, n: int) -> list[bytes]:
+        """The n keys whose deadline comes first, expired or not (volatile-ttl)."""
+        return [k for _, k in islice(self._deadlines, max(0, n))]
 
     # ---- iteration ----------------------------------------------------------------------
     def scan_index(self) -> ScanIndex:
@@ -189,3 +264,7 @@ class Keyspace:
         self._deadlines = SortedList((d, k) for k, d in expires.items())
         self._scan = None
         self.raw = set()
+        self.access = {}
+        self._dirty = {}
+        self.sizes = {k: key_size(k, v, k in expires) for k, v in data.items()}
+        self.used = sum(self.sizes.values())

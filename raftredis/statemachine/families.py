@@ -12,6 +12,7 @@ from raftredis.statemachine import (  # noqa: F401  (each module declares its co
     hyperloglog,
     lcs,
     lists,
+    memcmds,
     mpop,
     sets,
     sort,

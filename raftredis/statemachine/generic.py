@@ -350,6 +350,11 @@ _LFU_OFF = Error(
     "Please note that when switching between policies at runtime LRU and LFU data "
     "will take some time to adjust."
 )
+_LRU_OFF = Error(
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. "
+    "Please note that when switching between policies at runtime LRU and LFU data "
+    "will take some time to adjust."
+)
 
 
 _OBJECT_KEYED = {b"encoding", b"freq", b"idletime", b"refcount"}
@@ -394,8 +399,14 @@ def cmd_object(ctx: Ctx, args: list[bytes]) -> object:
         if args[2] in ctx.db.raw:
             return b"raw"
         return type_of(v).encoding(v).encode()
-    if sub == b"freq":
-        return _LFU_OFF
+    db = ctx.db
+    if sub == b"freq":  # this node's own reading: access statistics are not replicated
+        if not db.clock.policy.lfu:
+            return _LFU_OFF
+        return db.clock.freq(db.access.get(args[2]), ctx.now)
     if sub == b"idletime":
-        return 0  # access times are not tracked: they would differ between replicas
+        if db.clock.policy.lfu:
+            return _LRU_OFF
+        reading = db.access.get(args[2])  # none yet (restored, not accessed since): 0
+        return 0 if reading is None else db.clock.idle_ms(reading, ctx.now) // 1000
     return 1

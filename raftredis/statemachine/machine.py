@@ -18,6 +18,7 @@ from raftredis.statemachine import snapshot
 from raftredis.statemachine.changes import Change, ChangeKind
 from raftredis.statemachine.db import Keyspace
 from raftredis.statemachine.errors import EXECABORT, NOT_READONLY
+from raftredis.statemachine.memory import MemoryPolicy
 from raftredis.statemachine.registry import HANDLERS, Ctx, Handler
 from raftredis.statemachine.sessions import SessionTable
 
@@ -54,6 +55,11 @@ def _resolve(name: bytes) -> _Entry | None:
     return entry
 
 
+# Commands that look a key up without it counting as an access (Redis's LOOKUP_NOTOUCH).
+_NO_TOUCH = frozenset({"object", "memory", "type", "exists", "ttl", "pttl", "expiretime",
+                       "pexpiretime"})
+
+
 def _unknown(args: list[bytes]) -> Error:
     return unknown_command(args[0].decode("utf-8", "replace"), args[1:])
 
@@ -66,6 +72,20 @@ class StateMachine:
         self.sessions = SessionTable()  # client sessions for exactly-once retries
         # What applied writes changed, while someone listens (see record_changes).
         self._changes: list[Change] | None = None
+        # INFO stats: evictions are replicated (the same on every node); hits and misses
+        # count the reads this node served.
+        self.evicted_keys = 0
+        self.keyspace_hits = 0
+        self.keyspace_misses = 0
+
+    @property
+    def memory(self) -> MemoryPolicy:
+        """maxmemory and its companions (set from CONFIG on every node alike)."""
+        return self.db.clock.policy
+
+    @property
+    def used_memory(self) -> int:
+        return self.db.used
 
     # ---- changes ------------------------------------------------------------------------
     def record_changes(self, on: bool) -> None:
@@ -141,9 +161,18 @@ class StateMachine:
         except Exception:  # a bug must not take the node down; same on every replica
             log.exception("state machine handler failed for %r", args[0][:64])
             reply = Error("ERR internal error while executing the command")
+        self._after_write(spec, args, now_ms)
         if self._changes is not None:
             self._note(spec, args, reply, existed, now_ms)
         return reply
+
+    def _after_write(self, spec: CommandSpec, args: list[bytes], now_ms: int) -> None:
+        """Settle the memory figures of what the command changed; note its keys' access."""
+        db = self.db
+        db.settle()
+        if spec.first_key or spec.key_fn is not None:
+            for key in spec.keys(args):
+                db.touch(key, now_ms)
 
     def read(self, args: list[bytes], now_ms: int) -> object:
         """Serve a read-only command without changing anything (expired keys look missing)."""
@@ -165,12 +194,25 @@ class StateMachine:
         ctx.write = False
         ctx._rng = None
         try:
-            return fn(ctx, args)
+            reply = fn(ctx, args)
         except CommandError as e:
             return e.reply()
         except Exception:
             log.exception("state machine handler failed for %r", args[0][:64])
             return Error("ERR internal error while executing the command")
+        if (spec.first_key or spec.key_fn is not None) and spec.name not in _NO_TOUCH:
+            self._count_lookups(spec.keys(args), now_ms)
+        return reply
+
+    def _count_lookups(self, keys: list[bytes], now_ms: int) -> None:
+        """keyspace_hits / misses and the access readings of a read's keys."""
+        db = self.db
+        for key in keys:
+            if db.get(key, now_ms) is None:
+                self.keyspace_misses += 1
+            else:
+                self.keyspace_hits += 1
+                db.touch(key, now_ms)
 
     def apply_multi(self, commands: list[list[bytes]], now_ms: int, seed: int = 0) -> object:
         """MULTI/EXEC as one entry. As Redis: a command that could not have been queued
@@ -189,6 +231,7 @@ class StateMachine:
         for fn, args, spec in plan:
             existed = self._live(spec, args, now_ms) if self._changes is not None else ()
             reply = self._run(fn, ctx, args)
+            self._after_write(spec, args, now_ms)
             if self._changes is not None:
                 self._note(spec, args, reply, existed, now_ms)
             replies.append(reply)
@@ -214,6 +257,19 @@ class StateMachine:
         self.note_expired(keys, existed)
         return removed
 
+    def apply_evict(self, keys: list[bytes], volatile: bool) -> int:
+        """Delete the given keys (the leader's eviction entry); under a volatile policy
+        only those that still have a TTL go. Memory is not consulted: the leader decided,
+        and every replica removes the same keys."""
+        db = self.db
+        removed = [k for k in keys if k in db.data and (not volatile or k in db.expires)]
+        for key in removed:
+            db.delete(key)
+        self.evicted_keys += len(removed)
+        if self._changes is not None and removed:
+            self._changes.append(Change(ChangeKind.EVICTED, tuple(removed)))
+        return len(removed)
+
     def expired_keys(self, now_ms: int, limit: int) -> list[bytes]:
         """Keys whose deadline <= now_ms, earliest first, for the leader to propose."""
         return self.db.expired_keys(now_ms, limit)
@@ -224,6 +280,9 @@ class StateMachine:
 
     def expires_count(self) -> int:
         return len(self.db.expires)
+
+    def expired_count(self) -> int:
+        return self.db.expired_count
 
     # ---- snapshots ----------------------------------------------------------------------
     def write_snapshot(self, fp: BinaryIO) -> None:

@@ -56,3 +56,7 @@ class ScanIndex:
         if i >= n:
             return 0, out
         return zlib.crc32(sk[i]) + 1, out
+
+    def at(self, i: int) -> bytes:
+        """The key at position i of the CRC order (random picks for eviction)."""
+        return self._keys[i]

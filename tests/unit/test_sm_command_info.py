@@ -18,6 +18,7 @@ KNOWN = {
     "zrank": "7.2 added WITHSCORE (arity -3)",
     "zrevrank": "7.2 added WITHSCORE (arity -3)",
     "object": "movablekeys: OBJECT HELP names no key",
+    "memory": "movablekeys: only MEMORY USAGE names a key",
     "sintercard": "legacy step 1 instead of 0 (kept: COMMAND output unchanged by the refactor)",
     "xreadgroup": "no blocking flag: the node layer would wait on it as on a list pop",
 }
