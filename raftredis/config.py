@@ -70,6 +70,14 @@ class NodeConfig:
     heartbeat_ticks: int = 2
     cluster_down_wait_ms: int = 1500  # how long a request waits for a leader to be elected
     active_expire_ms: int = 100
+    # Memory bound and eviction (Redis's names and defaults); cluster-wide: a CONFIG SET
+    # goes through the log and outlives these initial values (cluster-config.json).
+    maxmemory: str = "0"  # bytes, or with a unit: 64mb, 1gb
+    maxmemory_policy: str = "noeviction"
+    maxmemory_samples: int = 5
+    maxmemory_eviction_tenacity: int = 10
+    lfu_log_factor: int = 10
+    lfu_decay_time: int = 1
     # A node whose event loop has not turned for this long is wedged: its keep-alive
     # notices stop and the cluster replaces it (replica/keepalive.py); 0: no side channel.
     stall_limit_ms: int = 10_000

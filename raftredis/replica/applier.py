@@ -99,6 +99,8 @@ class Applier:
                     reply = sm.apply_expire(op.keys, now)
                 elif kind == logops.OpKind.CONFIG:
                     reply = self._apply_config(op.pairs)
+                elif kind == logops.OpKind.EVICT or kind == logops.OpKind.EVICT_VOLATILE:
+                    reply = sm.apply_evict(op.keys, kind == logops.OpKind.EVICT_VOLATILE)
                 else:
                     reply = Error("ERR unknown log operation")
             except Exception as exc:  # a state machine bug must not split replicas' apply loop

@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from raftredis.commands.sessions import wrapped_spec
 from raftredis.commands.slots import key_slot
 from raftredis.commands.spec import CommandSpec, Route, lookup
 from raftredis.config import NodeConfig
@@ -36,6 +37,7 @@ from raftredis.replica.applier import Applier
 from raftredis.replica.clock import EntryClock, SystemClock
 from raftredis.replica.cluster_view import ClusterView
 from raftredis.replica.duties import LeaderDuties
+from raftredis.replica.eviction import EXEC_OOM
 from raftredis.replica.keepalive import KeepAlive, KeepAliveTimes
 from raftredis.replica.keywatch import KeyTracker
 from raftredis.replica.loopwatch import LoopWatch, latency_command
@@ -119,6 +121,16 @@ def production_ports(config: NodeConfig) -> Ports:
                  read_ctx_prefix=rng.getrandbits(64).to_bytes(8, "big"), keepalive=keepalive)
 
 
+def _needs_memory(spec: CommandSpec, args: list[bytes]) -> bool:
+    """Redis's denyoom, looking through SESSION.EXEC to the command it wraps."""
+    if "denyoom" not in spec.flags:
+        return False
+    if spec.name == "session.exec":
+        inner = wrapped_spec(args)
+        return inner is None or "denyoom" in inner.flags
+    return True
+
+
 class ReplicaGroup:
     """One Raft group member. Implements raftredis.server.backend.Backend."""
 
@@ -147,14 +159,15 @@ class ReplicaGroup:
 
         self.sm = StateMachine()
         self.stamps = EntryClock(self._clock)
-        self.settings = ClusterSettings(config, loop, self._storage_fsync)
+        self.settings = ClusterSettings(config, loop, self._storage_fsync, self.sm.memory)
         self.applier = Applier(self.sm, self.stamps, self.settings.apply)
         self.snapshots = Snapshots(
             self.sm, self.applier, self.stamps, self._storage, self._persister, self._clock,
             self._tasks, loop, config.data_dir, lambda: config.snapshot_threshold,
             fork=ports.fork_snapshots)
         self.duties = LeaderDuties(self.sm, self.stamps,
-                                    lambda op: self.proposals.submit(op, with_future=False))
+                                    lambda op: self.proposals.submit(op, with_future=False),
+                                    lambda op: self.proposals.submit(op))
         self.proposals = Proposals(loop, self._clock, self.stamps, self._wake.set,
                                     on_not_logged=self.duties.not_logged)
         self.reads = Reads(loop, self._wake.set, self._reroute_read,
@@ -392,6 +405,8 @@ class ReplicaGroup:
     def execute(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
         if self.router.is_leader:
             if spec.route == Route.WRITE:
+                if _needs_memory(spec, args) and (oom := self.duties.admit_write()) is not None:
+                    return oom  # refused before the log, as Redis refuses it
                 if "blocking" in spec.flags:
                     return self.tracker.blocking(conn, spec, args, lambda: self.router.is_leader,
                                                self.router.redirect_now,
@@ -413,6 +428,9 @@ class ReplicaGroup:
     def _execute_multi(self, commands: list[tuple[CommandSpec, list[bytes]]],
                        marks: dict) -> object:
         if self.router.is_leader:
+            if any(_needs_memory(spec, args) for spec, args in commands) and \
+                    self.duties.admit_write() is not None:
+                return EXEC_OOM
             multi = logops.multi([args for _, args in commands])
             if marks:
                 return self.proposals.submit(WatchedExec(WATCHED_EXEC, marks, multi))

@@ -40,6 +40,8 @@ class OpKind(enum.IntEnum):
     MULTI = 1  # MULTI/EXEC: applied atomically
     EXPIRE = 2  # active expiry: delete these keys if expired at the entry's stamp
     CONFIG = 4  # CONFIG SET of cluster-wide settings
+    EVICT = 5  # eviction: delete these keys (the leader chose them; memory is not consulted)
+    EVICT_VOLATILE = 6  # the same under a volatile-* policy: only keys that have a TTL
     # (3 was reserved for sessions, which travel as SESSION.EXEC commands instead.)
 
 
@@ -76,9 +78,18 @@ class ConfigSet(NamedTuple):
         return _OP_OVERHEAD + sum(len(n) + len(v) + 2 * _ARG_OVERHEAD for n, v in self.pairs)
 
 
-Op = Command | Multi | Expire | ConfigSet
+class Evict(NamedTuple):
+    kind: int  # EVICT or EVICT_VOLATILE
+    keys: list[bytes]
+
+    def size(self) -> int:
+        return _OP_OVERHEAD + sum(map(len, self.keys)) + _ARG_OVERHEAD * len(self.keys)
+
+
+Op = Command | Multi | Expire | ConfigSet | Evict
 _BY_KIND: dict[int, type] = {OpKind.COMMAND: Command, OpKind.MULTI: Multi,
-                             OpKind.EXPIRE: Expire, OpKind.CONFIG: ConfigSet}
+                             OpKind.EXPIRE: Expire, OpKind.CONFIG: ConfigSet,
+                             OpKind.EVICT: Evict, OpKind.EVICT_VOLATILE: Evict}
 
 
 def command(args: list[bytes]) -> Command:
@@ -91,6 +102,10 @@ def multi(commands: list[list[bytes]]) -> Multi:
 
 def expire(keys: list[bytes]) -> Expire:
     return Expire(OpKind.EXPIRE, keys)
+
+
+def evict(keys: list[bytes], volatile: bool) -> Evict:
+    return Evict(OpKind.EVICT_VOLATILE if volatile else OpKind.EVICT, keys)
 
 
 def config_set(pairs: list[list[bytes]]) -> ConfigSet:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from raftredis.config import NodeConfig
 from raftredis.replica import ops as logops
 from raftredis.reply import OK, Error
+from raftredis.statemachine.memory import MEMORY_PARAMS, POLICIES, MemoryPolicy
 from raftredis.storage import FsyncPolicy
 
 log = logging.getLogger("raftredis.replica")
@@ -27,10 +28,12 @@ NODE_LOCAL_SETTINGS = frozenset({"appendfsync"})
 
 class ClusterSettings:
     def __init__(self, config: NodeConfig, loop: asyncio.AbstractEventLoop,
-                 set_fsync: Callable[[FsyncPolicy], None]) -> None:
+                 set_fsync: Callable[[FsyncPolicy], None],
+                 memory: MemoryPolicy | None = None) -> None:
         self._config = config
         self._loop = loop
         self._set_fsync = set_fsync
+        self._memory = memory if memory is not None else MemoryPolicy()
         self.settings = None  # raftredis.server.settings.ServerSettings, once attached
 
     def attach(self, settings) -> None:
@@ -45,6 +48,7 @@ class ClusterSettings:
         settings.define("raft-snapshot-threshold", INT, cfg.snapshot_threshold, minimum=1,
                         maximum=1 << 40)
         settings.define("dir", STRING, os.path.abspath(cfg.data_dir), settable=False)
+        self._define_memory(settings)
         # Cluster-wide values applied from the log before the last snapshot live on here.
         try:
             with open(self._path(), encoding="utf-8") as fp:
@@ -56,7 +60,31 @@ class ClusterSettings:
             pass
         except (ValueError, OSError) as exc:
             log.error("ignoring unreadable %s: %s", self._path(), exc)
+        for name in MEMORY_PARAMS:  # what the flags and the saved values came to
+            self._memory.set(name, settings[name])
         settings.on_change(self._on_setting)
+
+    def _define_memory(self, settings) -> None:
+        """maxmemory and its companions, with Redis 7's ranges and error texts, set from
+        the node's flags or file (checked as CONFIG SET would check them)."""
+        from raftredis.server.settings import INT, MEMORY, STRING
+
+        int_max = 2**31 - 1
+        settings.define("maxmemory", MEMORY, 0, minimum=0, maximum=2**64 - 1)
+        settings.define("maxmemory-policy", STRING, "noeviction", choices=POLICIES)
+        settings.define("maxmemory-samples", INT, 5, minimum=1, maximum=int_max)
+        settings.define("maxmemory-eviction-tenacity", INT, 10, minimum=0, maximum=100)
+        settings.define("lfu-log-factor", INT, 10, minimum=0, maximum=int_max)
+        settings.define("lfu-decay-time", INT, 1, minimum=0, maximum=int_max)
+        cfg = self._config
+        initial = [("maxmemory", cfg.maxmemory), ("maxmemory-policy", cfg.maxmemory_policy),
+                   ("maxmemory-samples", cfg.maxmemory_samples),
+                   ("maxmemory-eviction-tenacity", cfg.maxmemory_eviction_tenacity),
+                   ("lfu-log-factor", cfg.lfu_log_factor), ("lfu-decay-time", cfg.lfu_decay_time)]
+        # A bad flag is a ConfigError with CONFIG SET's text: the node does not start.
+        parsed = settings.validate([(n.encode(), str(v).encode()) for n, v in initial])
+        for name, value in parsed:
+            settings.adjust(name, value)
 
     def _path(self) -> str:
         return os.path.join(self._config.data_dir, "cluster-config.json")
@@ -67,6 +95,8 @@ class ClusterSettings:
             self._config.fsync = str(value)
         elif name == "raft-snapshot-threshold":
             self._config.snapshot_threshold = int(value)  # type: ignore[arg-type]
+        elif name in MEMORY_PARAMS:
+            self._memory.set(name, value)
 
     def config_set(self, pairs: list[tuple[bytes, bytes]], is_leader: bool,
                    redirect: Callable[[], object],

@@ -22,6 +22,7 @@ which the machine calls after each command, re-estimates only the marked keys;
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import islice
 
 from sortedcontainers import SortedList
@@ -235,9 +236,10 @@ class Keyspace:
         size = len(idx)
         return [idx.at(rng.randrange(size)) for _ in range(n)] if size else []
 
-    def soonest_deadlines(self, n: int) -> list[bytes]:
-        """The n keys whose deadline comes first, expired or not (volatile-ttl)."""
-        return [k for _, k in islice(self._deadlines, max(0, n))]
+    def keys_by_deadline(self) -> Iterator[bytes]:
+        """Keys with a TTL, soonest deadline first (volatile-ttl). Do not change the
+        keyspace while iterating."""
+        return (k for _, k in self._deadlines)
 
     # ---- iteration ----------------------------------------------------------------------
     def scan_index(self) -> ScanIndex:
