@@ -69,6 +69,11 @@ class NodeConfig:
     election_ticks: int = 15  # min election timeout = tick_ms * election_ticks
     heartbeat_ticks: int = 2
     cluster_down_wait_ms: int = 1500  # how long a request waits for a leader to be elected
+    # HOST:PORT (client port) of any member: start empty and join that cluster as a learner,
+    # promoted once caught up. Ignored once this node's data directory holds a membership.
+    join: str = ""
+    # A learner that joined is promoted once its log is within this many entries of the leader's.
+    promote_lag: int = 1000
     active_expire_ms: int = 100
     # Memory bound and eviction (Redis's names and defaults); cluster-wide: a CONFIG SET
     # goes through the log and outlives these initial values (cluster-config.json).
@@ -111,6 +116,12 @@ class NodeConfig:
             raise ConfigError(f"this node's id {self.id} is not among the peers")
         if len(self._peer_map) > 1 and not self.secret:
             raise ConfigError("a cluster secret is required when peers are given (--secret)")
+        if self.join and not self.secret:
+            raise ConfigError("a cluster secret is required to --join a cluster (--secret)")
+        if self.join and ":" not in self.join:
+            raise ConfigError("join must be HOST:PORT (the client port of a member)")
+        if self.promote_lag < 0:
+            raise ConfigError("promote_lag must be >= 0")
         if self.tick_ms < 1 or self.election_ticks < 2 or self.heartbeat_ticks < 1:
             raise ConfigError("tick settings must be positive; election_ticks >= 2")
         if self.heartbeat_ticks >= self.election_ticks:

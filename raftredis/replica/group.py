@@ -41,6 +41,7 @@ from raftredis.replica.eviction import EXEC_OOM
 from raftredis.replica.keepalive import KeepAlive, KeepAliveTimes
 from raftredis.replica.keywatch import KeyTracker
 from raftredis.replica.loopwatch import LoopWatch, latency_command
+from raftredis.replica.membership import MemberAddr, Membership
 from raftredis.replica.ports import GroupStorage, Ports, Transport
 from raftredis.replica.proposals import WATCHED_EXEC, Proposals, WatchedExec
 from raftredis.replica.reads import Reads
@@ -91,15 +92,23 @@ class GroupCounters:
     snapshots_installed: int
 
 
+def bootstrap_conf(config: NodeConfig) -> ConfState:
+    """The configuration a brand-new data directory starts with: --peers' voters, or
+    none for a node started to --join (it is added by the cluster, as a learner). A
+    directory that holds state keeps its own (storage records this only when new)."""
+    return ConfState() if config.join else ConfState(voters=config.voters)
+
+
 def production_ports(config: NodeConfig) -> Ports:
     """Disk storage with its disk thread, the system clock, TCP peers."""
     from raftredis.storage import AsyncPersister, DiskStorage, FsyncPolicy
 
-    storage = DiskStorage.open(config.data_dir, initial_conf=ConfState(voters=config.voters),
+    storage = DiskStorage.open(config.data_dir, initial_conf=bootstrap_conf(config),
                                fsync=FsyncPolicy(config.fsync))
     peers = {pid: (p.host, p.port) for pid, p in config.peer_map.items() if pid != config.id}
     transport = None
-    if peers:
+    if peers or config.join or config.secret:
+        # With a secret, a lone node listens too: it can grow (members join online).
         def transport(on_message, on_peer_meta) -> Transport:
             from raftredis.transport.peers import PeerTransport
 
@@ -178,6 +187,12 @@ class ReplicaGroup:
                               self._clock, self._tasks, loop, timeout_s,
                               config.cluster_down_wait_ms / 1000, lambda: self._running)
         self.core: RaftCore | None = None
+        own = MemberAddr(f"{config.peer_host}:{config.peer_port}",
+                         f"{config.announce_host}:{config.announce_port}")
+        self.membership = Membership(
+            self.id, lambda: self.core, lambda: self._transport, self.router, own,
+            {pid: f"{p.host}:{p.port}" for pid, p in config.peer_map.items()},
+            config.promote_lag, self._wake.set)
         self.tracker = KeyTracker(loop, self._clock, self.stamps, self.sm, self._tasks,
                                 applied=lambda: self.applier.applied,
                                 last_index=self._last_index,
@@ -188,7 +203,7 @@ class ReplicaGroup:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         cfg = self.config
-        self.applier.restored(0, ConfState(voters=cfg.voters))
+        self.applier.restored(0, bootstrap_conf(cfg))
         self.snapshots.restore_at_start()
         self._stamp_floor_from_log()
         raft_cfg = self._ports.raft_config or RaftConfig(election_tick=cfg.election_ticks,
@@ -201,6 +216,7 @@ class ReplicaGroup:
         if self._ports.transport is not None:
             self._transport = self._ports.transport(self._on_peer_message, self._on_peer_meta)
             await self._transport.start()
+        self.membership.maybe_sync()  # the persisted membership wins over --peers
         self._running = True
         if self._ports.keepalive is not None and not self._ports.keepalive.start():
             self._ports.keepalive = None
@@ -284,6 +300,7 @@ class ReplicaGroup:
             try:
                 if self.router.is_leader:
                     self.duties.run()
+                    self.membership.promote_caught_up()
                 self.proposals.expire_uncertain(wait_s)
             except Exception:  # never let housekeeping die silently
                 log.exception("housekeeping failed")
@@ -315,6 +332,7 @@ class ReplicaGroup:
                     rd = core.ready()
                     await self._handle_ready(rd)
                     core.advance(rd)
+                    self.membership.maybe_sync()
                     self._flush()
                     if self._clock.monotonic() - turn_started > LOOP_TURN_BUDGET_S:
                         # A long backlog (a big catch-up, a slow state machine) must not
@@ -384,6 +402,8 @@ class ReplicaGroup:
             replies = applier.apply(ent, prop.ops if ours else None, want_replies=ours)
             if prop is not None:
                 proposals.answer(prop, ent.term, replies)
+            if ent.kind == EntryKind.CONFIG:
+                self.membership.applied(ent)
         self.snapshots.maybe_take()
 
     def _on_soft_state(self, ss: SoftState) -> None:
@@ -396,6 +416,7 @@ class ReplicaGroup:
         self.router.on_soft_state(ss)
         if was_leader and ss.role != Role.LEADER:
             self.proposals.lost_leadership()
+            self.membership.lost_leadership()
         if was_leader != (ss.role == Role.LEADER):
             self.duties.role_changed()
         if self.on_role_change is not None:
@@ -413,7 +434,9 @@ class ReplicaGroup:
                                                self.proposals.submit_command)
                 return self.proposals.submit_command(args)
             return self.reads.submit(args)
-        if spec.route == Route.READ and getattr(conn, "readonly", False):
+        if spec.route == Route.READ and getattr(conn, "readonly", False) and \
+                self.membership.is_member():
+            # (A node removed or not yet joined never serves reads: it may be far behind.)
             # READONLY: a possibly stale read from this replica, as Redis Cluster replicas do.
             return self.sm.read(args, self.stamps.now())
         keys = spec.keys(args)
@@ -511,7 +534,22 @@ class ReplicaGroup:
         return self.router.known_leader()
 
     def client_address(self, node_id: int) -> str | None:
-        return self.router.address(node_id)
+        return self.router.address(node_id) or self.membership.addr(node_id).client or None
+
+    def peer_address(self, node_id: int) -> str:
+        return self.membership.addr(node_id).peer
+
+    def learners(self) -> frozenset[int]:
+        return self.membership.learners()
+
+    def change_membership(self, op: str, node_id: int, addr: MemberAddr | None = None) -> object:
+        """CLUSTER JOIN / ADDLEARNER / PROMOTE / FORGET: proposed on the leader (the
+        reply is OK once committed), redirected by a follower."""
+        if self.router.is_leader:
+            got = self.membership.propose(op, node_id, addr)
+            if got is not None:
+                return got
+        return self.router.redirect(0, lambda: self.change_membership(op, node_id, addr))
 
     def members(self) -> tuple[int, list[int]]:
         """(leader id or 0, voters and learners other than the leader, sorted)."""
