@@ -49,6 +49,8 @@ class SimParams:
     snapshot_pad: int = 150  # bytes of padding so snapshots span several chunks
     election_tick: int = 10
     heartbeat_tick: int = 2
+    spares: int = 3  # nodes started empty, outside the configuration, that may be added
+    membership: float = 0.04  # per client action: propose a membership change
 
 
 @dataclass
@@ -94,7 +96,10 @@ class Cluster:
         self._seq = 0
         self.events: list[tuple[int, int, str, object]] = []
         self.nodes: dict[int, _Node] = {}
-        for i in ids:
+        # Ids removed by a change ever proposed: never added again (a new node gets a new
+        # id, as a replacement does), whatever became of that proposal.
+        self.retired: set[int] = set()
+        for i in range(1, self.p.nodes + self.p.spares + 1):
             n = _Node(i, self._new_storage(i))
             self.nodes[i] = n
             self._start(n)
@@ -112,7 +117,9 @@ class Cluster:
         self.max_read = 0  # highest value returned by a completed read
         self.op = 0
         self.stats = {"writes_acked": 0, "reads_ok": 0, "reads_dropped": 0, "crashes": 0,
-                      "elections": 0, "snapshots_sent": 0, "transfers": 0}
+                      "elections": 0, "snapshots_sent": 0, "transfers": 0,
+                      "conf_changes": 0, "conf_removals": 0, "promotions": 0,
+                      "leader_removals": 0}
 
     # ---- plumbing --------------------------------------------------------------------------
     def fail(self, msg: str) -> None:
@@ -134,7 +141,8 @@ class Cluster:
             self.trace.append(f"{self.now:6d} {s}")
 
     def _new_storage(self, node_id: int) -> MemoryStorage:
-        return MemoryStorage(self.conf)
+        # Spares start empty and outside the configuration, as a node started to join.
+        return MemoryStorage(self.conf if node_id <= self.p.nodes else ConfState())
 
     def _start(self, n: _Node) -> None:
         snap = n.storage.snapshot()
@@ -177,6 +185,8 @@ class Cluster:
                 return
             c.advance(rd)
             self._check_node(n, c)
+            if rd.entries or rd.snapshot is not None:
+                self._check_conf_in_force(n, c)
         if c is not None:
             self._check_node(n, c)
 
@@ -191,6 +201,10 @@ class Cluster:
             self.stats["elections"] += 1
             self._log(f"n{n.id} LEADER term {c.term}")
             self._check_leader_complete(n, c)
+            if self.faults and self.rng.random() < 0.2:
+                # Right at the start of its term, before its no-op can commit: the change
+                # must be refused (the 2015 single-server bug needs exactly this).
+                self.change_membership(n)
         for m in rd.messages:  # may go out before persisting (§10.2.1)
             self._send(m)
         if self._maybe_crash(n, "before persist"):
@@ -296,6 +310,7 @@ class Cluster:
             prev = self.leaders.setdefault(c.term, n.id)
             if prev != n.id:
                 self.fail(f"election safety: n{prev} and n{n.id} both lead term {c.term}")
+            self._check_one_change_in_flight(n, c)
         if c.commit > n.commit_seen:
             if c.role == Role.LEADER and c.commit > c.log.first_index() - 1:
                 # §5.4.2: a leader moves its commit index only onto an entry of its term.
@@ -312,6 +327,37 @@ class Cluster:
                     self.fail(f"n{n.id} committed {idx}@{t} but {idx}@{known} was committed")
             n.commit_seen = c.commit
             self.max_committed = max(self.max_committed, c.commit)
+
+    def _check_conf_in_force(self, n: _Node, c: RaftCore) -> None:
+        """§4.1: a node uses the latest configuration in its log, committed or not (or
+        its snapshot's when the log holds none)."""
+        lg = c.log
+        want = None
+        idx = lg.last_index()
+        while idx >= lg.first_index() and want is None:
+            lo = max(lg.first_index(), idx - 63)
+            for e in reversed(lg.slice(lo, idx + 1, 1 << 30)):
+                if e.kind == EntryKind.CONFIG:
+                    want = ConfState.decode(e.data)
+                    break
+            idx = lo - 1
+        if want is None:
+            want = c.conf_at(lg.first_index() - 1)
+        if c.conf != want:
+            self.fail(f"n{n.id} uses configuration {_fmt_conf(c.conf)} but the latest in its "
+                      f"log is {_fmt_conf(want)}")
+
+    def _check_one_change_in_flight(self, n: _Node, c: RaftCore) -> None:
+        """§4.1: a leader's log never holds two uncommitted configuration changes."""
+        lg = c.log
+        lo = max(lg.committed + 1, lg.first_index())
+        if lo > lg.last_index():
+            return
+        pending = [e.index for e in lg.slice(lo, lg.last_index() + 1, 1 << 30)
+                   if e.kind == EntryKind.CONFIG]
+        if len(pending) > 1:
+            self.fail(f"n{n.id} (leader, term {c.term}) holds configuration changes "
+                      f"{pending} uncommitted at once (commit {lg.committed})")
 
     def _leader_commit_moved(self, n: _Node, c: RaftCore) -> bool:
         """True if this leader itself advanced the commit (not a restart that reloaded
@@ -383,6 +429,55 @@ class Cluster:
         self._log(f"n{n.id} propose {data!r} -> {idx}@{term}")
         return idx
 
+    def change_membership(self, n: _Node) -> None:
+        """Node n (believing it leads) proposes one change: add a spare as a learner,
+        promote a learner, remove a learner or a voter (itself included), keeping at
+        least two voters."""
+        c = n.core
+        if c is None or c.role != Role.LEADER:
+            return
+        conf = c.conf
+        voters, learners = set(conf.voters), set(conf.learners)
+        members = voters | learners
+        choices: list[tuple[str, int]] = []
+        choices += [("add", i) for i in self.nodes if i not in members and i not in self.retired]
+        choices += [("promote", i) for i in learners]
+        choices += [("remove", i) for i in learners]
+        if len(voters) > 2:
+            choices += [("remove", i) for i in voters]
+        if not choices:
+            return
+        # Pick the kind first, so removals (more often possible) do not crowd out the rest.
+        kinds = sorted({k for k, _ in choices})
+        kind = self.rng.choice(kinds)
+        op, target = self.rng.choice([ch for ch in choices if ch[0] == kind])
+        if op == "add":
+            learners.add(target)
+        elif op == "promote":
+            learners.discard(target)
+            voters.add(target)
+        else:
+            voters.discard(target)
+            learners.discard(target)
+        try:
+            idx, term = c.propose_conf_change(ConfState(frozenset(voters), frozenset(learners)))
+        except (NotLeaderError, ProposalDroppedError):
+            return
+        # §4.1 and the 2015 correction: no change before an entry of this term committed.
+        if c.log.term_or_none(c.commit) != c.term:
+            self.fail(f"n{n.id} (leader, term {c.term}) appended a configuration change at "
+                      f"{idx} before committing an entry of its term (commit {c.commit})")
+        if op == "remove":
+            self.retired.add(target)
+            self.stats["conf_removals"] += 1
+            if target == n.id:
+                self.stats["leader_removals"] += 1
+        elif op == "promote":
+            self.stats["promotions"] += 1
+        self.stats["conf_changes"] += 1
+        self._log(f"n{n.id} conf {op} n{target} -> {idx}@{term}: "
+                  f"{_fmt_conf(ConfState(frozenset(voters), frozenset(learners)))}")
+
     def read(self, n: _Node) -> None:
         self.op += 1
         ctx = f"r{self.op}".encode()
@@ -416,8 +511,16 @@ class Cluster:
             n = self.rng.choice(leaders if leaders and self.rng.random() < 0.5 else live)
             self.read(n)
             self._process(n)
-        elif r < 0.82 and ld is not None and self.faults:
-            others = [i for i in self.nodes if i != ld.id]
+        elif r < 0.8 + self.p.membership and self.faults:
+            leaders = [n for n in live if n.core.role == Role.LEADER]
+            if leaders:
+                n = self.rng.choice(leaders)
+                self.change_membership(n)
+                self._process(n)
+        elif r < 0.82 + self.p.membership and ld is not None and self.faults:
+            others = sorted(ld.core.conf.voters - {ld.id})
+            if not others:
+                return
             tgt = self.rng.choice(others)
             self.stats["transfers"] += 1
             self._log(f"n{ld.id} transfer to n{tgt}")
@@ -529,7 +632,10 @@ class Cluster:
                     self._process(ld)
                 return False
             top = max(want)
-            return all(n.applied >= top for n in self.nodes.values())
+            # Every member of the leader's configuration; removed nodes keep running but
+            # hear nothing more, and spares never added hold nothing.
+            members = ld.core.conf.voters | ld.core.conf.learners
+            return all(self.nodes[i].applied >= top for i in members)
 
         if not self._run_until(deadline, done):
             st = {i: (n.core.status().role.name.lower(), n.core.term, n.core.commit, n.applied)
@@ -540,6 +646,10 @@ class Cluster:
             got = self.applied_digest.get(idx)
             if got is None or got[2] != data:
                 self.fail(f"liveness: proposal {data!r} at {idx} was not the committed entry")
+
+
+def _fmt_conf(c: ConfState) -> str:
+    return f"voters={sorted(c.voters)} learners={sorted(c.learners)}"
 
 
 def _encode_sm(index: int, digest: int, pad: int) -> bytes:

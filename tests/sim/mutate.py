@@ -177,8 +177,22 @@ MUTATIONS: list[Mutation] = [
         SourcePatch(RaftCore, "propose_conf_change",
                     "if self.log.term_or_none(self.log.committed) != self.term:",
                     "if False:"),
-        CORE,
-        gap="neither simulator changes membership: no seed proposes a configuration change"),
+        CORE),
+    Mutation(
+        "two-conf-changes-in-flight",
+        "a leader appends a configuration change while another is still uncommitted (§4.1)",
+        SourcePatch(RaftCore, "propose_conf_change",
+                    "if self.pending_conf_index > self.log.committed:",
+                    "if False:"),
+        CORE),
+    Mutation(
+        "conf-applied-at-commit",
+        "a node uses the latest committed configuration instead of the latest in its log "
+        "(§4.1: a configuration is in force once appended)",
+        SourcePatch(RaftCore, "_conf_in_force",
+                    "return self._confs[-1].conf if self._confs else self._conf_base",
+                    "return self.conf_at(self.log.committed)"),
+        CORE),
     Mutation(
         "earlier-read-ack-confirms-later-round",
         "an acknowledgement of an earlier ReadIndex round also confirms rounds started after it",

@@ -18,6 +18,10 @@ SAMPLE = {
     "commit-old-term-by-counting": 10,
     "vote-without-log-check": 10,
     "read-before-noop-commits": 10,
+    # membership (issue 15): the default seeds change membership from the first one
+    "conf-change-before-first-commit": 10,
+    "two-conf-changes-in-flight": 10,
+    "conf-applied-at-commit": 10,
 }
 
 
@@ -42,6 +46,7 @@ def test_names_are_unique_and_the_issue_list_is_covered() -> None:
                  "earlier-read-ack-confirms-later-round", "install-snapshot-older-than-commit",
                  "snapshot-chunk-offset-unchecked", "ack-before-persist",
                  "election-timer-not-reset-on-vote", "answer-replaced-as-applied",
+                 "two-conf-changes-in-flight", "conf-applied-at-commit",
                  "read-released-before-apply"):
         assert name in BY_NAME
 

@@ -43,7 +43,7 @@ def test_fault_phase_exercises_the_protocol() -> None:
         for k, v in run_seed(seed, _nodes(seed)).items():
             total[k] = total.get(k, 0) + v
     for key in ("writes_acked", "reads_ok", "reads_dropped", "crashes", "snapshots_sent",
-                "transfers"):
+                "transfers", "conf_changes", "conf_removals", "promotions", "leader_removals"):
         assert total[key] > 0, (key, total)
     assert total["elections"] > 20
 
