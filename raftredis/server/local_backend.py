@@ -33,7 +33,7 @@ class LocalBackend:
         return self._seed
 
     def execute(self, conn: ConnInfo, spec: CommandSpec, args: list[bytes]) -> object:
-        if spec.route is Route.READ:
+        if self.sm.route(spec, args) is Route.READ:
             return self.sm.read(args, self._now_ms())
         return self.sm.apply(args, self._now_ms(), self._next_seed())
 

@@ -14,6 +14,7 @@ from raftredis.statemachine import (  # noqa: F401  (each module declares its co
     lists,
     memcmds,
     mpop,
+    scripts,
     sets,
     sort,
     streamgroups,

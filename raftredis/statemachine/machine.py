@@ -20,6 +20,8 @@ from raftredis.statemachine.db import Keyspace
 from raftredis.statemachine.errors import EXECABORT, NOT_READONLY
 from raftredis.statemachine.memory import MemoryPolicy
 from raftredis.statemachine.registry import HANDLERS, Ctx, Handler
+from raftredis.statemachine.scripts import cannot_write
+from raftredis.statemachine.scripting.store import Scripting
 from raftredis.statemachine.sessions import SessionTable
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,9 @@ class StateMachine:
         self._ctx = Ctx(self.db)
         self._read_seed = 0  # reads are not replicated; any varying seed will do
         self.sessions = SessionTable()  # client sessions for exactly-once retries
+        # Script cache, function libraries and their Lua state (EVAL, FCALL, ...).
+        self.scripting = Scripting(self._script_call)
+        self._ctx.scripting = self.scripting
         # What applied writes changed, while someone listens (see record_changes).
         self._changes: list[Change] | None = None
         # INFO stats: evictions are replicated (the same on every node); hits and misses
@@ -185,8 +190,8 @@ class StateMachine:
         a, n = spec.arity, len(args)
         if not ((n == a) if a >= 0 else (n >= -a)):
             return wrong_arity(spec.name)
-        if spec.route is Route.WRITE:
-            return NOT_READONLY
+        if spec.route is Route.WRITE and spec.group != "scripting":
+            return NOT_READONLY  # (a script served as a read runs read-only)
         self._read_seed += 1
         ctx = self._ctx
         ctx.now = now_ms
@@ -247,6 +252,38 @@ class StateMachine:
             log.exception("state machine handler failed for %r", args[0][:64])
             return Error("ERR internal error while executing the command")
 
+    # ---- scripts ------------------------------------------------------------------------
+    def route(self, spec: CommandSpec, args: list[bytes]) -> Route:
+        """Where the node runs this command: its spec's route, except that a script or
+        function that cannot write (`no-writes`) is a read, with no log entry."""
+        if spec.group == "scripting" and spec.route is Route.WRITE \
+                and cannot_write(self.scripting, args):
+            return Route.READ
+        return spec.route
+
+    def _script_call(self, args: list[bytes], read_only: bool) -> object:
+        """redis.call from a running script: the same handlers, the entry's ctx."""
+        if args[0].lower() == b"time":  # the entry's stamp: the same on every replica
+            now = self._ctx.now
+            return [b"%d" % (now // 1000), b"%d" % (now % 1000 * 1000)]
+        entry = _resolve(args[0])
+        if entry is None:
+            return Error("ERR Unknown Redis command called from script")
+        fn, spec = entry
+        if not spec.check_arity(len(args)):
+            return Error("ERR Wrong number of args calling Redis command from script")
+        if spec.subcommands and len(args) >= 2:
+            sub = args[1].lower().decode("utf-8", "replace")
+            spec = next((s for s in spec.subcommands if s.name.endswith("|" + sub)), spec)
+        if "noscript" in spec.flags:
+            return Error("ERR This Redis command is not allowed from script")
+        if spec.route is Route.WRITE and (read_only or not self._ctx.write):
+            return Error("ERR Write commands are not allowed from read-only scripts.")
+        reply = self._run(fn, self._ctx, args)
+        if self._changes is not None:
+            self._note(spec, args, reply)
+        return reply
+
     # ---- expiry -------------------------------------------------------------------------
     def apply_expire(self, keys: list[bytes], now_ms: int) -> int:
         """Delete the given keys whose deadline <= now_ms (the leader's expiry entry)."""
@@ -287,7 +324,8 @@ class StateMachine:
     # ---- snapshots ----------------------------------------------------------------------
     def write_snapshot(self, fp: BinaryIO) -> None:
         """Stream the whole state to fp. Do not apply commands while this runs."""
-        snapshot.write(self.db, fp, self.sessions)
+        sc = self.scripting
+        snapshot.write(self.db, fp, self.sessions, None if sc.is_empty() else sc.records())
 
     def restore_snapshot(self, fp: BinaryIO) -> None:
         """Replace the whole state from fp; on bad input raise SnapshotError and keep
@@ -298,10 +336,17 @@ class StateMachine:
     def decode_snapshot(fp: BinaryIO) -> tuple:
         """Read and check a snapshot without touching the current state (SnapshotError
         on bad input): a received snapshot is checked before it is made durable."""
-        return snapshot.read_with_sessions(fp)
+        decoded = snapshot.read_all(fp)
+        probe = Scripting(lambda args, ro: None)  # checks the records, runs no Lua
+        try:
+            probe.load_records(decoded[3])
+        except ValueError as e:
+            raise snapshot.SnapshotError(f"snapshot scripting records are corrupt: {e}") from e
+        return decoded
 
     def load_snapshot(self, decoded: tuple) -> None:
         """Replace the whole state with what decode_snapshot() returned."""
-        data, expires, sessions = decoded
+        data, expires, sessions, scripting = decoded
         self.db.load(data, expires)
         self.sessions = sessions
+        self.scripting.load_records(scripting)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from raftredis.statemachine.db import Keyspace
 
@@ -29,10 +30,11 @@ from raftredis.statemachine.db import Keyspace
 class Ctx:
     """What a handler may use: the keyspace, the entry's time and its random seed."""
 
-    __slots__ = ("db", "now", "seed", "write", "_rng")
+    __slots__ = ("db", "now", "seed", "write", "_rng", "scripting")
 
     def __init__(self, db: Keyspace) -> None:
         self.db = db
+        self.scripting: Any = None  # the machine's Scripting (EVAL, FCALL, ...)
         self.now = 0
         self.seed = 0
         self.write = False  # True when applying a log entry, False for READ
@@ -75,6 +77,9 @@ class CommandDef:
     key_fn: KeyFn | None = None  # keys that (first, last, step) cannot describe
     handler: Handler | None = None  # None only for a container's subcommands
     subcommands: tuple[CommandDef, ...] = ()
+    # Applied through the log although Redis does not flag it `write` (EVAL, SCRIPT LOAD:
+    # they change replicated state; COMMAND INFO keeps Redis's flags).
+    replicated: bool = False
 
 
 DEFS: dict[str, CommandDef] = {}
@@ -99,7 +104,7 @@ class Family:
     def define(self, name: str, arity: int, flags: str, first: int = 1, last: int = 1,
                step: int = 1, *, acl: str = "", since: str = "", summary: str = "",
                key_fn: KeyFn | None = None, group: str = "", handler: Handler | None = None,
-               subcommands: tuple[CommandDef, ...] = ()) -> CommandDef:
+               subcommands: tuple[CommandDef, ...] = (), replicated: bool = False) -> CommandDef:
         """A CommandDef with this family's defaults (not registered: see `command`)."""
         cats = set(acl.split())
         if self.category and not subcommands:  # a Redis 7 container has no category itself
@@ -108,20 +113,21 @@ class Family:
             name=name, arity=arity, flags=frozenset(flags.split()), first=first, last=last,
             step=step, group=group or self.group, acl=frozenset(cats),
             since=since or self.since, summary=summary, key_fn=key_fn, handler=handler,
-            subcommands=subcommands,
+            subcommands=subcommands, replicated=replicated,
         )
 
     def command(self, name: str, arity: int, flags: str, first: int = 1, last: int = 1,
                 step: int = 1, *, acl: str = "", since: str = "", summary: str = "",
                 key_fn: KeyFn | None = None, group: str = "",
-                subcommands: tuple[CommandDef, ...] = ()) -> Callable[[Handler], Handler]:
+                subcommands: tuple[CommandDef, ...] = (),
+                replicated: bool = False) -> Callable[[Handler], Handler]:
         """Decorator: declare the command `name` with the decorated function as handler.
         Stack several to give one function several names (DEL and UNLINK)."""
 
         def deco(fn: Handler) -> Handler:
             d = self.define(name, arity, flags, first, last, step, acl=acl, since=since,
                             summary=summary, key_fn=key_fn, group=group, handler=fn,
-                            subcommands=subcommands)
+                            subcommands=subcommands, replicated=replicated)
             if name in DEFS:
                 raise ValueError(f"command {name!r} defined twice")
             _add_handler(name, fn)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterable
 from typing import BinaryIO
 
 import msgpack
@@ -33,6 +34,7 @@ from raftredis.statemachine.values import TYPES_BY_CODE, TYPES_BY_PY
 MAGIC = b"RRSM"
 VERSION = 1
 VERSION_SESSIONS = 2  # keyspace, then the session table
+VERSION_SCRIPTS = 3  # keyspace, session table, scripting records
 MAX_SESSION_RECORDS = 1 << 20
 _FRAME = struct.Struct(">II")
 _COUNT = struct.Struct(">Q")
@@ -46,9 +48,13 @@ class SnapshotError(ValueError):
     """The snapshot is corrupt, truncated or of an unknown format."""
 
 
-def write(db: Keyspace, fp: BinaryIO, sessions: SessionTable | None = None) -> None:
-    with_sessions = sessions is not None and sessions.next_id > 1
-    fp.write(MAGIC + bytes([VERSION_SESSIONS if with_sessions else VERSION]))
+def write(db: Keyspace, fp: BinaryIO, sessions: SessionTable | None = None,
+          scripting: Iterable[list] | None = None) -> None:
+    """`scripting`: the scripting records, or None when there are none."""
+    with_sessions = (sessions is not None and sessions.next_id > 1) or scripting is not None
+    version = VERSION_SCRIPTS if scripting is not None else (
+        VERSION_SESSIONS if with_sessions else VERSION)
+    fp.write(MAGIC + bytes([version]))
     packer = msgpack.Packer(use_bin_type=True)
     expires = db.expires
     parts: list[bytes] = []
@@ -67,8 +73,9 @@ def write(db: Keyspace, fp: BinaryIO, sessions: SessionTable | None = None) -> N
         _write_frame(fp, b"".join(parts))
     fp.write(_FRAME.pack(0, 0) + _COUNT.pack(count))
     if with_sessions:
-        assert sessions is not None
-        _write_records(fp, sessions.records(), packer)
+        _write_records(fp, (sessions or SessionTable()).records(), packer)
+    if scripting is not None:
+        _write_records(fp, scripting, packer)
 
 
 def _write_records(fp: BinaryIO, records, packer: msgpack.Packer) -> None:
@@ -116,20 +123,30 @@ def read_with_sessions(
     fp: BinaryIO,
 ) -> tuple[dict[bytes, object], dict[bytes, int], SessionTable]:
     """Parse and validate a whole snapshot; returns (data, expires, session table)."""
+    data, expires, table, _ = read_all(fp)
+    return data, expires, table
+
+
+def read_all(
+    fp: BinaryIO,
+) -> tuple[dict[bytes, object], dict[bytes, int], SessionTable, list]:
+    """Parse and validate a whole snapshot: (data, expires, session table, scripting
+    records; [] when the snapshot has none)."""
     head = _read_exact(fp, len(MAGIC) + 1, "header")
     if head[: len(MAGIC)] != MAGIC:
         raise SnapshotError("not a raftredis state machine snapshot (bad magic)")
-    if head[-1] not in (VERSION, VERSION_SESSIONS):
+    if head[-1] not in (VERSION, VERSION_SESSIONS, VERSION_SCRIPTS):
         raise SnapshotError(f"unsupported snapshot version {head[-1]}")
     data, expires = _read_keyspace(fp)
     if head[-1] == VERSION:
-        return data, expires, SessionTable()
+        return data, expires, SessionTable(), []
     records = _read_records(fp)
     try:
         table = SessionTable.from_records(records)
     except (ValueError, TypeError) as e:
         raise SnapshotError(f"snapshot session table is corrupt: {e}") from e
-    return data, expires, table
+    scripting = _read_records(fp) if head[-1] == VERSION_SCRIPTS else []
+    return data, expires, table, scripting
 
 
 def _read_records(fp: BinaryIO) -> list[object]:
