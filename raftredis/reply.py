@@ -74,6 +74,13 @@ class Push(list):
     __slots__ = ()
 
 
+class Replies(list):
+    """Several replies to one command, written back to back (SUBSCRIBE a b answers one
+    confirmation per channel)."""
+
+    __slots__ = ()
+
+
 class Pairs(list):
     """Held flat as [a1, b1, a2, b2, ...] (what RESP2 sends); RESP3 sends it as an
     array of [a, b] arrays, as Redis 7 does for ZRANGE WITHSCORES, ZPOPMIN with a

@@ -12,6 +12,7 @@ from raftredis.commands import (  # noqa: F401  (each module registers its specs
     cluster,
     connection,
     data,
+    pubsub,
     server,
     sessions,
     transactions,

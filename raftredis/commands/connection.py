@@ -66,6 +66,15 @@ register(
                     "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
                     "7.2.0"),
             _client("reply", 3, "Instructs the server whether to reply to commands.", "3.2.0"),
+            _client("tracking", -3,
+                    "Controls server-assisted client-side caching for the connection.", "6.0.0"),
+            _client("caching", 3,
+                    "Instructs the server whether to track the keys in the next request.",
+                    "6.0.0"),
+            _client("getredir", 2, "Returns the client ID to which the connection's tracking "
+                    "notifications are redirected.", "6.0.0"),
+            _client("trackinginfo", 2, "Returns information about server-assisted client-side "
+                    "caching for the connection.", "6.2.0"),
             _client("help", 2, "Returns helpful text about the different subcommands.", "5.0.0"),
         ),
     ),

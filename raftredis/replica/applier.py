@@ -34,6 +34,9 @@ class Applier:
         self.conf = ConfState()
         self._listeners: list[tuple[Callable[[], bool], ChangeListener]] = []
         self._observers: list[Callable[[int, Entry | None], None]] = []
+        # PUBLISH operations: delivered by the group (raftredis.replica.publish); the
+        # reply is this node's receiver count.
+        self.publish: Callable[[logops.Publish], object] = lambda op: 0
 
     def listen(self, active: Callable[[], bool], listener: ChangeListener) -> None:
         """`listener` gets the ChangeSet of every entry applied while `active()`."""
@@ -99,6 +102,8 @@ class Applier:
                     reply = sm.apply_expire(op.keys, now)
                 elif kind == logops.OpKind.CONFIG:
                     reply = self._apply_config(op.pairs)
+                elif kind == logops.OpKind.PUBLISH:
+                    reply = self.publish(op)
                 elif kind == logops.OpKind.EVICT or kind == logops.OpKind.EVICT_VOLATILE:
                     reply = sm.apply_evict(op.keys, kind == logops.OpKind.EVICT_VOLATILE)
                 else:

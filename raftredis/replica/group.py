@@ -44,6 +44,7 @@ from raftredis.replica.loopwatch import LoopWatch, latency_command
 from raftredis.replica.membership import MemberAddr, Membership
 from raftredis.replica.ports import GroupStorage, Ports, Transport
 from raftredis.replica.proposals import WATCHED_EXEC, Proposals, WatchedExec
+from raftredis.replica.publish import Publisher
 from raftredis.replica.reads import Reads
 from raftredis.replica.rolelog import RoleLog
 from raftredis.replica.routing import CLUSTERDOWN, Router
@@ -52,6 +53,7 @@ from raftredis.replica.snapshots import Snapshots
 from raftredis.replica.tasks import TaskSet
 from raftredis.reply import Error
 from raftredis.statemachine import StateMachine
+from raftredis.transport.forward import PublishForward
 
 log = logging.getLogger("raftredis.replica")
 
@@ -199,6 +201,12 @@ class ReplicaGroup:
                                 watched_exec_waiting=lambda: self.proposals.watched_exec_waiting)
         self.applier.listen(self.tracker.active, self.tracker.on_changes)
         self.applier.listen(self.duties.waiting, self.duties.on_changes)
+        # PUBLISH through the log; followers forward theirs to the leader.
+        self.publisher = Publisher(
+            self.id, loop, self.router, lambda op: self.proposals.submit(op),
+            lambda msg: self._transport.send(msg) if self._transport is not None else None,
+            lambda: self.term, config.cluster_down_wait_ms / 1000, ports.rng)
+        self.applier.publish = self.publisher.deliver
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -261,6 +269,7 @@ class ReplicaGroup:
     def _fail_all(self, reply: object) -> None:
         self.proposals.fail_all(reply)
         self.reads.fail_all(reply)
+        self.publisher.fail_all(reply)
 
     def _storage_fsync(self, policy) -> None:
         setter = getattr(self._storage, "set_fsync_policy", None)
@@ -309,6 +318,9 @@ class ReplicaGroup:
     def _on_peer_message(self, msg: Message) -> None:
         core = self.core
         if core is None or not self._running:
+            return
+        if isinstance(msg, PublishForward):  # not Raft's: a follower's PUBLISH
+            self.publisher.on_forward(msg)
             return
         if isinstance(msg, Append | Heartbeat | InstallSnapshot):
             self.router.heard_from(msg.src)
@@ -500,6 +512,16 @@ class ReplicaGroup:
             pairs, self.router.is_leader,
             lambda: self.router.redirect(0, lambda: self.config_set(conn, pairs)),
             lambda op: self.proposals.submit(op))
+
+    # ------------------------------------------------------------------ events
+    def attach_events(self, events) -> None:
+        """The server's EventHub: PUBLISH delivery, keyspace notifications and
+        tracking invalidations from every applied entry (raftredis.events)."""
+        self.publisher.attach(events)
+        self.applier.listen(events.active, events.on_changes)
+
+    def publish(self, channel: bytes, message: bytes, shard: bool) -> object:
+        return self.publisher.publish(channel, message, shard)
 
     # ------------------------------------------------------------------ snapshots
     async def take_snapshot(self) -> int:

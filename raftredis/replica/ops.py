@@ -40,6 +40,7 @@ class OpKind(enum.IntEnum):
     MULTI = 1  # MULTI/EXEC: applied atomically
     EXPIRE = 2  # active expiry: delete these keys if expired at the entry's stamp
     CONFIG = 4  # CONFIG SET of cluster-wide settings
+    PUBLISH = 8  # PUBLISH / SPUBLISH: every node delivers it to its own subscribers
     EVICT = 5  # eviction: delete these keys (the leader chose them; memory is not consulted)
     EVICT_VOLATILE = 6  # the same under a volatile-* policy: only keys that have a TTL
     # (3 was reserved for sessions, which travel as SESSION.EXEC commands instead.)
@@ -90,6 +91,26 @@ Op = Command | Multi | Expire | ConfigSet | Evict
 _BY_KIND: dict[int, type] = {OpKind.COMMAND: Command, OpKind.MULTI: Multi,
                              OpKind.EXPIRE: Expire, OpKind.CONFIG: ConfigSet,
                              OpKind.EVICT: Evict, OpKind.EVICT_VOLATILE: Evict}
+
+
+class Publish(NamedTuple):
+    """A pub/sub message. `fields`: [channel, message, shard (0/1), origin node id,
+    origin request id]; the origin (0 if the leader took it from its own client) lets a
+    follower that forwarded the PUBLISH answer once it delivered the message itself."""
+
+    kind: int
+    fields: list
+
+    def size(self) -> int:
+        return _OP_OVERHEAD + len(self.fields[0]) + len(self.fields[1]) + 32
+
+
+_BY_KIND[OpKind.PUBLISH] = Publish
+
+
+def publish(channel: bytes, message: bytes, shard: bool, origin: int = 0,
+            request: int = 0) -> Publish:
+    return Publish(OpKind.PUBLISH, [channel, message, int(shard), origin, request])
 
 
 def command(args: list[bytes]) -> Command:

@@ -18,6 +18,7 @@ from raftredis.reply import (
     Map,
     Pairs,
     Push,
+    Replies,
     Set,
     Status,
     Verbatim,
@@ -132,6 +133,9 @@ def _encode_other(parts: list[bytes], value: object, resp: int) -> None:
                 encode_into(parts, item, resp)
     elif isinstance(value, Set):
         parts.append((b"~%d\r\n" if resp == 3 else b"*%d\r\n") % len(value))
+        for item in value:
+            encode_into(parts, item, resp)
+    elif isinstance(value, Replies):
         for item in value:
             encode_into(parts, item, resp)
     elif isinstance(value, Push):

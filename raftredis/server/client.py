@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from raftredis.commands.spec import CommandSpec
+from raftredis.events.tracking import TrackingMode
 
 _ids = itertools.count(1)
 
@@ -41,6 +42,15 @@ class ClientState:
     no_evict: bool = False
     no_touch: bool = False
     close_after_reply: bool = False  # QUIT, CLIENT KILL, a protocol error
+    # Pub/sub: what this connection is subscribed to (raftredis.server.pubsub keeps the
+    # node's index in step).
+    channels: set[bytes] = field(default_factory=set)
+    patterns: set[bytes] = field(default_factory=set)
+    shard_channels: set[bytes] = field(default_factory=set)
+    tracking: TrackingMode | None = None  # CLIENT TRACKING ON: how
+    # Every command takes the full dispatch (RESP2 subscribe mode, tracking): the fast
+    # lane does neither the subscribe-mode check nor tracking's key recording.
+    full_dispatch: bool = False
 
     def reset(self, auth_required: bool) -> None:
         """RESET: back to a fresh connection's state (keeps id and addresses)."""
@@ -55,11 +65,24 @@ class ClientState:
         self.reply_mode = "on"
         self.no_evict = False
         self.no_touch = False
+        # (subscriptions and tracking are dropped by the RESET handler, which also
+        # updates the node's indexes)
+
+    def subscriptions(self) -> int:
+        """Channels and patterns: the count SUBSCRIBE and PSUBSCRIBE answer with."""
+        return len(self.channels) + len(self.patterns)
+
+    def in_pubsub(self) -> bool:
+        return bool(self.channels or self.patterns or self.shard_channels)
+
+    def update_dispatch(self) -> None:
+        """After (un)subscribing or a tracking change: which dispatch path to take."""
+        self.full_dispatch = (self.resp == 2 and self.in_pubsub()) or self.tracking is not None
 
     def output_class(self) -> str:
-        """The client-output-buffer-limit class. Every client here is normal: the
-        server has no pub/sub, and Raft peers use their own port, not replica links."""
-        return "normal"
+        """The client-output-buffer-limit class: pubsub while subscribed, else normal
+        (Raft peers use their own port, not replica links)."""
+        return "pubsub" if self.in_pubsub() else "normal"
 
     def flags(self) -> str:
         f = ""
@@ -73,17 +96,25 @@ class ClientState:
             f += "e"
         if self.no_touch:
             f += "T"
+        if self.in_pubsub():
+            f += "P"
+        if self.tracking is not None:
+            f += "t"
+            if self.tracking.broken_redirect:
+                f += "R"
         return f or "N"
 
     def info_line(self, now: float, qbuf: int = 0, pending: int = 0) -> str:
         """One line of CLIENT LIST / CLIENT INFO, fields in Redis 7.2's order."""
         multi = -1 if self.multi is None else len(self.multi)
+        redir = -1 if self.tracking is None else self.tracking.redirect
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 name={self.name} "
             f"age={int(now - self.created)} idle={int(now - self.last_interaction)} "
-            f"flags={self.flags()} db={self.db} sub=0 psub=0 ssub=0 multi={multi} "
+            f"flags={self.flags()} db={self.db} sub={len(self.channels)} "
+            f"psub={len(self.patterns)} ssub={len(self.shard_channels)} multi={multi} "
             f"watch={len(self.watched)} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
             f"rbs=0 rbp=0 obl=0 oll={pending} omem=0 tot-mem=0 events=r cmd={self.last_cmd} "
-            f"user=default redir=-1 resp={self.resp} lib-name={self.lib_name} "
+            f"user=default redir={redir} resp={self.resp} lib-name={self.lib_name} "
             f"lib-ver={self.lib_ver}"
         )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hmac
 import time
 
+import raftredis.server.pubsub  # noqa: F401  (registers the pub/sub handlers)
+import raftredis.server.tracking  # noqa: F401  (and CLIENT TRACKING's)
 from raftredis.reply import OK, PONG, SYNTAX_ERR, CommandError, Error, Map, Status, Verbatim
 from raftredis.server.client import ClientState
 from raftredis.server.dispatch import EXECABORT, NO_REPLY, Dispatcher, handler
@@ -31,6 +33,8 @@ def _check_password(srv: ServerState, user: bytes, password: bytes) -> bool:
 
 @handler("ping")
 def ping(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
+    if client.resp == 2 and client.in_pubsub():  # subscribe mode: a message-shaped pong
+        return [b"pong", args[1] if len(args) > 1 else b""]
     return PONG if len(args) == 1 else args[1]
 
 
@@ -104,6 +108,7 @@ def hello(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
         client.name = name.decode()
     if ver:
         client.resp = ver
+        client.update_dispatch()  # RESP2 subscribe mode starts or ends here
     return Map(
         {
             b"server": SERVER_NAME.encode(),
@@ -131,6 +136,7 @@ def select(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
 @handler("reset")
 def reset(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
     client.reset(srv.auth_required())
+    srv.events.drop(srv.clients[client.id]) if client.id in srv.clients else None
     return Status("RESET")
 
 
@@ -197,6 +203,7 @@ def _line(srv: ServerState, client: ClientState, now: float) -> str:
 @handler("client|list")
 def client_list(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
     ids: set[int] | None = None
+    pubsub_only: bool | None = None  # TYPE pubsub / TYPE normal
     i = 2
     while i < len(args):
         opt = args[i].lower()
@@ -204,8 +211,12 @@ def client_list(srv: ServerState, client: ClientState, args: list[bytes]) -> obj
             kind = args[i + 1].lower()
             if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
                 return Error(f"ERR Unknown client type '{args[i + 1].decode('utf-8', 'replace')}'")
-            if kind != b"normal":
+            if kind == b"pubsub":
+                pubsub_only = True
+            elif kind != b"normal":
                 ids = set()
+            else:
+                pubsub_only = False
             i += 2
         elif opt == b"id" and i + 1 < len(args):
             wanted: set[int] = set()
@@ -225,7 +236,8 @@ def client_list(srv: ServerState, client: ClientState, args: list[bytes]) -> obj
     lines = [
         _line(srv, conn.client, now) + "\n"
         for cid, conn in sorted(srv.clients.items())
-        if ids is None or cid in ids
+        if (ids is None or cid in ids)
+        and (pubsub_only is None or conn.client.in_pubsub() == pubsub_only)
     ]
     return Verbatim("".join(lines))
 
@@ -289,7 +301,7 @@ def _matches(c: ClientState, opt: bytes, val: bytes, now: float) -> bool:
     if opt == b"user":
         return text == "default"
     if opt == b"type":
-        return text.lower() == "normal"
+        return text.lower() == c.output_class()
     if opt == b"maxage":
         return now - c.created >= int(val)
     return False

@@ -86,7 +86,8 @@ class Dispatcher:
     def dispatch(self, client: ClientState, args: list[bytes]) -> object:
         srv = self.srv
         srv.stats.total_commands_processed += 1
-        if client.multi is None and client.authenticated and client.reply_mode == "on":
+        if client.multi is None and client.authenticated and client.reply_mode == "on" \
+                and not client.full_dispatch:
             # Fast lane for the common case: a data command by its name as sent, no
             # subcommands, outside MULTI, authenticated, replies on (same outcome as _run).
             spec = _DATA_BY_RAW.get(args[0])
@@ -131,6 +132,8 @@ class Dispatcher:
             if client.multi is not None:
                 client.multi_error = True
             return NOAUTH
+        if client.full_dispatch:
+            return self._run_hooked(client, spec, args)
         if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
             if spec.route is not Route.LOCAL:
                 # A data command this node cannot run (a follower): redirect now, before
@@ -143,6 +146,25 @@ class Dispatcher:
             client.multi.append((spec, args))
             return QUEUED
         return self.execute(client, spec, args)
+
+    def _run_hooked(self, client: ClientState, spec: CommandSpec, args: list[bytes]) -> object:
+        """A connection in RESP2 subscribe mode or tracking keys (see ClientState)."""
+        from raftredis.server.pubsub import SUBSCRIBE_MODE_COMMANDS, subscribe_mode_error
+        from raftredis.server.tracking import note_command
+
+        if client.resp == 2 and client.in_pubsub() and spec.name not in SUBSCRIBE_MODE_COMMANDS:
+            if client.multi is not None:
+                client.multi_error = True
+            return subscribe_mode_error(spec.name)
+        if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
+            client.full_dispatch = False  # queue it the common way
+            try:
+                return self._run(client, args)
+            finally:
+                client.update_dispatch()
+        reply = self.execute(client, spec, args)
+        note_command(self.srv, client, spec, args)
+        return reply
 
     def execute(self, client: ClientState, spec: CommandSpec, args: list[bytes]) -> object:
         try:

@@ -86,6 +86,7 @@ class RespProtocol(asyncio.Protocol):
         if self.client is not None:
             self.client.closed = True
             self.srv.clients.pop(self.client.id, None)
+            self.srv.events.drop(self)  # out of the pub/sub index and the tracking table
         self._closing = True
         self._backlog = None
         for item in self._pending:
@@ -286,6 +287,15 @@ class RespProtocol(asyncio.Protocol):
         self.srv.stats.total_net_output_bytes += len(out)
         self.transport.write(out)
         return self._obuf is None or not self.check_output_limits()
+
+    def push(self, value: object) -> None:
+        """An out-of-band message (pub/sub, keyspace event, invalidation). It queues
+        behind the replies already due, so a reply and what follows it keep their order."""
+        if self._closing or self.transport is None or self.transport.is_closing():
+            return
+        self._pending.append(value)
+        if not self._dispatching:
+            self._flush()
 
     # -- client-output-buffer-limit -------------------------------------------------------------
     def apply_output_limits(self) -> None:

@@ -79,6 +79,9 @@ class RespServer:
         self.host = host
         self.state = ServerState(backend=backend, settings=self.settings, host=host, port=port)
         self.dispatcher = Dispatcher(self.state)
+        attach = getattr(backend, "attach_events", None)
+        if attach is not None:  # the backend feeds pub/sub, notifications, tracking
+            attach(self.state.events)
         self._server: asyncio.AbstractServer | None = None
         self._idle_task: asyncio.Task | None = None
         self._limits = Limits()

@@ -18,6 +18,8 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from raftredis.events.notify import canonical as notify_canonical
+
 # Kinds of values
 INT, MEMORY, STRING, BOOL = "int", "memory", "string", "bool"
 OBUF = "output-buffer-limits"  # client-output-buffer-limit: {class: OutputBufferLimit}
@@ -108,6 +110,9 @@ class Param:
     maximum: int | None = None
     choices: tuple[str, ...] = ()
     note: str = ""  # why a parameter cannot be set here
+    # A STRING's own check: returns the value to keep (e.g. canonical spelling), or
+    # raises ValueError with the reason.
+    check: Callable[[str], str] | None = None
 
     def render(self) -> bytes:
         if self.kind == BOOL:
@@ -141,6 +146,11 @@ class Param:
                     f"argument must be between {self.minimum} and {self.maximum} inclusive"
                 )
             return v
+        if self.check is not None:
+            try:
+                return self.check(text)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         if self.choices and text.lower() not in self.choices:
             raise ConfigError("argument(s) must be one of the following: " + ", ".join(self.choices))
         return text.lower() if self.choices else text
@@ -251,6 +261,8 @@ def _define_defaults(s: ServerSettings) -> None:
     s.define("bind", STRING, "127.0.0.1", settable=False)
     s.define("databases", INT, 1, settable=False)
     s.define("cluster-enabled", BOOL, True, settable=False)
+    # Cluster-wide (through the log): every node emits the same keyspace events.
+    s.define("notify-keyspace-events", STRING, "", check=notify_canonical)
     s.define("dir", STRING, ".", settable=False)
     s.define("enable-debug-command", STRING, "no", settable=False)
     # Redis parameters that have no effect here: Redis's defaults, refused by CONFIG SET.
@@ -277,7 +289,6 @@ def _define_defaults(s: ServerSettings) -> None:
         ("slowlog-max-len", INT, 128),
         ("latency-tracking", BOOL, True),
         ("latency-monitor-threshold", INT, 0),  # the loop-stall monitor has its own 100 ms
-        ("notify-keyspace-events", STRING, ""),
         ("list-max-listpack-size", INT, -2),
         ("list-max-ziplist-size", INT, -2),
         ("list-compress-depth", INT, 0),

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from raftredis.events import EventHub
 from raftredis.server.backend import Backend
 from raftredis.server.client import ClientState
 from raftredis.server.settings import ServerSettings
@@ -54,6 +55,11 @@ class ServerState:
     started_wall: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
     run_id: str = field(default_factory=lambda: os.urandom(20).hex())
+    # Pub/sub index, tracking table, keyspace-notification setting (fed by the backend).
+    events: EventHub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventHub(self.settings, self.clients.get)
 
     def auth_required(self) -> bool:
         return bool(self.settings["requirepass"])

@@ -38,6 +38,7 @@ from raftredis.raft.messages import (
     VoteResp,
 )
 from raftredis.raft.types import ConfState, Entry, EntryKind, SnapshotMeta
+from raftredis.transport.forward import PublishForward
 
 U64_MAX = (1 << 64) - 1
 # A configuration bigger than this is nonsense on the wire (clusters are 3..7 nodes).
@@ -64,6 +65,7 @@ CODES: dict[type, int] = {
     TimeoutNow: 11,
     ReadIndex: 12,
     ReadIndexResp: 13,
+    PublishForward: 14,
 }
 
 _KINDS: dict[int, EntryKind] = {int(k): k for k in EntryKind}
@@ -117,6 +119,9 @@ def _fields(msg: Any) -> list[Any]:
         return [12, msg.src, msg.dst, msg.term, msg.ctx]
     if t is ReadIndexResp:
         return [13, msg.src, msg.dst, msg.term, msg.ctx, msg.index, msg.ok]
+    if t is PublishForward:
+        return [14, msg.src, msg.dst, msg.term, msg.request, msg.channel, msg.message,
+                msg.shard]
     raise CodecError(f"not a Raft message: {t.__name__}")
 
 
@@ -375,6 +380,13 @@ def _d_read_index_resp(f: list[Any]) -> Message:
                          _bytes(f[4], "ctx"), _u64(f[5], "index"), _bool(f[6], "ok"))
 
 
+def _d_publish_forward(f: list[Any]) -> Any:
+    _check_count(f, 8, "PublishForward")
+    return PublishForward(_u64(f[1], "src"), _u64(f[2], "dst"), _u64(f[3], "term"),
+                          _u64(f[4], "request"), _bytes(f[5], "channel"),
+                          _bytes(f[6], "message"), _bool(f[7], "shard"))
+
+
 _DECODERS: dict[int, Callable[[list[Any]], Message]] = {
     1: _d_prevote,
     2: _d_prevote_resp,
@@ -389,6 +401,7 @@ _DECODERS: dict[int, Callable[[list[Any]], Message]] = {
     11: _d_timeout_now,
     12: _d_read_index,
     13: _d_read_index_resp,
+    14: _d_publish_forward,
 }
 
 

@@ -105,3 +105,46 @@ def test_debug_is_refused_unless_enabled(tmp_path: Path) -> None:
         assert "DEBUG command not allowed" in str(reply)
     finally:
         c.stop()
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_a_dead_or_frozen_leader_is_replaced_quickly(tmp_path: Path, how: str) -> None:
+    """kill -9 / SIGSTOP stop the keep-alive thread with the process, so nothing vouches
+    and failover takes an election timeout (300-600 ms here). The bound checked is
+    loose on purpose (a loaded CI machine); the note reports the measured median."""
+    c = Cluster(tmp_path).start()
+    took = []
+    try:
+        for run in range(3):
+            lead = c.wait_leader()
+            wait_for(lambda: all(c.info(i)["raft_keepalive"] == "1" for i in c.nodes
+                                 if c.nodes[i].alive()), 10, "the side channel")
+            _writes_work(c, lead, f"before{run}")
+            started = time.monotonic()
+            if how == "kill":
+                c.kill(lead)
+            else:
+                c.pause(lead)
+            others = [i for i in c.nodes if i != lead]
+
+            def served(others: list[int] = others, run: int = run) -> bool:
+                for i in others:
+                    try:
+                        if call("127.0.0.1", c.nodes[i].port, "SET", "k", str(run),
+                                timeout=0.5) in (b"OK", "OK"):
+                            return True
+                    except OSError:
+                        pass
+                return False
+            wait_for(served, 20, "a new leader serving writes", interval=0.01)
+            took.append(time.monotonic() - started)
+            if how == "kill":
+                c.start_node(lead)
+            else:
+                c.resume(lead)
+            wait_for(lambda lead=lead: c.info(lead)["raft_role"] == "follower", 20, "rejoined")
+        took.sort()
+        print(f"failover after {how}: {[round(t, 3) for t in took]}")
+        assert took[1] < 3.0, took  # the median of three
+    finally:
+        c.stop()

@@ -25,6 +25,7 @@ from raftredis.raft.messages import (
 )
 from raftredis.raft.types import ConfState, Entry, EntryKind, SnapshotMeta
 from raftredis.transport.codec import CODES, CodecError, Encoder, decode, encode
+from raftredis.transport.forward import PublishForward
 
 u64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
 ids = st.integers(min_value=1, max_value=(1 << 63) - 1)
@@ -58,12 +59,17 @@ STRATEGIES = {
     ReadIndex: st.builds(ReadIndex, **common, ctx=small_bytes),
     ReadIndexResp: st.builds(ReadIndexResp, **common, ctx=small_bytes, index=u64,
                              ok=st.booleans()),
+    PublishForward: st.builds(PublishForward, **common, request=u64, channel=small_bytes,
+                              message=small_bytes, shard=st.booleans()),
 }
 any_message = st.one_of(*STRATEGIES.values())
+# Raft's messages, and the one the replica adds (a follower's forwarded PUBLISH).
+WIRE_TYPES = (*MESSAGE_TYPES, PublishForward)
 
 
 def test_every_message_type_has_a_code_and_a_strategy() -> None:
-    assert set(STRATEGIES) == set(MESSAGE_TYPES) == set(CODES)
+    # Raft's messages, and the one the replica adds (a follower's forwarded PUBLISH).
+    assert set(STRATEGIES) == set(WIRE_TYPES) == set(CODES)
     assert len(set(CODES.values())) == len(CODES)
 
 
@@ -188,7 +194,7 @@ def test_random_bytes_only_raise_codec_error(raw: bytes) -> None:
         msg = decode(raw)
     except CodecError:
         return
-    assert type(msg) in MESSAGE_TYPES  # a lucky valid message must be a real one
+    assert type(msg) in WIRE_TYPES  # a lucky valid message must be a real one
 
 
 @given(any_message, st.data())
@@ -208,7 +214,7 @@ def test_mutated_encodings_only_raise_codec_error(msg, data) -> None:
         out = decode(bytes(raw))
     except CodecError:
         return
-    assert type(out) in MESSAGE_TYPES
+    assert type(out) in WIRE_TYPES
 
 
 @given(st.recursive(
@@ -226,4 +232,4 @@ def test_wellformed_msgpack_of_wrong_shape_only_raises_codec_error(body, code) -
         out = decode(raw)
     except CodecError:
         return
-    assert type(out) in MESSAGE_TYPES
+    assert type(out) in WIRE_TYPES
