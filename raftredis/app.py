@@ -12,6 +12,35 @@ from raftredis.replica import ReplicaGroup
 log = logging.getLogger("raftredis.app")
 
 
+async def join_cluster(node: ReplicaGroup, cfg: NodeConfig) -> None:
+    """--join: ask the cluster (any member's client port) to add us as a learner to be
+    promoted once caught up; the reply lists the members' peer addresses, so we can
+    answer the leader, which starts replicating to us at once."""
+    from raftredis.admin import AdminError, member_command
+
+    peer = f"{cfg.peer_host}:{cfg.peer_port}"
+    client = f"{cfg.announce_host}:{cfg.announce_port}"
+    log.info("node %d joining the cluster at %s (peer %s, client %s)", cfg.id, cfg.join,
+             peer, client)
+    while True:
+        try:
+            rows = await asyncio.to_thread(
+                member_command, cfg.join, "CLUSTER", "JOIN", cfg.id, peer, client,
+                password=cfg.requirepass or None, deadline_s=60.0,
+                log=lambda m: log.info("join: %s", m))
+            break
+        except AdminError as exc:
+            log.warning("node %d could not join yet: %s", cfg.id, exc)
+            await asyncio.sleep(1.0)
+    for row in rows if isinstance(rows, list) else []:
+        try:
+            nid, peer_addr = int(row[0]), bytes(row[2]).decode()
+        except (TypeError, ValueError, IndexError):
+            continue
+        node.membership.learn_peer(nid, peer_addr)
+    log.info("node %d joined as a learner; catching up", cfg.id)
+
+
 async def run_node(cfg: NodeConfig) -> int:
     from raftredis.server.resp_server import RespServer
     from raftredis.server.settings import ServerSettings
@@ -37,7 +66,12 @@ async def run_node(cfg: NodeConfig) -> int:
         stop.set()
 
     node.on_fatal = fatal
+    joining = None
+    if cfg.join and not node.membership.is_member():
+        joining = asyncio.create_task(join_cluster(node, cfg))
     await stop.wait()
+    if joining is not None:
+        joining.cancel()
     log.info("node %d shutting down", cfg.id)
     await server.stop()
     await node.stop()
