@@ -63,6 +63,12 @@ class GroupView(Protocol):
 
     def loop_stats(self) -> Any: ...
 
+    def learners(self) -> frozenset[int]: ...
+
+    def peer_address(self, node_id: int) -> str: ...
+
+    def change_membership(self, op: str, node_id: int, addr: Any = None) -> object: ...
+
 ROLE_NAMES = {Role.FOLLOWER: "follower", Role.PRE_CANDIDATE: "pre-candidate",
               Role.CANDIDATE: "candidate", Role.LEADER: "leader"}
 
@@ -119,6 +125,12 @@ class ClusterView:
             "KEYSLOT <key>", "    Return the hash slot for <key>.",
             "COUNTKEYSINSLOT <slot>", "    Return the number of keys in <slot> (leader only).",
             "FAILOVER [FORCE|TAKEOVER]", "    On a follower: become the leader now.",
+            "JOIN <raft-id> <peer-host:port> <client-host:port>",
+            "    Add a node as a learner, promoted to voter once caught up.",
+            "ADDLEARNER <raft-id> <peer-host:port> <client-host:port>",
+            "    Add a node as a learner that stays one until CLUSTER PROMOTE.",
+            "PROMOTE <raft-id>", "    Make a learner a voter.",
+            "FORGET <node-id>", "    Remove a member (its Raft id or 40-character node id).",
             "HELP", "    Print this help.",
         )]
 
@@ -156,6 +168,7 @@ class ClusterView:
         if rest:
             return self._arity("shards")
         leader, others = self._members()
+        learners = self.node.learners()
         nodes = []
         for nid in ([leader] if leader else []) + others:
             addr = self._addr(nid)
@@ -169,7 +182,7 @@ class ClusterView:
                 b"endpoint": host.encode(),
                 b"role": b"master" if nid == leader else b"replica",
                 b"replication-offset": self.node.applied if nid == self.node.id else 0,
-                b"health": b"online",
+                b"health": b"loading" if nid in learners else b"online",
             }))
         slots = [0, SLOTS - 1] if leader else []
         return [Map({b"slots": slots, b"nodes": nodes})]
@@ -179,16 +192,21 @@ class ClusterView:
             return self._arity("nodes")
         node = self.node
         leader, others = self._members()
+        learners = node.learners()
         term = node.term
         lines = []
         for nid in ([leader] if leader else []) + others:
             addr = self._addr(nid) or ":0"
             peer = node.config.peer_map.get(nid)
             cport = peer.port if peer else 0
+            peer_addr = node.peer_address(nid)
+            cport = int(peer_addr.rpartition(":")[2]) if ":" in peer_addr else cport
             flags = []
             if nid == node.id:
                 flags.append("myself")
             flags.append("master" if nid == leader else "slave")
+            if nid in learners:
+                flags.append("nofailover")  # a learner: it never votes nor leads
             master = "-" if nid == leader else (redis_node_id(leader) if leader else "-")
             slots = f" 0-{SLOTS - 1}" if nid == leader else ""
             link = "connected"
@@ -230,6 +248,57 @@ class ClusterView:
         if not node.campaign_now():
             return Error("ERR this node cannot become the leader (not a voter)")
         return Status("OK")
+
+    # -------------------------------------------------------------- membership (§4)
+    def _cmd_join(self, conn, rest: list[bytes]) -> object:
+        return self._add(rest, "join")
+
+    def _cmd_addlearner(self, conn, rest: list[bytes]) -> object:
+        return self._add(rest, "addlearner")
+
+    def _add(self, rest: list[bytes], op: str) -> object:
+        from raftredis.replica.membership import MemberAddr, split_hostport
+
+        if len(rest) != 3:
+            return self._arity(op)
+        try:
+            nid = int(rest[0])
+            peer, client = rest[1].decode(), rest[2].decode()
+            split_hostport(peer)
+            split_hostport(client)
+        except (ValueError, UnicodeDecodeError):
+            return Error("ERR expected <raft-id> <peer-host:port> <client-host:port>")
+        if nid < 1 or "|" in peer + client or " " in peer + client:
+            return Error("ERR invalid node id or address")
+        return self.node.change_membership(op, nid, MemberAddr(peer, client))
+
+    def _cmd_promote(self, conn, rest: list[bytes]) -> object:
+        if len(rest) != 1:
+            return self._arity("promote")
+        nid = self._node_arg(rest[0])
+        if nid is None:
+            return Error(f"ERR Unknown node {rest[0].decode('utf-8', 'replace')[:64]}")
+        return self.node.change_membership("promote", nid)
+
+    def _cmd_forget(self, conn, rest: list[bytes]) -> object:
+        """CLUSTER FORGET <node-id>: remove a member (Redis's verb; here cluster-wide,
+        through the log). The node id is the Raft id or the 40-character id."""
+        if len(rest) != 1:
+            return self._arity("forget")
+        nid = self._node_arg(rest[0])
+        if nid is None:
+            return Error(f"ERR Unknown node {rest[0].decode('utf-8', 'replace')[:64]}")
+        return self.node.change_membership("remove", nid)
+
+    def _node_arg(self, arg: bytes) -> int | None:
+        text = arg.decode("utf-8", "replace").lower()
+        if text.isdigit():
+            return int(text)
+        leader, others = self._members()
+        for nid in ([leader] if leader else []) + others:
+            if redis_node_id(nid) == text:
+                return nid
+        return None
 
     def _cmd_countkeysinslot(self, conn, rest: list[bytes]) -> object:
         if len(rest) != 1:
@@ -306,7 +375,9 @@ class ClusterView:
             ("raft_log_last_index", st.last_index),
             ("raft_log_bytes", storage_stats.get("log_bytes", 0)),
             ("raft_snapshot_index", storage_stats.get("snapshot_index", 0)),
-            ("raft_voters", ",".join(str(v) for v in sorted(node.applied_conf.voters))),
+            ("raft_voters", ",".join(str(v) for v in sorted(st.conf.voters))),
+            ("raft_learners", ",".join(str(v) for v in sorted(st.conf.learners))),
+            ("raft_member", int(node.id in st.conf.voters | st.conf.learners)),
             ("raft_proposals", counters.proposals),
             ("raft_entries_proposed", counters.entries_proposed),
             ("raft_read_rounds", counters.read_rounds),
