@@ -28,6 +28,7 @@ from itertools import islice
 from sortedcontainers import SortedList
 
 from raftredis.statemachine.access import AccessClock
+from raftredis.statemachine.lazyfree import LazyFree
 from raftredis.statemachine.memory import MemoryPolicy, key_size
 from raftredis.statemachine.scanindex import ScanIndex
 from raftredis.statemachine.values import wrongtype
@@ -35,7 +36,7 @@ from raftredis.statemachine.values import wrongtype
 
 class Keyspace:
     __slots__ = ("data", "expires", "_deadlines", "_scan", "raw", "sizes", "used", "_dirty",
-                 "access", "clock", "expired_count")
+                 "access", "clock", "expired_count", "lazy")
 
     def __init__(self) -> None:
         self.data: dict[bytes, object] = {}
@@ -52,6 +53,7 @@ class Keyspace:
         self.access: dict[bytes, int] = {}  # key -> LRU/LFU reading (not replicated)
         self.clock = AccessClock(MemoryPolicy())  # turns accesses into readings
         self.expired_count = 0  # keys removed because their deadline passed (INFO)
+        self.lazy = LazyFree()  # frees removed big values off the event loop
 
     def __len__(self) -> int:
         return len(self.data)
@@ -131,7 +133,7 @@ class Keyspace:
         data = self.data
         if key not in data:
             return False
-        del data[key]
+        self.lazy.discard(data.pop(key))
         if key in self.expires:
             self._drop_deadline(key)
         if self._scan is not None:
@@ -161,6 +163,9 @@ class Keyspace:
         return True
 
     def clear(self) -> None:
+        lazy = self.lazy
+        for big in (self.data, self.expires, self._deadlines, self.sizes, self.access):
+            lazy.discard(big)
         self.data = {}
         self.expires = {}
         self._deadlines = SortedList()
