@@ -428,7 +428,8 @@ def _cluster(srv: ServerState, client: ClientState, args: list[bytes]) -> object
 
 
 for _sub in ("slots", "shards", "nodes", "info", "myid", "myshardid", "keyslot",
-             "countkeysinslot", "getkeysinslot", "replicas", "links", "failover"):
+             "countkeysinslot", "getkeysinslot", "replicas", "links", "failover",
+             "join", "addlearner", "promote", "forget"):
     handler(f"cluster|{_sub}")(_cluster)
 
 
@@ -441,4 +442,10 @@ def cluster_help(srv: ServerState, client: ClientState, args: list[bytes]) -> ob
         "INFO", "    Return information about the cluster.",
         "MYID", "    Return this node's id.",
         "KEYSLOT <key>", "    Return the hash slot for <key>.",
+        "JOIN <raft-id> <peer-host:port> <client-host:port>",
+        "    Add a node as a learner, promoted to voter once caught up.",
+        "ADDLEARNER <raft-id> <peer-host:port> <client-host:port>",
+        "    Add a node as a learner that stays one until CLUSTER PROMOTE.",
+        "PROMOTE <raft-id>", "    Make a learner a voter.",
+        "FORGET <node-id>", "    Remove a member (its Raft id or 40-character node id).",
     ])
