@@ -1,4 +1,5 @@
-"""The `raftredis` command: serve one node, run a local cluster, show status."""
+"""The `raftredis` command: serve one node, run a local cluster, show status, change the
+membership (node add|remove|promote)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from raftredis import config as config_mod
+from raftredis.admin import AdminError, member_command
 from raftredis.miniclient import MiniClientError, call, parse_info
 
 
@@ -161,13 +163,27 @@ def _node_row(host: str, port: int, password: str | None) -> dict[str, str]:
 def cmd_status(args: argparse.Namespace) -> int:
     ports = [int(p) for p in args.ports.split(",")] if args.ports else [args.port + i for i in range(args.nodes)]
     rows = [_node_row(args.host, p, args.password) for p in ports]
-    cols = ["id", "address", "role", "term", "leader", "commit", "applied", "lag", "healthy"]
+    # Membership as the leader (else any node) sees it: voter, learner or not a member.
+    view = next((r for r in rows if r.get("role") == "leader"), None) or \
+        next((r for r in rows if "peers" in r), None)
+    voters = learners = ""
+    if view is not None:
+        voters = view["peers"].get("raft_voters", "")
+        learners = view["peers"].get("raft_learners", "")
+        for r in rows:
+            nid = r.get("id", "?")
+            r["member"] = ("voter" if nid in voters.split(",") else
+                           "learner" if nid in learners.split(",") else "none")
+    cols = ["id", "address", "role", "member", "term", "leader", "commit", "applied", "lag",
+            "healthy"]
     widths = {c: max(len(c), *(len(str(r.get(c, "-"))) for r in rows)) for c in cols}
     print("  ".join(c.upper().ljust(widths[c]) for c in cols))
     for r in rows:
         print("  ".join(str(r.get(c, "-")).ljust(widths[c]) for c in cols))
         if "error" in r:
             print(f"    ({r['error']})")
+    if view is not None:
+        print(f"voters: {voters or '-'}  learners: {learners or '-'}")
     # The leader's view of each follower's replication lag.
     for r in rows:
         if r.get("role") == "leader":
@@ -175,6 +191,35 @@ def cmd_status(args: argparse.Namespace) -> int:
                 if key.startswith("raft_peer"):
                     print(f"leader sees {key[len('raft_'):]}: {value}")
     return 0 if any(r.get("role") == "leader" for r in rows) else 1
+
+
+# ---------------------------------------------------------------------- node
+def cmd_node(args: argparse.Namespace) -> int:
+    """node add|remove|promote: one membership change, sent to any member (--cluster);
+    followers redirect, busy leaders are retried. Prints the reply once committed."""
+    if args.action == "add":
+        if not args.peer or not args.client:
+            print("raftredis node add: --peer and --client are required", file=sys.stderr)
+            return 2
+        verb = "ADDLEARNER" if args.learner else "JOIN"
+        cmd: tuple = ("CLUSTER", verb, args.id, args.peer, args.client)
+    elif args.action == "remove":
+        cmd = ("CLUSTER", "FORGET", args.id)
+    else:
+        cmd = ("CLUSTER", "PROMOTE", args.id)
+    try:
+        reply = member_command(args.cluster, *cmd, password=args.password,
+                               deadline_s=args.timeout)
+    except AdminError as exc:
+        print(f"raftredis node {args.action}: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(reply, list):
+        for row in reply:
+            nid, role, peer, client = (x.decode() if isinstance(x, bytes) else x for x in row)
+            print(f"{nid} {role} peer={peer} client={client}")
+    else:
+        print(reply.decode() if isinstance(reply, bytes) else reply)
+    return 0
 
 
 # ---------------------------------------------------------------------- main
@@ -203,6 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--ports", default="", help="comma-separated client ports (overrides --port/--nodes)")
     st.add_argument("--password", default=None)
     st.set_defaults(func=cmd_status)
+
+    nd = sub.add_parser("node", help="change the membership: add, remove or promote a node")
+    nd.add_argument("action", choices=("add", "remove", "promote"))
+    nd.add_argument("id", type=int, help="the node's Raft id")
+    nd.add_argument("--cluster", default="127.0.0.1:7000",
+                    help="client address (HOST:PORT) of any member")
+    nd.add_argument("--peer", default="", help="add: the node's peer address HOST:PORT")
+    nd.add_argument("--client", default="", help="add: the node's client address HOST:PORT")
+    nd.add_argument("--learner", action="store_true",
+                    help="add: keep it a learner (default: promoted once caught up)")
+    nd.add_argument("--password", default=None)
+    nd.add_argument("--timeout", type=float, default=30.0, help="seconds to keep retrying")
+    nd.set_defaults(func=cmd_node)
     return parser
 
 
