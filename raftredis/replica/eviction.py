@@ -70,18 +70,24 @@ class Evictor:
         over = self.excess()
         if over <= 0:
             return None
-        if not self._sm.memory.evicts or self.evict(over) == 0:
+        if not self._sm.memory.evicts or self.evict(self._chunk(over)) == 0:
             return OOM
         return None
+
+    def _chunk(self, over: int) -> int:
+        """Free a little more than the excess: one EVICT per write would cost an operation
+        and a sampling round per key written; 1/256 of maxmemory amortises that."""
+        return max(over, self._sm.memory.maxmemory >> 8)
 
     def run(self) -> None:
         """Periodic: bring memory back under the limit (CONFIG SET lowered it, ...)."""
         over = self.excess()
         if over > 0 and self._sm.memory.evicts:
-            self.evict(over)
+            self.evict(self._chunk(over))
 
-    def waiting(self) -> bool:
-        return bool(self._pending)
+    @property
+    def pending_keys(self) -> int:
+        return len(self._pending)
 
     def reset(self) -> None:
         """Leadership changed: forget the pool and what was in flight."""
@@ -190,3 +196,33 @@ class Evictor:
                 if self._eligible(key):
                     return key
         return None
+
+
+def human(n: int) -> str:
+    """Redis's bytesToHuman."""
+    for unit, size in (("P", 1024**5), ("T", 1024**4), ("G", 1024**3), ("M", 1024**2),
+                       ("K", 1024)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n}B"
+
+
+def info_sections(sm: StateMachine, evictor: Evictor) -> dict[str, list[tuple[str, object]]]:
+    """INFO memory's accounting and INFO stats' keyspace counters (the server adds RSS
+    and the fragmentation ratio, which are this process's own)."""
+    pol = sm.memory
+    used = sm.used_memory
+    return {
+        "memory": [
+            ("used_memory", used), ("used_memory_human", human(used)),
+            ("used_memory_dataset", used), ("used_memory_startup", 0),
+            ("maxmemory", pol.maxmemory), ("maxmemory_human", human(pol.maxmemory)),
+            ("maxmemory_policy", pol.policy),
+            ("mem_not_counted_for_evict", 0),
+            ("raft_eviction_pending_keys", evictor.pending_keys),
+        ],
+        "stats": [
+            ("expired_keys", sm.expired_count()), ("evicted_keys", sm.evicted_keys),
+            ("keyspace_hits", sm.keyspace_hits), ("keyspace_misses", sm.keyspace_misses),
+        ],
+    }

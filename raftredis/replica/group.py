@@ -38,6 +38,7 @@ from raftredis.replica.clock import EntryClock, SystemClock
 from raftredis.replica.cluster_view import ClusterView
 from raftredis.replica.duties import LeaderDuties
 from raftredis.replica.eviction import EXEC_OOM
+from raftredis.replica.eviction import info_sections as eviction_info
 from raftredis.replica.keepalive import KeepAlive, KeepAliveTimes
 from raftredis.replica.keywatch import KeyTracker
 from raftredis.replica.loopwatch import LoopWatch, latency_command
@@ -623,4 +624,7 @@ class ReplicaGroup:
         return ClusterView(self).command(conn, args)
 
     def info_sections(self) -> dict[str, list[tuple[str, object]]]:
-        return ClusterView(self).info_sections()
+        sections = ClusterView(self).info_sections()
+        for name, pairs in eviction_info(self.sm, self.duties.evictor).items():
+            sections[name] = sections.get(name, []) + pairs
+        return sections

@@ -62,6 +62,7 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
             ("used_memory_peak", peak), ("used_memory_peak_human", _human(peak)),
             ("maxmemory", maxmem), ("maxmemory_human", _human(maxmem)),
             ("maxmemory_policy", srv.settings.get("maxmemory-policy", "noeviction")),
+            ("mem_fragmentation_ratio", "1.00"),
             ("mem_allocator", "pymalloc"),
         ],
         "persistence": [
@@ -96,6 +97,19 @@ def _merge(own: Pairs, extra: Pairs) -> Pairs:
     return [(k, v) for k, v in own if k not in extra_names] + list(extra)
 
 
+def _fragmentation(memory: Pairs) -> None:
+    """mem_fragmentation_ratio: this process's RSS over used_memory, which a backend with
+    its own accounting (the keyspace's estimate) has put in place of ours."""
+    fields = dict(memory)
+    used, rss = fields.get("used_memory"), fields.get("used_memory_rss")
+    if not isinstance(used, int) or not isinstance(rss, int) or used <= 0:
+        return
+    ratio = f"{rss / used:.2f}"
+    for i, (k, _) in enumerate(memory):
+        if k == "mem_fragmentation_ratio":
+            memory[i] = (k, ratio)
+
+
 def render_info(srv: ServerState, args: list[bytes]) -> str:
     sections = _own_sections(srv)
     try:
@@ -105,6 +119,7 @@ def render_info(srv: ServerState, args: list[bytes]) -> str:
     for name, pairs in backend_sections.items():
         name = name.lower()
         sections[name] = _merge(sections.get(name, []), pairs)
+    _fragmentation(sections["memory"])
     wanted = [a.decode("utf-8", "replace").lower() for a in args[1:]]
     if not wanted or "default" in wanted:
         names = [s for s in DEFAULT_SECTIONS if s in sections]
