@@ -13,15 +13,22 @@ from typing import BinaryIO
 
 from raftredis.commands import COMMANDS, Route
 from raftredis.commands.spec import CommandSpec
-from raftredis.reply import NULL_ARRAY, CommandError, Error, unknown_command, wrong_arity
+from raftredis.reply import (
+    NULL_ARRAY,
+    CommandError,
+    Error,
+    Status,
+    unknown_command,
+    wrong_arity,
+)
 from raftredis.statemachine import snapshot
 from raftredis.statemachine.changes import Change, ChangeKind
 from raftredis.statemachine.db import Keyspace
 from raftredis.statemachine.errors import EXECABORT, NOT_READONLY
 from raftredis.statemachine.memory import MemoryPolicy
 from raftredis.statemachine.registry import HANDLERS, Ctx, Handler
-from raftredis.statemachine.scripts import cannot_write
 from raftredis.statemachine.scripting.store import Scripting
+from raftredis.statemachine.scripts import cannot_write
 from raftredis.statemachine.sessions import SessionTable
 
 log = logging.getLogger(__name__)
@@ -268,7 +275,15 @@ class StateMachine:
             return [b"%d" % (now // 1000), b"%d" % (now % 1000 * 1000)]
         entry = _resolve(args[0])
         if entry is None:
-            return Error("ERR Unknown Redis command called from script")
+            known = COMMANDS.get(args[0].decode("utf-8", "replace").lower())
+            if known is None:
+                return Error("ERR Unknown Redis command called from script")
+            if known.name == "ping":
+                return Status("PONG") if len(args) == 1 else args[1]
+            if known.name == "echo" and len(args) == 2:
+                return args[1]
+            # Connection and server commands live outside the state machine.
+            return Error("ERR This Redis command is not allowed from script")
         fn, spec = entry
         if not spec.check_arity(len(args)):
             return Error("ERR Wrong number of args calling Redis command from script")

@@ -253,7 +253,7 @@ def _function_list(ctx: Ctx, sc: Scripting, args: list[bytes]) -> object:
         if pattern is not None and not glob_match(pattern, lib.name):
             continue
         functions = [Map({b"name": f.name, b"description": f.description,
-                          b"flags": Set([f.encode() for f in f.flags])})
+                          b"flags": Set([Status(f) for f in f.flags])})
                      for f in lib.functions.values()]
         entry = Map({b"library_name": lib.name, b"engine": b"LUA", b"functions": functions})
         if with_code:

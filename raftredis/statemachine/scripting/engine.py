@@ -154,8 +154,12 @@ class LuaEngine:
         log.log(_LOG_LEVELS.get(int(level), logging.WARNING), "script: %s",
                 message.decode("utf-8", "replace"))
 
-    def _setresp(self, v: Any) -> None:
-        self.resp = int(v)
+    def _setresp(self, *args: Any) -> None:
+        if len(args) != 1:
+            raise CallError("ERR redis.setresp() requires one argument.")
+        if args[0] not in (2, 3):
+            raise CallError("ERR RESP version must be 2 or 3.")
+        self.resp = int(args[0])
 
     def _random(self) -> float:
         assert self.ctx is not None

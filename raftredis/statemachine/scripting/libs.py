@@ -102,6 +102,12 @@ class LuaValues:
         self.rt = runtime
         self.null = null
         self._type = runtime.eval("type")
+        self._rawequal = runtime.eval("rawequal")
+
+    def is_null(self, v: Any) -> bool:
+        """cjson.null (a userdata: each pass to Python wraps it anew, so compare in Lua)."""
+        return v is not None and not isinstance(v, (bytes, int, float, bool)) \
+            and self._rawequal(v, self.null)
 
     def is_table(self, v: Any) -> bool:
         return self._type(v) == b"table"
@@ -141,7 +147,7 @@ def _json_string(s: bytes) -> bytes:
 
 def cjson_functions(lv: LuaValues) -> dict[bytes, LuaFn]:
     def encode_value(v: Any, depth: int, out: list[bytes]) -> None:
-        if v is None or v is lv.null:
+        if v is None or lv.is_null(v):
             out.append(b"null")
         elif v is True:
             out.append(b"true")
@@ -241,7 +247,7 @@ def _reject_constant(name: str) -> float:
 
 def cmsgpack_functions(lv: LuaValues) -> dict[bytes, LuaFn]:
     def pack_value(v: Any, depth: int, out: bytearray) -> None:
-        if v is None or v is lv.null:
+        if v is None or lv.is_null(v):
             out += b"\xc0"
         elif v is True:
             out += b"\xc3"
@@ -260,6 +266,8 @@ def cmsgpack_functions(lv: LuaValues) -> dict[bytes, LuaFn]:
             n = len(v)
             if n < 32:
                 out.append(0xA0 | n)
+            elif n < 1 << 8:
+                out += b"\xd9" + bytes([n])
             elif n < 1 << 16:
                 out += b"\xda" + struct.pack(">H", n)
             else:

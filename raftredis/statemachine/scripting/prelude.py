@@ -97,7 +97,7 @@ end
 -- The `redis` table.
 -- redis.call and redis.pcall are the Python callables themselves: called from C, they
 -- leave the script's frame in place for error positions even in `return redis.call(...)`.
-local py_log, py_sha1, py_setresp = P.log, P.sha1hex, P.setresp
+local py_log, py_sha1, setresp = P.log, P.sha1hex, P.setresp
 local call, pcall_ = P.call, P.pcall
 local function error_reply(e)
   if type(e) ~= "string" then error("wrong number or type of arguments", 2) end
@@ -128,10 +128,6 @@ local function sha1hex(s)
   end
   return py_sha1(tostring(s))
 end
-local function setresp(v)
-  if v ~= 2 and v ~= 3 then error("RESP version must be 2 or 3.", 2) end
-  py_setresp(v)
-end
 
 local api = {
   call = call, pcall = pcall_, error_reply = error_reply, status_reply = status_reply,
@@ -144,6 +140,8 @@ local api = {
 }
 -- What library code sees while FUNCTION LOAD runs it: no data access.
 local registered = nil
+local FUNCTION_FLAGS = {["no-writes"] = true, ["allow-oom"] = true, ["allow-stale"] = true,
+                        ["no-cluster"] = true, ["allow-cross-slot-keys"] = true}
 local load_api = {
   log = log, setresp = setresp,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
@@ -155,20 +153,20 @@ local load_api = {
                               rawget(a, "flags"), rawget(a, "description")
       for k in pairs(a) do
         if k ~= "function_name" and k ~= "callback" and k ~= "flags" and k ~= "description" then
-          error("unknown argument given to redis.register_function", 2)
+          error({err = "ERR unknown argument given to redis.register_function"})
         end
       end
     else
       name, fn = a, b
     end
-    if type(name) ~= "string" then error("function_name argument given to redis.register_function must be a string", 2) end
-    if type(fn) ~= "function" then error("callback argument given to redis.register_function must be a function", 2) end
-    if desc ~= nil and type(desc) ~= "string" then error("description argument given to redis.register_function must be a string", 2) end
+    if type(name) ~= "string" then error({err = "ERR function_name argument given to redis.register_function must be a string"}) end
+    if type(fn) ~= "function" then error({err = "ERR callback argument given to redis.register_function must be a function"}) end
+    if desc ~= nil and type(desc) ~= "string" then error({err = "ERR description argument given to redis.register_function must be a string"}) end
     local fl = {}
     if flags ~= nil then
-      if type(flags) ~= "table" then error("flags argument to redis.register_function must be a table representing function flags", 2) end
+      if type(flags) ~= "table" then error({err = "ERR flags argument to redis.register_function must be a table representing function flags"}) end
       for _, f in ipairs(flags) do
-        if type(f) ~= "string" then error("unknown flag given", 2) end
+        if type(f) ~= "string" or not FUNCTION_FLAGS[f] then error({err = "ERR unknown flag given"}) end
         fl[#fl + 1] = f
       end
     end
@@ -184,7 +182,17 @@ local smt = getmetatable("")
 smt.__index = S.string
 smt.__metatable = false
 local redis_proxy = proxy(api)
-local load_proxy = proxy(load_api)
+-- (unlike the others, a missing field is an error here, as Redis's load-time `redis`)
+local load_proxy = setmetatable({}, {
+  __index = function(_, k)
+    local v = load_api[k]
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = readonly_error, __metatable = false})
+protected[load_proxy] = true
 S.redis = redis_proxy
 S.KEYS = {}
 S.ARGV = {}
