@@ -195,7 +195,7 @@ class ReplicaGroup:
         self.membership = Membership(
             self.id, lambda: self.core, lambda: self._transport, self.router, own,
             {pid: f"{p.host}:{p.port}" for pid, p in config.peer_map.items()},
-            config.promote_lag, self._wake.set)
+            config.promote_lag, self._wake.set, applied_conf=lambda: self.applier.conf)
         self.tracker = KeyTracker(loop, self._clock, self.stamps, self.sm, self._tasks,
                                 applied=lambda: self.applier.applied,
                                 last_index=self._last_index,

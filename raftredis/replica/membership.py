@@ -78,7 +78,8 @@ class Membership:
     def __init__(self, node_id: int, core: Callable[[], RaftCore | None],
                  transport: Callable[[], Transport | None], router: Router,
                  own: MemberAddr, bootstrap_peers: dict[int, str], promote_lag: int,
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None],
+                 applied_conf: Callable[[], ConfState] | None = None) -> None:
         self.id = node_id
         self._core = core
         self._transport = transport
@@ -89,7 +90,10 @@ class Membership:
         self._bootstrap = dict(bootstrap_peers)
         self.promote_lag = promote_lag
         self._wake = wake
-        self._synced: ConfState | None = None
+        self._applied_conf = applied_conf or (lambda: ConfState())
+        self._synced: tuple[ConfState, ConfState] | None = None
+        # Peers the transport was told of (--peers seeds it), so removals reach it too.
+        self._linked: set[int] = set(bootstrap_peers) - {node_id}
         self._pending: _Pending | None = None
         self.changes_applied = 0
 
@@ -120,11 +124,15 @@ class Membership:
     def maybe_sync(self) -> None:
         """After each Ready: point the transport and router at the configuration's members
         (a configuration is in force once in the log, §4.1, so this runs on append)."""
-        conf = self.conf()
-        if conf == self._synced:
+        conf, applied = self.conf(), self._applied_conf()
+        if (conf, applied) == self._synced:
             return
-        old, self._synced = self._synced, conf
+        old, self._synced = self._synced, (conf, applied)
         members = conf.voters | conf.learners
+        # A member removed by a change still uncommitted keeps its link until the change
+        # is applied here: the leader still needs its acks (it may be the leader itself,
+        # whose removal only commits with them, §4.2.2).
+        keep = members | applied.voters | applied.learners
         for nid in sorted(members):
             if nid == self.id:
                 continue
@@ -134,10 +142,11 @@ class Membership:
             if a.peer:
                 self._set_peer(nid, a.peer)
         remove = getattr(self._transport(), "remove_peer", None)
-        if old is not None and remove is not None:
-            for nid in sorted((old.voters | old.learners) - members - {self.id}):
+        if conf.voters and remove is not None:
+            for nid in sorted(self._linked - keep):
                 remove(nid)
-        if old is not None:
+                self._linked.discard(nid)
+        if old is not None and old[0] != conf:
             log.info("node %d: configuration now voters=%s learners=%s", self.id,
                      sorted(conf.voters), sorted(conf.learners))
 
@@ -159,6 +168,7 @@ class Membership:
             log.warning("member %d has a bad peer address %r", node_id, peer)
             return
         setter(node_id, host, port)
+        self._linked.add(node_id)
 
     # ---------------------------------------------------------------- proposing
     def _with_addrs(self, conf: ConfState, extra: dict[int, MemberAddr]) -> ConfState:
@@ -253,9 +263,17 @@ class Membership:
                 p.future.set_result("OK" if ent.term == p.term else UNCERTAIN)
 
     def lost_leadership(self) -> None:
-        p, self._pending = self._pending, None
-        if p is not None and not p.future.done():
-            p.future.set_result(UNCERTAIN)
+        p = self._pending
+        if p is None or p.future.done():
+            return
+        core = self._core()
+        if core is not None and core.commit >= p.index and \
+                core.log.term_or_none(p.index) == p.term:
+            # Committed already (a leader that removed itself steps down on that commit):
+            # applied() answers it in a moment.
+            return
+        self._pending = None
+        p.future.set_result(UNCERTAIN)
 
     # ---------------------------------------------------------------- leader duty
     def promote_caught_up(self) -> None:
