@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 
 from raftredis.config import NodeConfig
@@ -46,6 +48,8 @@ async def run_node(cfg: NodeConfig) -> int:
     from raftredis.server.settings import ServerSettings
 
     node = ReplicaGroup(cfg)
+    with contextlib.suppress(OSError):  # made by an older version, or by hand
+        os.chmod(cfg.data_dir, 0o700)
     await node.start()
     settings = ServerSettings(requirepass=cfg.requirepass, maxclients=cfg.maxclients,
                               timeout=cfg.timeout, enable_debug_command=cfg.enable_debug_command)

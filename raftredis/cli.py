@@ -28,6 +28,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except config_mod.ConfigError as exc:
         print(f"raftredis serve: {exc}", file=sys.stderr)
         return 2
+    # Data files 0600 and directories 0700: they hold every value, and settings such as
+    # requirepass in cluster-config.json.
+    os.umask(0o077)
     logging.basicConfig(
         level=getattr(logging, cfg.log_level.upper(), logging.INFO),
         format=f"%(asctime)s node{cfg.id} %(levelname)s %(name)s: %(message)s",
@@ -96,12 +99,14 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             sys.executable, "-m", "raftredis", "serve",
             "--id", str(i), "--host", args.host, "--port", str(args.port + i - 1),
             "--peer-port", str(args.port + 10000 + i - 1), "--peers", peers,
-            "--data-dir", str(base / f"node{i}"), "--secret", secret, "--fsync", args.fsync,
+            "--data-dir", str(base / f"node{i}"), "--fsync", args.fsync,
         ]
         if args.snapshot_threshold:
             cmd += ["--snapshot-threshold", str(args.snapshot_threshold)]
+        # The secret goes in the environment, readable only by this user (argv is not).
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True,
+                                env={**os.environ, "RAFTREDIS_SECRET": secret})
         procs.append((i, proc))
         threading.Thread(target=_pump, args=(f"node{i}", proc.stdout, sys.stdout),
                          daemon=True).start()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 FSYNC_POLICIES = ("always", "everysec", "no")
+MIN_SECRET_BYTES = 16
 
 
 class ConfigError(ValueError):
@@ -60,6 +62,7 @@ class NodeConfig:
     announce_port: int = 0  # default: port
     data_dir: str = "./data"
     secret: str = ""  # cluster secret for the peer handshake; required with peers
+    secret_file: str = ""  # read the secret from this file instead (keeps it out of argv)
     fsync: str = "always"
     requirepass: str = ""
     maxclients: int = 10000
@@ -114,8 +117,21 @@ class NodeConfig:
             self._peer_map = {self.id: PeerAddress(self.id, self.peer_host, self.peer_port)}
         if self.id not in self._peer_map:
             raise ConfigError(f"this node's id {self.id} is not among the peers")
+        if self.secret_file:
+            if self.secret:
+                raise ConfigError("give the cluster secret once: secret or secret_file")
+            try:
+                with open(self.secret_file, encoding="utf-8") as fp:
+                    self.secret = fp.read().strip()
+            except OSError as exc:
+                raise ConfigError(f"secret_file {self.secret_file!r}: {exc}") from exc
         if len(self._peer_map) > 1 and not self.secret:
-            raise ConfigError("a cluster secret is required when peers are given (--secret)")
+            raise ConfigError("a cluster secret is required when peers are given "
+                              "(RAFTREDIS_SECRET, --secret-file or --secret)")
+        if self.secret and len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"the cluster secret must be at least {MIN_SECRET_BYTES} bytes "
+                              f"(got {len(self.secret.encode())}); make one with "
+                              "`openssl rand -hex 16`")
         if self.join and not self.secret:
             raise ConfigError("a cluster secret is required to --join a cluster (--secret)")
         if self.join and ":" not in self.join:
@@ -193,4 +209,9 @@ def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None 
             v = getattr(args, f.name, None)
             if v is not None:
                 values[f.name] = v
+        if getattr(args, "secret", None):
+            # argv is readable by every user of the machine (ps, /proc/PID/cmdline).
+            logging.getLogger("raftredis.config").warning(
+                "the cluster secret was given on the command line, where every user of this "
+                "machine can read it; use RAFTREDIS_SECRET or --secret-file instead")
     return NodeConfig(**values).finish()

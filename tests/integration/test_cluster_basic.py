@@ -167,7 +167,7 @@ def test_wrong_secret_is_refused(cluster, tmp_path):
     from tests.integration.harness import free_ports
 
     cport, pport = free_ports(2)
-    cmd = impostor.command(node, secret="not-the-secret")
+    cmd = impostor.command(node, secret="not-the-cluster-secret")
     cmd[cmd.index("--port") + 1] = str(cport)
     cmd[cmd.index("--peer-port") + 1] = str(pport)
     cmd[cmd.index("--data-dir") + 1] = str(tmp_path / "impostor")

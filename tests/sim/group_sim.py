@@ -356,7 +356,7 @@ class GroupSim:
         n.incarnation += 1
         cfg = NodeConfig(id=n.id, port=7000 + n.id, data_dir=f"/nonexistent/sim-{n.id}",
                          peers=",".join(f"{i}=sim:{17000 + i}" for i in self.ids),
-                         secret="sim", tick_ms=n.tick_ms, election_ticks=10,
+                         secret="simulated-cluster-secret", tick_ms=n.tick_ms, election_ticks=10,
                          heartbeat_ticks=2, cluster_down_wait_ms=300, active_expire_ms=40,
                          snapshot_threshold=self.snapshot_threshold, announce_host="sim",
                          announce_port=n.id)
