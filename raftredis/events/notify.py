@@ -175,7 +175,8 @@ def _pop_push(pop: bytes, push: bytes) -> _Rule:
     def rule(c: Change) -> list[Event]:
         if not _found(c.reply):
             return []
-        return [(LIST, pop, c.args[1]), (LIST, push, c.args[2])]
+        # Redis tells the push to the destination first, then the pop.
+        return [(LIST, push, c.args[2]), (LIST, pop, c.args[1])]
     return rule
 
 
@@ -183,7 +184,7 @@ def _lmove(c: Change) -> list[Event]:
     if not _found(c.reply):
         return []
     src_end, dst_end = c.args[3].lower(), c.args[4].lower()
-    return [(LIST, src_end[:1] + b"pop", c.args[1]), (LIST, dst_end[:1] + b"push", c.args[2])]
+    return [(LIST, dst_end[:1] + b"push", c.args[2]), (LIST, src_end[:1] + b"pop", c.args[1])]
 
 
 def _bpop(cls: int, event: bytes) -> _Rule:
@@ -313,8 +314,8 @@ _GONE_ALREADY = frozenset({b"del", b"rename_from", b"expired", b"evicted"})
 
 
 def events(change: Change) -> list[Event]:
-    """The events of one change, in Redis's order: `new` for keys it created, the
-    command's own events, then `del` for containers it emptied."""
+    """The events of one change, in Redis's order: the command's own events, with
+    `new` for keys it created and `del` for containers it emptied."""
     kind = change.kind
     if kind is ChangeKind.EXPIRED or kind.name == "EVICTED":
         cls, name = (EXPIRED, b"expired") if kind is ChangeKind.EXPIRED else (EVICTED, b"evicted")
@@ -324,7 +325,7 @@ def events(change: Change) -> list[Event]:
                 zip(change.keys, change.existed, change.exists, strict=False) if was and not now]
     if kind is not ChangeKind.WRITE:
         return []
-    rule = RULES.get(change.command)
+    rule = RULES.get(change.command) or RULES.get(change.command.split("|", 1)[0])
     if rule is None or not change.args or isinstance(change.reply, Error):
         return []
     try:
@@ -334,12 +335,26 @@ def events(change: Change) -> list[Event]:
     if not change.existed or not change.exists:
         return out
     named = {key for _, ev, key in out if ev in _GONE_ALREADY}
-    new = [(NEW, b"new", k) for k, was, now in
-           zip(change.keys, change.existed, change.exists, strict=False) if now and not was]
-    gone = [(GENERIC, b"del", k) for k, was, now in
-            zip(change.keys, change.existed, change.exists, strict=False)
-            if was and not now and k not in named]
-    return new + out + gone if (new or gone) else out
+    new = {k for k, was, now in zip(change.keys, change.existed, change.exists, strict=False)
+           if now and not was}
+    gone = {k for k, was, now in zip(change.keys, change.existed, change.exists, strict=False)
+            if was and not now and k not in named}
+    if not new and not gone:
+        return out
+    # `new` just before the first event on its key (Redis's dbAdd), `del` just after
+    # the last one (the emptied container is deleted right after its own event).
+    last = {key: i for i, (_, _, key) in enumerate(out)}
+    result: list[Event] = []
+    for i, ev in enumerate(out):
+        key = ev[2]
+        if key in new:
+            result.append((NEW, b"new", key))
+            new.discard(key)
+        result.append(ev)
+        if key in gone and last[key] == i:
+            result.append((GENERIC, b"del", key))
+            gone.discard(key)
+    return [(NEW, b"new", k) for k in new] + result + [(GENERIC, b"del", k) for k in gone]
 
 
 KEYSPACE_PREFIX = b"__keyspace@0__:"

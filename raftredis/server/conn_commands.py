@@ -107,6 +107,7 @@ def hello(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
     if name is not None:
         client.name = name.decode()
     if ver:
+        _settle(srv, client)
         client.resp = ver
         client.update_dispatch()  # RESP2 subscribe mode starts or ends here
     return Map(
@@ -135,9 +136,19 @@ def select(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
 
 @handler("reset")
 def reset(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
+    _settle(srv, client)
     client.reset(srv.auth_required())
-    srv.events.drop(srv.clients[client.id]) if client.id in srv.clients else None
+    conn = srv.clients.get(client.id)
+    if conn is not None:
+        srv.events.drop(conn)  # subscriptions and tracking end with RESET
     return Status("RESET")
+
+
+def _settle(srv: ServerState, client: ClientState) -> None:
+    """Replies already due go out in the protocol they were made under."""
+    settle = getattr(srv.clients.get(client.id), "settle_replies", None)
+    if settle is not None:
+        settle()
 
 
 @handler("readonly")

@@ -288,6 +288,11 @@ class RespProtocol(asyncio.Protocol):
         self.transport.write(out)
         return self._obuf is None or not self.check_output_limits()
 
+    def settle_replies(self) -> None:
+        """Encode and write the replies that are ready, now: HELLO and RESET call it
+        before they change the protocol version, so earlier replies keep theirs."""
+        self._flush()
+
     def push(self, value: object) -> None:
         """An out-of-band message (pub/sub, keyspace event, invalidation). It queues
         behind the replies already due, so a reply and what follows it keep their order."""

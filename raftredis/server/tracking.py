@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from raftredis.commands.spec import CommandSpec, Route
 from raftredis.events.tracking import TrackingMode
-from raftredis.reply import OK, SYNTAX_ERR, Error, Map
+from raftredis.reply import OK, SYNTAX_ERR, Error, Map, Set
 from raftredis.server.client import ClientState
 from raftredis.server.dispatch import handler
 from raftredis.server.state import ServerState
 
-_SWITCH = ("ERR You can't switch {} mode before disabling tracking for this client, and then "
+_SWITCH = ("ERR You can't switch {} before disabling tracking for this client, and then "
            "re-enabling it with a different mode.")
 _OVERLAP = ("ERR Prefix '{}' overlaps with {} prefix '{}'. Prefixes for a single client must "
             "not overlap.")
@@ -68,7 +68,7 @@ def client_tracking(srv: ServerState, client: ClientState, args: list[bytes]) ->
             client.update_dispatch()
         return OK
     if current is not None and current.bcast != bcast:
-        return Error(_SWITCH.format("BCAST"))
+        return Error(_SWITCH.format("BCAST mode on/off"))
     if prefixes and not bcast:
         return Error("ERR PREFIX option requires BCAST mode to be enabled")
     if bcast and (optin or optout):
@@ -76,7 +76,7 @@ def client_tracking(srv: ServerState, client: ClientState, args: list[bytes]) ->
     if optin and optout:
         return Error("ERR You can't specify both OPTIN mode and OPTOUT mode")
     if current is not None and ((optin and current.optout) or (optout and current.optin)):
-        return Error(_SWITCH.format("OPTIN/OPTOUT"))
+        return Error(_SWITCH.format("OPTIN/OPTOUT mode"))
     existing = current.prefixes if current is not None else []
     for n, p in enumerate(prefixes):
         for e in existing:
@@ -127,8 +127,8 @@ def client_getredir(srv: ServerState, client: ClientState, args: list[bytes]) ->
 def client_trackinginfo(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
     mode = client.tracking
     if mode is None:
-        return Map({b"flags": [b"off"], b"redirect": -1, b"prefixes": []})
-    return Map({b"flags": mode.flag_names(), b"redirect": mode.redirect,
+        return Map({b"flags": Set([b"off"]), b"redirect": -1, b"prefixes": []})
+    return Map({b"flags": Set(mode.flag_names()), b"redirect": mode.redirect,
                 b"prefixes": list(mode.prefixes)})
 
 

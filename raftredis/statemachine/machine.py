@@ -69,6 +69,17 @@ _NO_TOUCH = frozenset({"object", "memory", "type", "exists", "ttl", "pttl", "exp
                        "pexpiretime"})
 
 
+def _noted_spec(spec: CommandSpec, args: list[bytes]) -> CommandSpec:
+    """The spec a change is noted under: a container's subcommand (XGROUP CREATE is a
+    write though XGROUP, the container, is not)."""
+    if spec.subcommands and len(args) > 1:
+        name = spec.name + "|" + args[1].decode("utf-8", "replace").lower()
+        for sub in spec.subcommands:
+            if sub.name == name:
+                return sub
+    return spec
+
+
 def _unknown(args: list[bytes]) -> Error:
     return unknown_command(args[0].decode("utf-8", "replace"), args[1:])
 
@@ -165,7 +176,8 @@ class StateMachine:
         ctx.seed = seed
         ctx.write = True
         ctx._rng = None
-        existed = self._live(spec, args, now_ms) if self._changes is not None else ()
+        noted = spec if self._changes is None else _noted_spec(spec, args)
+        existed = self._live(noted, args, now_ms) if self._changes is not None else ()
         try:
             reply = fn(ctx, args)
         except CommandError as e:
@@ -175,7 +187,7 @@ class StateMachine:
             reply = Error("ERR internal error while executing the command")
         self._after_write(spec, args, now_ms)
         if self._changes is not None:
-            self._note(spec, args, reply, existed, now_ms)
+            self._note(noted, args, reply, existed, now_ms)
         return reply
 
     def _after_write(self, spec: CommandSpec, args: list[bytes], now_ms: int) -> None:
@@ -241,11 +253,12 @@ class StateMachine:
         ctx.reset(now_ms, seed, True)
         replies = []
         for fn, args, spec in plan:
-            existed = self._live(spec, args, now_ms) if self._changes is not None else ()
+            noted = spec if self._changes is None else _noted_spec(spec, args)
+            existed = self._live(noted, args, now_ms) if self._changes is not None else ()
             reply = self._run(fn, ctx, args)
             self._after_write(spec, args, now_ms)
             if self._changes is not None:
-                self._note(spec, args, reply, existed, now_ms)
+                self._note(noted, args, reply, existed, now_ms)
             replies.append(reply)
         return replies
 
