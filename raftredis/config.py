@@ -92,6 +92,8 @@ class NodeConfig:
     enable_debug_command: str = "no"  # DEBUG: no, yes, or local (loopback clients only)
     log_level: str = "info"
     _peer_map: dict[int, PeerAddress] = field(default_factory=dict, repr=False)
+    # The settings given explicitly (file, environment or flag), not left at the default.
+    _given: frozenset[str] = field(default=frozenset(), repr=False)
 
     def finish(self) -> NodeConfig:
         """Fill defaults that depend on other settings and check everything."""
@@ -148,6 +150,10 @@ class NodeConfig:
             raise ConfigError("enable_debug_command must be one of no, yes, local; "
                               f"got {self.enable_debug_command!r}")
         return self
+
+    @property
+    def given(self) -> frozenset[str]:
+        return self._given
 
     @property
     def peer_map(self) -> dict[int, PeerAddress]:
@@ -214,4 +220,6 @@ def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None 
             logging.getLogger("raftredis.config").warning(
                 "the cluster secret was given on the command line, where every user of this "
                 "machine can read it; use RAFTREDIS_SECRET or --secret-file instead")
-    return NodeConfig(**values).finish()
+    cfg = NodeConfig(**values)
+    cfg._given = frozenset(values)
+    return cfg.finish()

@@ -26,7 +26,7 @@ ChangeListener = Callable[[ChangeSet], None]
 
 class Applier:
     def __init__(self, sm: StateMachine, stamps: EntryClock,
-                 apply_config: Callable[[list], object]) -> None:
+                 apply_config: Callable[[list, int], object]) -> None:
         self.sm = sm
         self._stamps = stamps
         self._apply_config = apply_config
@@ -101,7 +101,7 @@ class Applier:
                 elif kind == logops.OpKind.EXPIRE:
                     reply = sm.apply_expire(op.keys, now)
                 elif kind == logops.OpKind.CONFIG:
-                    reply = self._apply_config(op.pairs)
+                    reply = self._apply_config(op.pairs, index)
                 elif kind == logops.OpKind.PUBLISH:
                     reply = self.publish(op)
                 elif kind == logops.OpKind.EVICT or kind == logops.OpKind.EVICT_VOLATILE:

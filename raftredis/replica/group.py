@@ -220,6 +220,7 @@ class ReplicaGroup:
         self.core = RaftCore(self.id, self._storage, raft_cfg, self._ports.rng,
                              applied=self.applier.applied,
                              incarnation=self._ports.read_ctx_prefix or None)
+        self.settings.replaying_until(self.core.log.last_index())
         self.roles.started(self.core.term, self._clock.monotonic(),
                            raft_cfg.election_tick * cfg.tick_ms)
         if self._ports.transport is not None:
@@ -432,13 +433,17 @@ class ReplicaGroup:
             self.membership.lost_leadership()
         if was_leader != (ss.role == Role.LEADER):
             self.duties.role_changed()
+            if ss.role == Role.LEADER:
+                self.settings.leading(lambda op: self.proposals.submit(op, with_future=False))
         if self.on_role_change is not None:
             self.on_role_change(ss.role)
 
     # ------------------------------------------------------------------ Backend: routing
     def execute(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
+        # A script that cannot write (no-writes) is a read: no log entry, ReadIndex.
+        route = spec.route if spec.group != "scripting" else self.sm.route(spec, args)
         if self.router.is_leader:
-            if spec.route == Route.WRITE:
+            if route == Route.WRITE:
                 if _needs_memory(spec, args) and (oom := self.duties.admit_write()) is not None:
                     return oom  # refused before the log, as Redis refuses it
                 if "blocking" in spec.flags:
@@ -447,7 +452,7 @@ class ReplicaGroup:
                                                self.proposals.submit_command)
                 return self.proposals.submit_command(args)
             return self.reads.submit(args)
-        if spec.route == Route.READ and getattr(conn, "readonly", False) and \
+        if route == Route.READ and getattr(conn, "readonly", False) and \
                 self.membership.is_member():
             # (A node removed or not yet joined never serves reads: it may be far behind.)
             # READONLY: a possibly stale read from this replica, as Redis Cluster replicas do.

@@ -24,6 +24,8 @@ log = logging.getLogger("raftredis.replica")
 # CONFIG SET parameters that act on this node only (its own disk); the rest are
 # cluster-wide and go through the log.
 NODE_LOCAL_SETTINGS = frozenset({"appendfsync"})
+# Node settings (config.py fields) whose CONFIG name is not the field's own.
+_CONFIG_NAME = {"snapshot_threshold": "raft-snapshot-threshold"}
 
 
 class ClusterSettings:
@@ -35,6 +37,10 @@ class ClusterSettings:
         self._set_fsync = set_fsync
         self._memory = memory if memory is not None else MemoryPolicy()
         self.settings = None  # raftredis.server.settings.ServerSettings, once attached
+        # Cluster-wide settings given explicitly to this node that differ from what the
+        # cluster logged: name -> the flag's text (see _take_flags).
+        self._overrides: dict[str, str] = {}
+        self._replay_until = 0  # entries up to here were logged before this start
 
     def attach(self, settings) -> None:
         """Join the server's settings and load the cluster-wide values applied before."""
@@ -60,9 +66,53 @@ class ClusterSettings:
             pass
         except (ValueError, OSError) as exc:
             log.error("ignoring unreadable %s: %s", self._path(), exc)
+        self._take_flags(settings)
         for name in MEMORY_PARAMS:  # what the flags and the saved values came to
             self._memory.set(name, settings[name])
         settings.on_change(self._on_setting)
+
+    def _take_flags(self, settings) -> None:
+        """The rule between a node's flags and the cluster's logged settings: a
+        cluster-wide setting given explicitly (flag, environment or file) that differs
+        from the logged value wins on this node from the start, and this node proposes
+        it through the log as soon as it leads (`leading`), so the cluster follows. A
+        CONFIG SET logged after this start wins over the flag. Said in the log, never
+        silent (a rotated --requirepass must work after a restart)."""
+        from raftredis.server.settings import ConfigError
+
+        cfg = self._config
+        names = set(settings.names())
+        for f in sorted(cfg.given):
+            name = _CONFIG_NAME.get(f, f.replace("_", "-"))
+            if name not in names or name in NODE_LOCAL_SETTINGS:
+                continue
+            raw = str(getattr(cfg, f))
+            try:
+                [(_, value)] = settings.validate([(name.encode(), raw.encode())])
+            except ConfigError:
+                continue  # not settable (port, bind, ...): a node setting, not the cluster's
+            if value == settings[name]:
+                continue
+            settings.set_value(name, value)
+            self._overrides[name] = raw
+            shown = "(hidden)" if name == "requirepass" else f"{settings[name]!r}"
+            log.warning("%s: this node was started with %s, which differs from the value the "
+                        "cluster logged; using it here, and proposing it to the cluster when "
+                        "this node leads (a CONFIG SET made later wins)", name, shown)
+
+    def replaying_until(self, index: int) -> None:
+        """Entries up to `index` were in the log before this start: re-applying them
+        must not undo the flags that override them."""
+        self._replay_until = index
+
+    def leading(self, submit: Callable[[logops.ConfigSet], asyncio.Future]) -> None:
+        """This node became leader: propose the flags that override logged values."""
+        if not self._overrides:
+            return
+        log.info("proposing this node's flags for %s to the cluster",
+                 ", ".join(sorted(self._overrides)))
+        submit(logops.config_set([[n.encode(), v.encode()] for n, v in
+                                  sorted(self._overrides.items())]))
 
     def _define_memory(self, settings) -> None:
         """maxmemory and its companions, with Redis 7's ranges and error texts, set from
@@ -135,8 +185,9 @@ class ClusterSettings:
         fut.add_done_callback(done)
         return out
 
-    def apply(self, pairs: list) -> object:
-        """A CONFIG operation from the log, on every node: set and remember the values."""
+    def apply(self, pairs: list, index: int) -> object:
+        """A CONFIG operation from the log (at `index`), on every node: set and remember
+        the values."""
         settings = self.settings
         if settings is None:
             return OK
@@ -147,6 +198,10 @@ class ClusterSettings:
         except ConfigError as exc:
             return Error(str(exc))
         for name, value in parsed:
+            if name in self._overrides:
+                if index <= self._replay_until:
+                    continue  # logged before this start: the flag overrides it
+                del self._overrides[name]  # logged since: it wins (or is the flag itself)
             settings.set_value(name, value)
         saved: dict[str, str] = {}
         path = self._path()
