@@ -16,7 +16,7 @@ from collections.abc import Callable
 from raftredis.config import NodeConfig
 from raftredis.replica import ops as logops
 from raftredis.reply import OK, Error
-from raftredis.statemachine.memory import MEMORY_PARAMS, POLICIES, MemoryPolicy
+from raftredis.statemachine.memory import MEMORY_PARAMS, MemoryPolicy
 from raftredis.storage import FsyncPolicy
 
 log = logging.getLogger("raftredis.replica")
@@ -115,17 +115,8 @@ class ClusterSettings:
                                   sorted(self._overrides.items())]))
 
     def _define_memory(self, settings) -> None:
-        """maxmemory and its companions, with Redis 7's ranges and error texts, set from
-        the node's flags or file (checked as CONFIG SET would check them)."""
-        from raftredis.server.settings import INT, MEMORY, STRING
-
-        int_max = 2**31 - 1
-        settings.define("maxmemory", MEMORY, 0, minimum=0, maximum=2**64 - 1)
-        settings.define("maxmemory-policy", STRING, "noeviction", choices=POLICIES)
-        settings.define("maxmemory-samples", INT, 5, minimum=1, maximum=int_max)
-        settings.define("maxmemory-eviction-tenacity", INT, 10, minimum=0, maximum=100)
-        settings.define("lfu-log-factor", INT, 10, minimum=0, maximum=int_max)
-        settings.define("lfu-decay-time", INT, 1, minimum=0, maximum=int_max)
+        """maxmemory and its companions (defined, with Redis 7's validation, by the server's
+        settings) start from the node's flags or file, checked as CONFIG SET checks them."""
         cfg = self._config
         initial = [("maxmemory", cfg.maxmemory), ("maxmemory-policy", cfg.maxmemory_policy),
                    ("maxmemory-samples", cfg.maxmemory_samples),
