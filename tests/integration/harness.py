@@ -66,6 +66,7 @@ class NodeProc:
     extra: list[str]
     proc: subprocess.Popen | None = None
     paused: bool = False
+    join: str = ""  # HOST:PORT of a member: started empty with --join, not --peers
 
     @property
     def pid(self) -> int:
@@ -119,12 +120,23 @@ class Cluster:
             for n in self.nodes.values())
 
     def command(self, node: NodeProc, secret: str | None = None) -> list[str]:
+        members = ["--join", node.join] if node.join else ["--peers", self.peers_for(node)]
         return [
             sys.executable, "-m", "raftredis", "serve", "--id", str(node.id),
             "--host", "127.0.0.1", "--port", str(node.port), "--peer-port", str(node.peer_port),
-            "--peers", self.peers_for(node), "--data-dir", str(node.data_dir),
+            *members, "--data-dir", str(node.data_dir),
             "--secret", secret or self.secret, *node.extra,
         ]
+
+    def add_node(self, i: int, join_via: int) -> NodeProc:
+        """A new node (not in --peers) that joins through member `join_via`'s client port;
+        not started. Not with proxied=True (its links are not proxied)."""
+        assert i not in self.nodes and self.net is None
+        port, peer_port = free_ports(2)
+        self.nodes[i] = NodeProc(i, port, peer_port, self.base / f"node{i}",
+                                 self.base / f"node{i}.log", list(self.extra),
+                                 join=f"127.0.0.1:{self.nodes[join_via].port}")
+        return self.nodes[i]
 
     def start_node(self, i: int, secret: str | None = None) -> NodeProc:
         node = self.nodes[i]
