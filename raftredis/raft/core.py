@@ -519,9 +519,9 @@ class RaftCore:
         conf = self.conf
         members = conf.voters | conf.learners | {self.id}
         last = self.log.last_index()
-        for pid in list(self.progress):
-            if pid not in members:
-                self._drop_progress(pid)
+        # A node this change removes keeps its progress (it counts for nothing) until the
+        # change commits: it then holds the entry that removed it, so it knows to stop
+        # campaigning and serving (_drop_former_members).
         for pid in members:
             if pid not in self.progress:
                 self.progress[pid] = self._new_progress(last + 1)
@@ -927,7 +927,16 @@ class RaftCore:
         self._on_commit_advanced()
         return True
 
+    def _drop_former_members(self) -> None:
+        conf = self.conf
+        members = conf.voters | conf.learners | {self.id}
+        for pid in [p for p in self.progress if p not in members]:
+            self._drop_progress(pid)
+
     def _on_commit_advanced(self) -> None:
+        if self.pending_conf_index <= self.log.committed and \
+                len(self.progress) > len(self.conf.voters | self.conf.learners | {self.id}):
+            self._drop_former_members()
         if self._reads_wait_noop and self.log.term_or_none(self.log.committed) == self.term:
             waiting, self._reads_wait_noop = self._reads_wait_noop, []
             for req in waiting:

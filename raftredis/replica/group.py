@@ -72,6 +72,8 @@ class _NotReadonlyConn:
 
 
 _NOT_READONLY_CONN = _NotReadonlyConn()
+NOT_A_MEMBER = Error("CLUSTERDOWN this node is not a member of the cluster (removed, or not "
+                     "joined yet)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,6 +442,9 @@ class ReplicaGroup:
 
     # ------------------------------------------------------------------ Backend: routing
     def execute(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
+        if not self.router.is_leader and not self.router.known_leader() and \
+                not self.membership.is_member():
+            return NOT_A_MEMBER  # removed, or not joined yet: no data to serve, no leader to name
         # A script that cannot write (no-writes) is a read: no log entry, ReadIndex.
         route = spec.route if spec.group != "scripting" else self.sm.route(spec, args)
         if self.router.is_leader:
