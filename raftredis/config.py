@@ -16,11 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FSYNC_POLICIES = ("always", "everysec", "no")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 MIN_SECRET_BYTES = 16
 
 
 class ConfigError(ValueError):
     pass
+
+
+def _bad(name: str, value: object, allowed: str) -> str:
+    """A config error that names the setting (as flag and key), the value and what is allowed."""
+    return f"setting {name} (--{name.replace('_', '-')}): {value!r} is not allowed; expected {allowed}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,10 @@ class NodeConfig:
     stall_limit_ms: int = 10_000
     enable_debug_command: str = "no"  # DEBUG: no, yes, or local (loopback clients only)
     log_level: str = "info"
+    log_format: str = "text"  # text, or json (one object per line, for log shippers)
+    # Prometheus metrics, /healthz and /readyz over HTTP (raftredis/observability); 0: off.
+    metrics_port: int = 0
+    metrics_host: str = ""  # default: host
     _peer_map: dict[int, PeerAddress] = field(default_factory=dict, repr=False)
     # The settings given explicitly (file, environment or flag), not left at the default.
     _given: frozenset[str] = field(default=frozenset(), repr=False)
@@ -106,14 +117,14 @@ class NodeConfig:
         if not self.announce_port:
             self.announce_port = self.port
         if self.fsync not in FSYNC_POLICIES:
-            raise ConfigError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}")
+            raise ConfigError(_bad("fsync", self.fsync, "one of " + ", ".join(FSYNC_POLICIES)))
         if self.id < 1:
-            raise ConfigError("id must be >= 1")
+            raise ConfigError(_bad("id", self.id, "an integer >= 1"))
         for name in ("port", "peer_port", "announce_port"):
             if not 0 <= getattr(self, name) < 65536:
-                raise ConfigError(f"{name} out of range")
+                raise ConfigError(_bad(name, getattr(self, name), "a port number 0-65535"))
         if " " in self.announce_host:
-            raise ConfigError("announce_host must not contain spaces")
+            raise ConfigError(_bad("announce_host", self.announce_host, "a host name with no spaces"))
         self._peer_map = parse_peers(self.peers)
         if not self._peer_map:
             self._peer_map = {self.id: PeerAddress(self.id, self.peer_host, self.peer_port)}
@@ -137,18 +148,33 @@ class NodeConfig:
         if self.join and not self.secret:
             raise ConfigError("a cluster secret is required to --join a cluster (--secret)")
         if self.join and ":" not in self.join:
-            raise ConfigError("join must be HOST:PORT (the client port of a member)")
+            raise ConfigError(_bad("join", self.join, "HOST:PORT (the client port of a member)"))
         if self.promote_lag < 0:
-            raise ConfigError("promote_lag must be >= 0")
-        if self.tick_ms < 1 or self.election_ticks < 2 or self.heartbeat_ticks < 1:
-            raise ConfigError("tick settings must be positive; election_ticks >= 2")
+            raise ConfigError(_bad("promote_lag", self.promote_lag, "an integer >= 0"))
+        for name, low in (("tick_ms", 1), ("election_ticks", 2), ("heartbeat_ticks", 1)):
+            if getattr(self, name) < low:
+                raise ConfigError(_bad(name, getattr(self, name), f"an integer >= {low}"))
         if self.heartbeat_ticks >= self.election_ticks:
-            raise ConfigError("heartbeat_ticks must be smaller than election_ticks")
+            raise ConfigError(_bad("heartbeat_ticks", self.heartbeat_ticks,
+                                   f"fewer than election_ticks ({self.election_ticks})"))
         if self.stall_limit_ms < 0:
-            raise ConfigError(f"stall_limit_ms must be >= 0 (0: off), got {self.stall_limit_ms}")
+            raise ConfigError(_bad("stall_limit_ms", self.stall_limit_ms, "an integer >= 0 (0: off)"))
         if self.enable_debug_command not in ("no", "yes", "local"):
-            raise ConfigError("enable_debug_command must be one of no, yes, local; "
-                              f"got {self.enable_debug_command!r}")
+            raise ConfigError(_bad("enable_debug_command", self.enable_debug_command,
+                                   "one of no, yes, local"))
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(_bad("log_level", self.log_level, "one of " + ", ".join(LOG_LEVELS)))
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(_bad("log_format", self.log_format,
+                                   "one of " + ", ".join(LOG_FORMATS)))
+        if not 0 <= self.metrics_port < 65536:
+            raise ConfigError(_bad("metrics_port", self.metrics_port,
+                                   "a port number 1-65535, or 0 for no metrics endpoint"))
+        if self.metrics_port and self.metrics_port in (self.port, self.peer_port):
+            raise ConfigError(_bad("metrics_port", self.metrics_port,
+                                   "a port other than the client port and the peer port"))
+        if not self.metrics_host:
+            self.metrics_host = self.host
         return self
 
     @property
@@ -167,14 +193,80 @@ class NodeConfig:
 _FIELDS = [f for f in dataclasses.fields(NodeConfig) if not f.name.startswith("_")]
 
 
+# What each setting does, with its unit; `raftredis serve --help` adds the default and the
+# environment variable. tests/unit/test_config_help.py checks every field has an entry.
+HELP: dict[str, str] = {
+    "id": "this node's Raft id (an integer >= 1): its identity in the cluster, kept with "
+          "its data; not its address",
+    "host": "address the client (RESP) port binds to",
+    "port": "client (RESP) TCP port",
+    "peer_host": "address the Raft peer port binds to (empty: same as --host)",
+    "peer_port": "Raft peer TCP port (0: --port + 10000)",
+    "peers": "the voters at bootstrap, this node included, as ID=HOST:PEER_PORT,... "
+             "(empty: a one-node group); ignored once the data directory holds a membership",
+    "announce_host": "host clients are sent to in MOVED and CLUSTER SLOTS (empty: --host, "
+                     "or 127.0.0.1 when --host is a wildcard)",
+    "announce_port": "client port announced in MOVED and CLUSTER SLOTS (0: --port)",
+    "data_dir": "directory for the Raft log, hard state, snapshots and cluster settings",
+    "secret": "cluster secret (>= 16 bytes) that authenticates and encrypts peer traffic; "
+              "prefer RAFTREDIS_SECRET or --secret-file, argv is readable by every user",
+    "secret_file": "file holding the cluster secret (instead of --secret)",
+    "fsync": "when the log is fsynced: always (before every acknowledgement), everysec or "
+             "no (both may lose acknowledged writes on a machine crash)",
+    "requirepass": "password clients must AUTH with (empty: none)",
+    "maxclients": "maximum simultaneous client connections",
+    "timeout": "close a client idle for this many seconds (0: never)",
+    "snapshot_threshold": "log entries after the last snapshot that trigger a new snapshot",
+    "tick_ms": "Raft tick, in milliseconds: the unit of election and heartbeat timing",
+    "election_ticks": "minimum election timeout, in ticks (randomized up to twice that)",
+    "heartbeat_ticks": "leader heartbeat interval, in ticks (must be < --election-ticks)",
+    "cluster_down_wait_ms": "how long a request waits for a leader to be elected before "
+                            "CLUSTERDOWN, in milliseconds",
+    "join": "HOST:PORT (client port) of any member: start empty and join that cluster as a "
+            "learner, promoted once caught up (ignored once this node holds a membership)",
+    "promote_lag": "a joined learner is promoted once within this many log entries of the "
+                   "leader",
+    "active_expire_ms": "how often the leader looks for expired keys to delete, in "
+                        "milliseconds",
+    "maxmemory": "memory bound for the dataset, in bytes or with a unit (64mb, 1gb); 0: none",
+    "maxmemory_policy": "what to evict at maxmemory: noeviction, allkeys-lru, allkeys-lfu, "
+                        "allkeys-random, volatile-lru, volatile-lfu, volatile-random, "
+                        "volatile-ttl",
+    "maxmemory_samples": "keys sampled per eviction round (Redis's maxmemory-samples)",
+    "maxmemory_eviction_tenacity": "eviction effort per write, 0-100 (Redis's "
+                                   "maxmemory-eviction-tenacity)",
+    "lfu_log_factor": "LFU counter logarithm factor (Redis's lfu-log-factor)",
+    "lfu_decay_time": "LFU counter decay period, in minutes (Redis's lfu-decay-time)",
+    "stall_limit_ms": "an event loop that has not turned for this long, in milliseconds, is "
+                      "wedged: its keep-alive notices stop and the cluster replaces it "
+                      "(0: no keep-alive side channel)",
+    "enable_debug_command": "allow DEBUG: no, yes, or local (loopback clients only)",
+    "log_level": "log level: " + ", ".join(LOG_LEVELS),
+    "log_format": "log line format: text, or json (one object per line, for log shippers)",
+    "metrics_port": "HTTP port for Prometheus metrics (/metrics) and the health checks "
+                    "/healthz and /readyz (0: off)",
+    "metrics_host": "address the metrics port binds to (empty: same as --host)",
+}
+
+
+def help_text(name: str, default: object) -> str:
+    what = HELP.get(name, "(undocumented)")
+    shown = "empty" if default == "" else str(default)
+    # argparse treats % as a format character in help strings.
+    return f"{what} [default: {shown}; env RAFTREDIS_{name.upper()}]".replace("%", "%%")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="TOML file with settings (flags override it)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file with settings, keys as the flags with underscores "
+                             "(the environment and flags override it) [default: none]")
     for f in _FIELDS:
         flag = "--" + f.name.replace("_", "-")
         typ = int if f.type in ("int", int) else str
         parser.add_argument(
             flag, type=typ, default=None, dest=f.name,
-            help=f"(env RAFTREDIS_{f.name.upper()}; default {f.default!r})",
+            metavar="N" if typ is int else f.name.split("_")[-1].upper(),
+            help=help_text(f.name, f.default),
         )
 
 
@@ -186,7 +278,7 @@ def _coerce(name: str, value: Any) -> Any:
         try:
             return int(value)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+            raise ConfigError(_bad(name, value, "an integer")) from exc
     if isinstance(value, list) and name == "peers":
         return ",".join(str(v) for v in value)
     return str(value)
