@@ -43,6 +43,23 @@ async def join_cluster(node: ReplicaGroup, cfg: NodeConfig) -> None:
     log.info("node %d joined as a learner; catching up", cfg.id)
 
 
+def start_metrics(node: ReplicaGroup, server, cfg: NodeConfig):
+    """Histograms and samples always (the slow-fsync warning comes from them); the HTTP
+    endpoint only with --metrics-port. A port that cannot be bound is a startup error:
+    an operator who asked for probes must not get a node that silently has none."""
+    from raftredis.observability.http import MetricsServer
+    from raftredis.observability.metrics import NodeMetrics
+
+    metrics = NodeMetrics(cfg.id)
+    metrics.attach(node, server.state)
+    if not cfg.metrics_port:
+        return metrics, None
+    http = MetricsServer(metrics, cfg.metrics_host, cfg.metrics_port).start()
+    log.info("node %d metrics on http://%s:%d/metrics (health: /healthz, /readyz)", cfg.id,
+             cfg.metrics_host, http.port)
+    return metrics, http
+
+
 async def run_node(cfg: NodeConfig) -> int:
     from raftredis.server.resp_server import RespServer
     from raftredis.server.settings import ServerSettings
@@ -56,6 +73,14 @@ async def run_node(cfg: NodeConfig) -> int:
     node.attach_settings(settings)
     server = RespServer(node, settings, cfg.host, cfg.port)
     await server.start()
+    try:
+        metrics, metrics_server = start_metrics(node, server, cfg)
+    except OSError as exc:
+        log.error("setting metrics_port (--metrics-port): cannot listen on %s:%d: %s",
+                  cfg.metrics_host, cfg.metrics_port, exc)
+        await server.stop()
+        await node.stop()
+        return 2
     log.info("node %d serving clients on %s:%d, peers on %s:%d, data in %s (fsync %s)",
              cfg.id, cfg.host, server.port, cfg.peer_host, cfg.peer_port, cfg.data_dir, cfg.fsync)
     stop = asyncio.Event()
@@ -77,6 +102,9 @@ async def run_node(cfg: NodeConfig) -> int:
     if joining is not None:
         joining.cancel()
     log.info("node %d shutting down", cfg.id)
+    if metrics_server is not None:
+        metrics_server.stop()
+    metrics.stop()
     await server.stop()
     await node.stop()
     return exit_code

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import secrets
 import signal
@@ -31,11 +30,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Data files 0600 and directories 0700: they hold every value, and settings such as
     # requirepass in cluster-config.json.
     os.umask(0o077)
-    logging.basicConfig(
-        level=getattr(logging, cfg.log_level.upper(), logging.INFO),
-        format=f"%(asctime)s node{cfg.id} %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+    from raftredis.observability.logs import setup_logging
+
+    setup_logging(cfg.id, cfg.log_level, cfg.log_format)
     try:
         import uvloop
 

@@ -417,6 +417,7 @@ class ReplicaGroup:
             ours = prop is not None and prop.term == ent.term
             replies = applier.apply(ent, prop.ops if ours else None, want_replies=ours)
             if prop is not None:
+                proposals.settled(prop, ent.term, replies)  # counted for the metrics
                 proposals.answer(prop, ent.term, replies)
             if ent.kind == EntryKind.CONFIG:
                 self.membership.applied(ent)
@@ -609,6 +610,11 @@ class ReplicaGroup:
     def storage_stats(self) -> dict:
         stats = getattr(self._storage, "stats", None)
         return stats() if stats is not None else {}
+
+    def peer_links(self) -> dict[int, dict]:
+        """The transport's view of each peer link (connected, messages, bytes)."""
+        status = getattr(self._transport, "status", None)
+        return status() if status is not None else {}
 
     def counters(self) -> GroupCounters:
         return GroupCounters(

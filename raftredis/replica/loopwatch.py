@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from raftredis.replica.clock import Clock
@@ -166,6 +167,8 @@ class LoopWatch:
         self._window: deque[tuple[float, int]] = deque()
         self.due = 0.0  # monotonic time the next callback is due
         self._handle: asyncio.TimerHandle | None = None
+        # Observability hook: every lateness measured, in seconds (a histogram).
+        self.on_lateness: Callable[[float], None] | None = None
 
     def start(self) -> None:
         if self._handle is None:
@@ -189,6 +192,8 @@ class LoopWatch:
     def observe(self, now: float, late_ms: float) -> None:
         """Record that the loop ran `late_ms` late at monotonic time `now`."""
         late = int(late_ms + 0.5) if late_ms > 0 else 0
+        if self.on_lateness is not None:
+            self.on_lateness(late_ms / 1000.0)
         if late > self.worst_ms:
             self.worst_ms = late
         win = self._window

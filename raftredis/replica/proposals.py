@@ -86,6 +86,13 @@ class Proposals:
         self._pending: dict[int, Proposal] = {}
         self.proposed_ops = 0
         self.proposed_entries = 0
+        # Client operations answered from their committed entry, and those answered with
+        # an error instead, by reason (metrics: raftredis_raft_proposals_*).
+        self.committed_ops = 0
+        self.outcomes: dict[str, int] = {"not_applied": 0, "overwritten": 0, "uncertain": 0}
+
+    def _failed(self, reason: str, futs) -> None:
+        self.outcomes[reason] += sum(1 for f in futs if f is not None and not f.done())
 
     # ------------------------------------------------------------------ intake
     def submit_command(self, args: list[bytes]) -> asyncio.Future:
@@ -137,6 +144,7 @@ class Proposals:
         ops, futs, batch_bytes, watched = self._ops, self._futs, self._bytes, self._watched
         self._ops, self._futs, self._bytes, self._watched = [], [], 0, 0
         if not leader:
+            self._failed("not_applied", futs)
             resolve_all(futs, NOT_APPLIED)
             self._on_not_logged(ops)
             return
@@ -194,6 +202,7 @@ class Proposals:
             try:
                 index, term = core.propose(data)
             except (NotLeaderError, ProposalDroppedError):
+                self._failed("not_applied", chunk_futs)
                 resolve_all(chunk_futs, NOT_APPLIED)
                 self._on_not_logged(chunk_ops)
                 continue
@@ -205,6 +214,7 @@ class Proposals:
             # ever answer its clients once it is replaced.
             stale = self._pending.pop(index, None)
             if stale is not None:
+                self._failed("overwritten", stale.futures)
                 resolve_all(stale.futures, OVERWRITTEN)
             if any(f is not None for f in chunk_futs):
                 self._pending[index] = Proposal(term, chunk_futs, chunk_ops)
@@ -213,6 +223,13 @@ class Proposals:
     def claim(self, index: int) -> Proposal | None:
         """The proposal made at `index`, taken off the books (the entry is applied)."""
         return self._pending.pop(index, None) if self._pending else None
+
+    def settled(self, prop: Proposal, term: int, replies: list | None) -> None:
+        """Counts what answer() is about to tell the proposal's clients."""
+        if prop.term == term and replies is not None:
+            self.committed_ops += sum(1 for f in prop.futures if f is not None and not f.done())
+        else:
+            self._failed("overwritten", prop.futures)
 
     @staticmethod
     def answer(prop: Proposal, term: int, replies: list | None) -> None:
@@ -235,18 +252,23 @@ class Proposals:
         limit = self._clock.monotonic() - wait_s
         for index in [i for i, p in self._pending.items()
                       if p.uncertain_since is not None and p.uncertain_since < limit]:
-            resolve_all(self._pending.pop(index).futures, UNCERTAIN)
+            futs = self._pending.pop(index).futures
+            self._failed("uncertain", futs)
+            resolve_all(futs, UNCERTAIN)
 
     def snapshot_installed(self, index: int) -> None:
         """Our proposals at or below a received snapshot's index: their fate is unknown."""
         for i in [i for i in self._pending if i <= index]:
-            resolve_all(self._pending.pop(i).futures, UNCERTAIN)
+            futs = self._pending.pop(i).futures
+            self._failed("uncertain", futs)
+            resolve_all(futs, UNCERTAIN)
 
     def fail_all(self, reply: object) -> None:
         resolve_all(self._futs, reply)
         self._on_not_logged(self._ops)
         self._ops, self._futs, self._bytes, self._watched = [], [], 0, 0
         for prop in self._pending.values():
+            self._failed("uncertain", prop.futures)
             resolve_all(prop.futures, UNCERTAIN)
         self._pending.clear()
 

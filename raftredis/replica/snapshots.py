@@ -56,6 +56,7 @@ class Snapshots:
         self._running = False
         self.taken = 0
         self.installed = 0
+        self.on_taken: Callable[[float], None] | None = None  # seconds a take() took
 
     # ------------------------------------------------------------------ restoring
     def _decode(self, fp: BinaryIO) -> tuple[int, tuple]:
@@ -135,8 +136,10 @@ class Snapshots:
                 raise
             await persister.call(writer.close)
         self.taken += 1
-        log.info("snapshot at index %d written in %.0f ms", index,
-                 (self._clock.monotonic() - started) * 1000)
+        took = self._clock.monotonic() - started
+        log.info("snapshot at index %d written in %.0f ms", index, took * 1000)
+        if self.on_taken is not None:
+            self.on_taken(took)
         return index
 
     async def _take_forked(self, meta: SnapshotMeta, head: bytes) -> None:

@@ -31,7 +31,7 @@ import time
 import weakref
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -210,6 +210,8 @@ class DiskStorage:
         self._fsyncs = 0
         self._last_fsync_ms = 0.0
         self._last_sync_time = time.monotonic()
+        # Observability hook, called on the writing thread: ("append" | "fsync", seconds).
+        self.on_timing: Callable[[str, float], None] | None = None
         self._closed = False
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -570,7 +572,10 @@ class DiskStorage:
 
     def persist(self, hard_state: HardState | None, entries: Sequence[Entry]) -> None:
         """Group commit: hard state and entries in one write, then one fsync (per policy)."""
+        t0 = time.perf_counter()
         self._write(hard_state, entries, sync=True)
+        if self.on_timing is not None:
+            self.on_timing("append", time.perf_counter() - t0)
 
     def sync(self) -> None:
         with self._wlock:
@@ -765,6 +770,8 @@ class DiskStorage:
         self._sync_dir()
         self._last_sync_time = time.monotonic()
         self._last_fsync_ms = (time.perf_counter() - t0) * 1000.0
+        if self.on_timing is not None:
+            self.on_timing("fsync", self._last_fsync_ms / 1000.0)
 
     def _sync_dir(self) -> None:
         if self._dir_dirty:

@@ -90,7 +90,7 @@ class _Peer:
     __slots__ = (
         "id", "host", "port", "queue", "wake", "redial", "task", "writer", "inbound",
         "connected", "broken", "backoff", "sent", "received", "dropped", "rejected",
-        "connects", "last_error", "failing", "auth_failures",
+        "connects", "last_error", "failing", "auth_failures", "bytes_sent", "bytes_received",
     )
 
     def __init__(self, node_id: int, host: str, port: int) -> None:
@@ -108,6 +108,8 @@ class _Peer:
         self.backoff = BACKOFF_MIN
         self.sent = 0
         self.received = 0
+        self.bytes_sent = 0  # sealed records written, framing included (metrics)
+        self.bytes_received = 0
         self.dropped = 0
         self.rejected = 0  # inbound messages with a wrong src/dst
         self.auth_failures = 0  # inbound records that failed authentication
@@ -274,6 +276,8 @@ class PeerTransport:
                 "queued": len(p.queue),
                 "sent": p.sent,
                 "received": p.received,
+                "bytes_sent": p.bytes_sent,
+                "bytes_received": p.bytes_received,
                 "dropped": p.dropped,
                 "rejected": p.rejected,
                 "auth_failures": p.auth_failures,
@@ -435,6 +439,7 @@ class PeerTransport:
                     else:
                         writer.writelines(records)
                     p.sent += n
+                    p.bytes_sent += sum(map(len, records))
                     async with asyncio.timeout(WRITE_TIMEOUT):
                         await writer.drain()
         finally:
@@ -587,6 +592,7 @@ class PeerTransport:
                 return
             if not data:
                 return
+            p.bytes_received += len(data)
             try:
                 batch = opener.feed(data)
             except FrameError as exc:
