@@ -39,6 +39,7 @@ def member_command(addr: str, *args: str | int, password: str | None = None,
     backoff = 0.05
     last = ""
     hops = 0
+    uncertain = False
     while True:
         try:
             host, port = _split(target)
@@ -57,6 +58,16 @@ def member_command(addr: str, *args: str | int, password: str | None = None,
                     target = parts[2]
                     hops += 1
                     continue
+            if word == "UNCERTAIN" and not uncertain:
+                # The leader changed before the change committed: it may have been kept
+                # by the next leader. Ask again: a change already in force answers OK
+                # (or, for FORGET, that the node is no member: what was asked).
+                uncertain = True
+                last = text
+                continue
+            if uncertain and args[:2] == ("CLUSTER", "FORGET") and text.startswith(
+                    "ERR Unknown node"):
+                return b"OK"
             if word not in RETRYABLE:
                 raise AdminError(text)
             last = text
