@@ -95,6 +95,8 @@ class Dispatcher:
                 a, n = spec.arity, len(args)
                 if (n == a) if a >= 0 else (n >= -a):
                     client.last_cmd = spec.name
+                    calls = srv.stats.commands
+                    calls[spec.name] = calls.get(spec.name, 0) + 1
                     try:
                         return srv.backend.execute(client, spec, args)
                     except CommandError as e:
@@ -128,6 +130,8 @@ class Dispatcher:
             return spec
         assert isinstance(spec, CommandSpec)
         client.last_cmd = spec.name
+        calls = self.srv.stats.commands
+        calls[spec.name] = calls.get(spec.name, 0) + 1
         if not client.authenticated and "no_auth" not in spec.flags:
             if client.multi is not None:
                 client.multi_error = True

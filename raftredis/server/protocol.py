@@ -260,6 +260,7 @@ class RespProtocol(asyncio.Protocol):
                 encode_into(parts, Error("ERR internal error while encoding the reply"), resp)
             if type(item) is Error:
                 self.srv.stats.total_error_replies += 1
+                self.srv.stats.note_error(item)
             if pending:  # more may follow: keep what one write carries bounded
                 k = len(parts)
                 size += len(parts[-1]) if k == counted + 1 else sum(map(len, parts[counted:]))

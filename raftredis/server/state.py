@@ -16,6 +16,7 @@ from raftredis.server.settings import ServerSettings
 SERVER_NAME = "redis"
 # The Redis version we present (CLIENT SETINFO and the RESP3 replies we give are 7.2's).
 REDIS_VERSION = "7.2.0"
+ERROR_KINDS_LIMIT = 128
 
 
 class Connection(Protocol):
@@ -42,6 +43,18 @@ class Stats:
     total_error_replies: int = 0
     unexpected_error_replies: int = 0
     client_output_buffer_limit_disconnections: int = 0
+    commands: dict[str, int] = field(default_factory=dict)  # calls by command name
+    error_kinds: dict[str, int] = field(default_factory=dict)  # error replies by first word
+
+    def note_error(self, text: str) -> None:
+        """Count an error reply by its code (ERR, MOVED, ...); at most ERROR_KINDS_LIMIT
+        codes, as Redis's errorstats (scripts can make up their own)."""
+        kind = text.split(" ", 1)[0][:64]
+        kinds = self.error_kinds
+        if kind in kinds:
+            kinds[kind] += 1
+        elif len(kinds) < ERROR_KINDS_LIMIT:
+            kinds[kind] = 1
 
 
 @dataclass(slots=True, eq=False)
