@@ -52,12 +52,14 @@ class LeaderDuties:
         self.evictor.reset()
 
     def waiting(self) -> bool:
-        return bool(self._expiring)
+        return bool(self._expiring) or self.evictor.pending_keys > 0
 
     def on_changes(self, changes: ChangeSet) -> None:
         for change in changes.changes:
             if change.kind is ChangeKind.EXPIRED:
                 self._expiring.difference_update(change.keys)
+            elif change.kind is ChangeKind.EVICTED:
+                self.evictor.applied(list(change.keys))
 
     def not_logged(self, ops: list) -> None:
         """Expiry operations that were not logged: their keys may be proposed again."""

@@ -15,6 +15,8 @@ follower, so right after a failover its choices are less informed, never unsafe.
 Bytes proposed for eviction but not yet applied count as already freed, so a burst of
 writes is not met by a burst of evictions each sized for the whole excess; used memory
 can still pass maxmemory by the writes proposed before their entry applies (one batch).
+The leader learns that an eviction applied from the entry's changes, in the same step
+as used_memory drops, so the two never both count the same bytes.
 """
 
 from __future__ import annotations
@@ -129,8 +131,14 @@ class Evictor:
         else:
             add(lambda _f: self._settled(keys))
 
+    def applied(self, keys: list[bytes]) -> None:
+        """These keys were evicted by an applied entry (told while it applies, so the
+        bytes are never counted twice: gone from used_memory and still pending)."""
+        self._settled(keys)
+
     def _settled(self, keys: list[bytes]) -> None:
-        """The operation applied (or failed to be logged): its bytes are no longer pending."""
+        """The operation applied (or failed to be logged): its bytes are no longer pending.
+        The future's callback catches the keys the entry did not remove (deleted since)."""
         pending = self._pending
         for key in keys:
             size = pending.pop(key, None)
