@@ -9,6 +9,7 @@ and `data` turns them into specs.
 from __future__ import annotations
 
 from raftredis.commands import (  # noqa: F401  (each module registers its specs)
+    admin,
     cluster,
     connection,
     data,

@@ -75,6 +75,11 @@ register(
                     "notifications are redirected.", "6.0.0"),
             _client("trackinginfo", 2, "Returns information about server-assisted client-side "
                     "caching for the connection.", "6.2.0"),
+            _client("pause", -3, "Suspends commands processing.", "3.0.0", admin=True),
+            _client("unpause", 2, "Resumes processing commands from paused clients.", "6.2.0",
+                    admin=True),
+            _client("unblock", -3, "Unblocks a client blocked by a blocking command from "
+                    "a different connection.", "5.0.0", admin=True),
             _client("help", 2, "Returns helpful text about the different subcommands.", "5.0.0"),
         ),
     ),

@@ -19,7 +19,7 @@ from raftredis.replica.tasks import TaskSet
 from raftredis.reply import NULL_ARRAY, OK, CommandError, Error
 from raftredis.statemachine import StateMachine
 from raftredis.statemachine.blocking import parse_timeout_ms, timeout_arg
-from raftredis.statemachine.changes import ChangeKind, ChangeSet
+from raftredis.statemachine.changes import Change, ChangeKind, ChangeSet
 
 MAX_WATCHED_KEYS = 100_000  # per connection
 
@@ -42,6 +42,8 @@ class KeyTracker:
         self._mod_index: dict[bytes, int] = {}
         self._since = -1  # -1: not tracking; else changes at or below it are unknown
         self._flushed_at = 0  # index of the last FLUSHALL/FLUSHDB seen while tracking
+        # CLIENT UNBLOCK: each blocked connection's wake-up event and what it is told
+        self._unblocks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ WATCH
     def watch(self, conn, keys: list[bytes]) -> object:
@@ -56,12 +58,14 @@ class KeyTracker:
         self._watchers.add(conn)
         now = self._stamps.now()
         applied = self._applied()
+        db = self._sm.db
         for key in keys:
             if key not in conn.watched:
-                deadline = self._sm.db.deadline(key)
+                deadline = db.deadline(key)
                 if deadline is not None and deadline <= now:
                     deadline = None  # already expired: it looks missing, and stays so
-                conn.watched[key] = (applied, deadline)
+                # Whether it exists: a FLUSHALL only breaks the WATCH of a key it deleted.
+                conn.watched[key] = (applied, deadline, db.exists(key, now))
         return OK
 
     def active(self) -> bool:
@@ -89,8 +93,8 @@ class KeyTracker:
         for key, mark in marks.items():
             if mark is None:
                 return True
-            widx, deadline = mark
-            if widx < self._since or self._flushed_at > widx:
+            widx, deadline, existed = mark
+            if widx < self._since or (existed and self._flushed_at > widx):
                 return True
             if self._mod_index.get(key, 0) > widx:
                 return True
@@ -107,6 +111,8 @@ class KeyTracker:
                 self.wake_all()
                 continue
             keys = change.keys
+            if self._since >= 0 and change.kind is ChangeKind.WRITE:
+                keys = modified_keys(change)
             if self._since >= 0:
                 mod = self._mod_index
                 for key in keys:
@@ -137,6 +143,19 @@ class KeyTracker:
                 ev.set()
 
     # ------------------------------------------------------------------ blocking pops
+    def unblock(self, conn, error: bool) -> bool:
+        """CLIENT UNBLOCK: end `conn`'s blocking command now, as if it timed out (a null
+        reply) or with Redis's UNBLOCKED error. False if it is not blocked here."""
+        entry = self._unblocks.get(conn)
+        if entry is None:
+            return False
+        event, told = entry
+        if not told:
+            told.append(Error("UNBLOCKED client unblocked via CLIENT UNBLOCK") if error
+                        else NULL_ARRAY)
+        event.set()
+        return True
+
     def blocking(self, conn, spec: CommandSpec, args: list[bytes],
                  is_leader: Callable[[], bool], redirect_now: Callable[[int], Error],
                  submit: Callable[[list[bytes]], asyncio.Future]) -> object:
@@ -162,10 +181,16 @@ class KeyTracker:
                 self._key_waiters.setdefault(key, {})[event] = None
             if hasattr(conn, "blocked"):
                 conn.blocked = True
+            told: list[object] = []  # CLIENT UNBLOCK puts the reply to give here
+            with contextlib.suppress(TypeError):  # (a connection that cannot be weakly held)
+                self._unblocks[conn] = (event, told)
             try:
                 while True:
                     if getattr(conn, "closed", False) or result.cancelled():
                         answer(None)  # nobody to answer; and never pop for them
+                        return
+                    if told:
+                        answer(told[0])
                         return
                     if not is_leader():
                         answer(redirect_now(slot))
@@ -184,6 +209,8 @@ class KeyTracker:
                         await asyncio.wait_for(event.wait(),
                                                1.0 if remaining is None else min(remaining, 1.0))
             finally:
+                if self._unblocks.get(conn, (None,))[0] is event:
+                    del self._unblocks[conn]
                 if hasattr(conn, "blocked"):
                     conn.blocked = False
                 for key in keys:
@@ -195,3 +222,33 @@ class KeyTracker:
 
         self._tasks.spawn(run(), name="blocking-pop")
         return result
+
+
+# Write commands whose 0 (or nil) reply means they changed nothing, so Redis signals no
+# modification and a WATCH on their keys holds (EXPIRE XX on a key without a TTL, SADD
+# of a member already there, DEL of a missing key, ...).
+_NOOP_ON_ZERO = frozenset({
+    "del", "unlink", "persist", "expire", "pexpire", "expireat", "pexpireat", "sadd", "srem",
+    "hdel", "zrem", "lrem", "hsetnx", "setnx", "smove", "renamenx", "msetnx", "pfadd", "xdel",
+    "zremrangebyscore", "zremrangebyrank", "zremrangebylex", "getdel", "lpushx", "rpushx",
+})
+
+
+def modified_keys(change: Change) -> tuple[bytes, ...]:
+    """The keys a write command really modified, as far as WATCH is concerned (Redis's
+    signalModifiedKey): none for an error or a no-op reply; never a key that was missing
+    both before and after."""
+    reply = change.reply
+    if isinstance(reply, Error):
+        return ()
+    name = change.command
+    if name in _NOOP_ON_ZERO and (reply is None or (type(reply) is int and reply == 0)):
+        return ()
+    if name == "getex" and len(change.args) == 2:
+        return ()  # GETEX without options only reads
+    if name == "set" and reply is None and not any(a.lower() == b"get" for a in change.args[3:]):
+        return ()  # SET NX / XX that did not set
+    keys, before, after = change.keys, change.existed, change.exists
+    if len(before) == len(keys) == len(after):
+        return tuple(k for k, b, a in zip(keys, before, after, strict=True) if b or a)
+    return keys

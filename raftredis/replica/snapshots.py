@@ -115,6 +115,19 @@ class Snapshots:
         finally:
             self._running = False
 
+    @property
+    def running(self) -> bool:
+        """A snapshot is being written (by the threshold or by SAVE / BGSAVE)."""
+        return self._running
+
+    async def take_requested(self) -> int:
+        """SAVE / BGSAVE: a snapshot now (the caller checked `running` first)."""
+        self._running = True
+        try:
+            return await self.take()
+        finally:
+            self._running = False
+
     async def take(self) -> int:
         """Snapshot the state at the applied index and compact the log."""
         storage, persister = self._storage, self._persister

@@ -8,7 +8,17 @@ import time
 
 import raftredis.server.pubsub  # noqa: F401  (registers the pub/sub handlers)
 import raftredis.server.tracking  # noqa: F401  (and CLIENT TRACKING's)
-from raftredis.reply import OK, PONG, SYNTAX_ERR, CommandError, Error, Map, Status, Verbatim
+from raftredis.reply import (
+    OK,
+    PONG,
+    SYNTAX_ERR,
+    CommandError,
+    Error,
+    Map,
+    Status,
+    Verbatim,
+    wrong_arity,
+)
 from raftredis.server.client import ClientState
 from raftredis.server.dispatch import EXECABORT, NO_REPLY, Dispatcher, handler
 from raftredis.server.state import REDIS_VERSION, SERVER_NAME, ServerState
@@ -33,6 +43,8 @@ def _check_password(srv: ServerState, user: bytes, password: bytes) -> bool:
 
 @handler("ping")
 def ping(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
+    if len(args) > 2:  # the spec says -1, as Redis's; its handler takes at most one
+        return wrong_arity("ping")
     if client.resp == 2 and client.in_pubsub():  # subscribe mode: a message-shaped pong
         return [b"pong", args[1] if len(args) > 1 else b""]
     return PONG if len(args) == 1 else args[1]

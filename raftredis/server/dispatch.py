@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from time import perf_counter_ns
 
-from raftredis.commands import lookup
+from raftredis.commands import COMMANDS, lookup
 from raftredis.commands.spec import CommandSpec, Route
 from raftredis.reply import QUEUED, CommandError, Error, unknown_command, wrong_arity
 from raftredis.server.client import ClientState
@@ -29,6 +30,7 @@ class _NoReply:
 NO_REPLY = _NoReply()
 
 NOAUTH = Error("NOAUTH Authentication required.")
+NO_MULTI = Error("ERR Command not allowed inside a transaction")
 EXECABORT = Error("EXECABORT Transaction discarded because of previous errors.")
 # Not queued inside MULTI (Redis's processCommand).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
@@ -84,6 +86,53 @@ class Dispatcher:
         self.srv = srv
 
     def dispatch(self, client: ClientState, args: list[bytes]) -> object:
+        started = perf_counter_ns()
+        if self.srv.pause.engaged:
+            held = self._held(client, args)
+            if held is not None:
+                return held
+        reply = self._dispatch(client, args)
+        slow = self.srv.slowlog
+        if isinstance(reply, asyncio.Future):
+            if slow.threshold_us >= 0:
+                reply.add_done_callback(lambda _f: self._timed(client, args, started))
+            spec = COMMANDS.get(client.last_cmd)
+            if spec is not None and (spec.route is Route.WRITE or spec.name == "exec"):
+                self._wrote(client, reply)
+        elif slow.threshold_us >= 0:
+            self._timed(client, args, started)
+        return reply
+
+    def _held(self, client: ClientState, args: list[bytes]) -> asyncio.Future | None:
+        """CLIENT PAUSE: the reply to come once the pause is over (see server.pause)."""
+        spec = resolve(args)
+        if not isinstance(spec, CommandSpec) or (client.multi is not None
+                                                 and spec.name != "exec"):
+            spec = None  # an error answers now; queueing in MULTI is not held
+        return self.srv.pause.gate(client, spec, lambda: self._dispatch(client, args),
+                                   asyncio.get_running_loop())
+
+    def _wrote(self, client: ClientState, reply: asyncio.Future) -> None:
+        """WAIT needs to know what covers this connection's last write."""
+        backend = self.srv.backend
+        if hasattr(backend, "applied"):
+            from raftredis.server.replication import note_write
+
+            note_write(client, reply, lambda: backend.applied)
+
+    def _timed(self, client: ClientState, args: list[bytes], started: int) -> None:
+        """SLOWLOG: the command took from `started` until now (see server.slowlog)."""
+        if (perf_counter_ns() - started) // 1000 < self.srv.slowlog.threshold_us:
+            return
+        name = client.last_cmd
+        try:
+            if name.split("|", 1)[0] != args[0].decode("ascii").lower():
+                return  # not a command that ran (unknown, wrong arity, ...)
+        except UnicodeDecodeError:
+            return
+        self.srv.slowlog.consider(name, args, started, client.addr, client.name)
+
+    def _dispatch(self, client: ClientState, args: list[bytes]) -> object:
         srv = self.srv
         srv.stats.total_commands_processed += 1
         if client.multi is None and client.authenticated and client.reply_mode == "on" \
@@ -136,6 +185,9 @@ class Dispatcher:
             if client.multi is not None:
                 client.multi_error = True
             return NOAUTH
+        if client.multi is not None and "no_multi" in spec.flags:
+            client.multi_error = True  # SAVE, SHUTDOWN: never queued, as in Redis
+            return NO_MULTI
         if client.full_dispatch:
             return self._run_hooked(client, spec, args)
         if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
@@ -199,9 +251,10 @@ class Dispatcher:
                 slots.append(len(replies))
                 replies.append(None)
                 data.append((spec, args))
-        if not data:
-            client.watched.clear()
+        if not data and not client.watched:
             return replies
+        # (with WATCH, even a transaction of local commands asks the backend, which
+        # decides whether a watched key changed: Redis answers a null array then)
 
         def merge(result: object) -> object:
             if not isinstance(result, list):

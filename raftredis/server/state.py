@@ -11,7 +11,9 @@ from typing import Protocol
 from raftredis.events import EventHub
 from raftredis.server.backend import Backend
 from raftredis.server.client import ClientState
+from raftredis.server.pause import ClientPause
 from raftredis.server.settings import ServerSettings
+from raftredis.server.slowlog import SlowLog
 
 SERVER_NAME = "redis"
 # The Redis version we present (CLIENT SETINFO and the RESP3 replies we give are 7.2's).
@@ -70,9 +72,14 @@ class ServerState:
     run_id: str = field(default_factory=lambda: os.urandom(20).hex())
     # Pub/sub index, tracking table, keyspace-notification setting (fed by the backend).
     events: EventHub = field(init=False)
+    slowlog: SlowLog = field(init=False)
+    pause: ClientPause = field(default_factory=ClientPause)  # CLIENT PAUSE on this node
 
     def __post_init__(self) -> None:
         self.events = EventHub(self.settings, self.clients.get)
+        self.slowlog = SlowLog(int(self.settings["slowlog-log-slower-than"]),  # type: ignore[call-overload]
+                               int(self.settings["slowlog-max-len"]))  # type: ignore[call-overload]
+        self.settings.on_change(self.slowlog.setting_changed)
 
     def auth_required(self) -> bool:
         return bool(self.settings["requirepass"])

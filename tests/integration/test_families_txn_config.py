@@ -29,6 +29,28 @@ TXN_CASES = [
     [("WATCH", "a"), ("UNWATCH",), ("MULTI",), ("PING",), ("ECHO", "x"), ("EXEC",)],
     [("WATCH",), ("MULTI", "x"), ("DISCARD", "x")],
     [("MULTI",), ("SET", "a", "1"), ("EXEC", "x"), ("EXEC",), ("GET", "a")],
+    # What breaks a WATCH, and what does not (Redis's signalModifiedKey)
+    [("SET", "a", "1"), ("WATCH", "a"), ("SET", "a", "1"), ("MULTI",), ("EXEC",)],
+    [("SET", "a", "1"), ("WATCH", "a"), ("INCR", "a"), ("MULTI",), ("PING",), ("EXEC",)],
+    [("SET", "a", "1"), ("WATCH", "a"), ("FLUSHALL",), ("MULTI",), ("GET", "a"), ("EXEC",)],
+    [("SET", "a", "1"), ("WATCH", "a"), ("FLUSHDB",), ("MULTI",), ("GET", "a"), ("EXEC",)],
+    [("WATCH", "a"), ("FLUSHALL",), ("MULTI",), ("GET", "a"), ("EXEC",)],
+    [("SET", "a", "1"), ("WATCH", "a"), ("EXPIRE", "a", "100"), ("MULTI",), ("GET", "a"),
+     ("EXEC",)],
+    [("SET", "a", "1"), ("WATCH", "a"), ("EXPIRE", "a", "100", "XX"), ("MULTI",),
+     ("GET", "a"), ("EXEC",)],
+    [("SET", "a", "1"), ("WATCH", "a"), ("EXPIRE", "a", "-1"), ("MULTI",), ("GET", "a"),
+     ("EXEC",)],
+    [("SET", "a", "1"), ("WATCH", "a"), ("PERSIST", "a"), ("MULTI",), ("GET", "a"), ("EXEC",)],
+    [("WATCH", "a"), ("DEL", "a"), ("MULTI",), ("GET", "a"), ("EXEC",)],
+    [("SADD", "s", "x"), ("WATCH", "s"), ("SADD", "s", "x"), ("MULTI",), ("SCARD", "s"),
+     ("EXEC",)],
+    [("SET", "a", "1"), ("WATCH", "a"), ("SET", "a", "2", "NX"), ("MULTI",), ("GET", "a"),
+     ("EXEC",)],
+    [("WATCH", "a"), ("SET", "a", "2", "GET"), ("MULTI",), ("GET", "a"), ("EXEC",)],
+    # never queued
+    [("MULTI",), ("SAVE",), ("SET", "a", "1"), ("EXEC",), ("GET", "a")],
+    [("MULTI",), ("SHUTDOWN",), ("DISCARD",), ("MULTI",), ("SHUTDOWN", "NOSAVE"), ("EXEC",)],
 ]
 
 CONFIG_CASES = [
@@ -159,4 +181,53 @@ def test_config_get_patterns_and_set(fam):
             finally:
                 f.close()
     finally:
+        r.close()
+
+
+def test_watched_key_that_expires_in_between_aborts_exec(fam):
+    r = fam.leader_client()
+    other = fam.leader_client()
+    try:
+        r.flushall()
+        r.set("we", 1, px=1000)
+        with r.pipeline() as p:
+            p.watch("we")
+            wait_for(lambda: other.exists("we") == 0, 10, "the watched key to expire")
+            p.multi()
+            p.set("we:after", 1)
+            with pytest.raises(redis.WatchError):
+                p.execute()
+        assert r.exists("we:after") == 0
+        # Expired before WATCH: it was already missing, so the transaction runs.
+        r.set("we", 1, px=1)
+        wait_for(lambda: other.exists("we") == 0, 10, "the key to expire")
+        with r.pipeline() as p:
+            p.watch("we")
+            p.multi()
+            p.set("we:after", 1)
+            assert p.execute() == [True]
+    finally:
+        other.close()
+        r.close()
+
+
+def test_stored_parameter_goes_through_the_log(fam):
+    """A Redis parameter that only tunes Redis's encodings is accepted, validated as
+    Redis does, and every node answers the new value, under both of its names."""
+    r = fam.leader_client()
+    try:
+        with pytest.raises(redis.ResponseError, match="argument must be between 0 and"):
+            r.config_set("hash-max-listpack-entries", "-1")
+        assert r.config_set("hash-max-ziplist-entries", "77")
+        for i in fam.cluster.nodes:
+            f = redis.Redis(port=fam.port(i), socket_timeout=15, decode_responses=True)
+            try:
+                wait_for(lambda f=f: f.config_get("hash-max-listpack-entries")
+                         == {"hash-max-listpack-entries": "77"}, 10, f"node{i} to apply it")
+                assert f.config_get("hash-max-ziplist-entries") == {
+                    "hash-max-ziplist-entries": "77"}
+            finally:
+                f.close()
+    finally:
+        r.config_set("hash-max-listpack-entries", "512")
         r.close()
