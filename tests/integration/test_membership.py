@@ -154,6 +154,37 @@ def test_join_is_promoted_then_forget_removes_it(cluster: Cluster) -> None:
     r.close()
 
 
+def test_persisted_membership_wins_over_peers_at_restart(cluster: Cluster) -> None:
+    c = cluster
+    lead = c.wait_leader()
+    join_node(c, 4, via=lead)
+    # Node 4 restarts with --join still given: it is a member already, and stays a voter.
+    c.kill(4)
+    c.start_node(4)
+    wait_for(lambda: c.info(4), 60, "node4 to answer again")
+    # An original node restarts with --peers that never named node 4; it must still reach
+    # node 4 (its address comes from the persisted configuration): once it leads, a
+    # write commits only with node 4's ack or two others, and node 4 applies it.
+    old = follower_of(c, c.wait_leader())
+    c.kill(old)
+    c.start_node(old)
+    wait_for(lambda: c.info(old).get("raft_leader_id", "0") != "0", 30, "restarted node to follow")
+    assert members(c, old) == ({1, 2, 3, 4}, set())
+    def leads() -> bool:
+        if c.leader() == old:
+            return True
+        call("127.0.0.1", c.nodes[old].port, "CLUSTER", "FAILOVER")
+        return False
+
+    wait_for(leads, 30, "the restarted node to lead", interval=0.3)
+    r = redis.Redis(port=c.nodes[old].port)
+    assert r.set("from-restarted", "1")
+    r.close()
+    assert_on_node(c, 4, {"from-restarted": "1"})
+    f = c.info(old)
+    assert "raft_peer4" in f and "active=1" in f["raft_peer4"], f
+
+
 def test_addlearner_stays_a_learner_until_promoted_by_hand(cluster: Cluster) -> None:
     c = cluster
     lead = c.wait_leader()
