@@ -11,10 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from raftredis import config
 
+yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (a kubernetes-validate "
+                           "dependency: pip install '.[test]')")
 kubernetes_validate = pytest.importorskip(
     "kubernetes_validate", reason="kubernetes-validate is not installed (pip install '.[test]')")
 
