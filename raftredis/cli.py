@@ -143,9 +143,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- status
-def _node_row(host: str, port: int, password: str | None) -> dict[str, str]:
+def _node_row(host: str, port: int, password: str | None) -> dict:
     try:
-        info = call(host, port, "INFO", "raft", timeout=1.0, password=password)
+        info = call(host, port, "INFO", "raft", "memory", "persistence", timeout=1.0,
+                    password=password)
     except (OSError, MiniClientError) as exc:
         return {"address": f"{host}:{port}", "healthy": "no", "error": str(exc)}
     if not isinstance(info, bytes | str):
@@ -157,12 +158,16 @@ def _node_row(host: str, port: int, password: str | None) -> dict[str, str]:
         "leader": f.get("raft_leader_id", "?"), "commit": f.get("raft_commit_index", "?"),
         "applied": f.get("raft_applied_index", "?"),
         "lag": str(max(0, int(f.get("raft_commit_index", 0)) - int(f.get("raft_applied_index", 0)))),
+        "fsync_ms": f.get("raft_last_fsync_ms", "-"),
+        "stall_ms": f.get("raft_loop_max_stall_ms", "-"),
+        "memory": f.get("used_memory_human", "-"),
+        "used_memory": f.get("used_memory", "-"),
         "healthy": "yes" if f.get("raft_leader_id", "0") != "0" else "no leader",
         "peers": f,
     }
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _status_rows(args: argparse.Namespace) -> tuple[list[dict], str, str]:
     ports = [int(p) for p in args.ports.split(",")] if args.ports else [args.port + i for i in range(args.nodes)]
     rows = [_node_row(args.host, p, args.password) for p in ports]
     # Membership as the leader (else any node) sees it: voter, learner or not a member.
@@ -176,23 +181,82 @@ def cmd_status(args: argparse.Namespace) -> int:
             nid = r.get("id", "?")
             r["member"] = ("voter" if nid in voters.split(",") else
                            "learner" if nid in learners.split(",") else "none")
-    cols = ["id", "address", "role", "member", "term", "leader", "commit", "applied", "lag",
-            "healthy"]
-    widths = {c: max(len(c), *(len(str(r.get(c, "-"))) for r in rows)) for c in cols}
-    print("  ".join(c.upper().ljust(widths[c]) for c in cols))
+    return rows, voters, learners
+
+
+def _status_json(rows: list[dict], voters: str, learners: str) -> str:
+    import json
+
+    def peers_of(r: dict) -> dict:
+        out = {}
+        for key, value in r.get("peers", {}).items():
+            if key.startswith("raft_peer") and key[len("raft_peer"):].isdigit():
+                fields = dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
+                out[key[len("raft_peer"):]] = {
+                    k: int(v) if v.isdigit() and k != "addr" else v for k, v in fields.items()}
+        return out
+
+    nodes = []
     for r in rows:
-        print("  ".join(str(r.get(c, "-")).ljust(widths[c]) for c in cols))
+        node = {k: v for k, v in r.items() if k != "peers"}
+        for key in ("id", "term", "leader", "commit", "applied", "lag", "stall_ms",
+                    "used_memory"):
+            if isinstance(node.get(key), str) and node[key].isdigit():
+                node[key] = int(node[key])
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            node["fsync_ms"] = float(node["fsync_ms"])
+        if r.get("role") == "leader":
+            node["followers"] = peers_of(r)
+        nodes.append(node)
+    split = (lambda s: [int(x) for x in s.split(",") if x])  # noqa: E731
+    leader = next((n["id"] for n in nodes if n.get("role") == "leader"), None)
+    return json.dumps({"leader": leader, "voters": split(voters), "learners": split(learners),
+                       "nodes": nodes}, indent=2)
+
+
+def _status_table(rows: list[dict], voters: str, learners: str) -> str:
+    cols = ["id", "address", "role", "member", "term", "leader", "commit", "applied", "lag",
+            "fsync_ms", "stall_ms", "memory", "healthy"]
+    widths = {c: max(len(c), *(len(str(r.get(c, "-"))) for r in rows)) for c in cols}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in cols)]
+    for r in rows:
+        lines.append("  ".join(str(r.get(c, "-")).ljust(widths[c]) for c in cols))
         if "error" in r:
-            print(f"    ({r['error']})")
-    if view is not None:
-        print(f"voters: {voters or '-'}  learners: {learners or '-'}")
+            lines.append(f"    ({r['error']})")
+    if any("peers" in r for r in rows):
+        lines.append(f"voters: {voters or '-'}  learners: {learners or '-'}")
     # The leader's view of each follower's replication lag.
     for r in rows:
         if r.get("role") == "leader":
             for key, value in sorted(r["peers"].items()):
-                if key.startswith("raft_peer"):
-                    print(f"leader sees {key[len('raft_'):]}: {value}")
-    return 0 if any(r.get("role") == "leader" for r in rows) else 1
+                if key.startswith("raft_peer") and key[len("raft_peer"):].isdigit():
+                    lines.append(f"leader sees {key[len('raft_'):]}: {value}")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """A table (or --json) of every node; --watch N redraws it every N seconds like top."""
+    while True:
+        try:
+            rows, voters, learners = _status_rows(args)
+        except KeyboardInterrupt:
+            return 0
+        text = _status_json(rows, voters, learners) if args.json else \
+            _status_table(rows, voters, learners)
+        if args.watch:
+            # Clear the screen and home the cursor, then draw (in one print below).
+            text = ("\x1b[H\x1b[2J" + time.strftime("%H:%M:%S ") +
+                    f"raftredis status (every {args.watch:g} s; Ctrl-C quits)\n" + text)
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:  # piped into head: the reader has seen enough
+            return 0
+        if not args.watch:
+            return 0 if any(r.get("role") == "leader" for r in rows) else 1
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 0
 
 
 # ---------------------------------------------------------------------- node
@@ -249,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--nodes", type=int, default=3)
     st.add_argument("--ports", default="", help="comma-separated client ports (overrides --port/--nodes)")
     st.add_argument("--password", default=None)
+    st.add_argument("--json", action="store_true",
+                    help="print one JSON document (leader, voters, learners, nodes) for scripts")
+    st.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
+                    help="redraw every SECONDS seconds, like top (0: print once)")
     st.set_defaults(func=cmd_status)
 
     nd = sub.add_parser("node", help="change the membership: add, remove or promote a node")
