@@ -90,6 +90,7 @@ class Snapshots:
         restore from it (raft.ready: the state is never ahead of what storage holds, so
         a snapshot taken meanwhile cannot describe a log we do not have)."""
         # Decoded first: a snapshot the state machine refuses must not replace our log.
+        started = self._clock.monotonic()
         clock, decoded = self._decode(io.BytesIO(snap.data))
         storage = self._storage
         await self._persister.call(lambda: storage.install_snapshot(snap))
@@ -97,6 +98,9 @@ class Snapshots:
         self._stamps.restored(clock)
         self._applier.restored(snap.meta.index, snap.meta.conf)
         self.installed += 1
+        log.info("snapshot from the leader installed: index %d, term %d, %d bytes, in %.0f ms",
+                 snap.meta.index, snap.meta.term, len(snap.data),
+                 (self._clock.monotonic() - started) * 1000)
 
     # ------------------------------------------------------------------ taking
     def maybe_take(self) -> None:
@@ -150,7 +154,8 @@ class Snapshots:
             await persister.call(writer.close)
         self.taken += 1
         took = self._clock.monotonic() - started
-        log.info("snapshot at index %d written in %.0f ms", index, took * 1000)
+        size = storage.stats().get("snapshot_bytes", 0) if hasattr(storage, "stats") else 0
+        log.info("snapshot at index %d written: %d bytes in %.0f ms", index, size, took * 1000)
         if self.on_taken is not None:
             self.on_taken(took)
         return index
