@@ -6,6 +6,7 @@ from __future__ import annotations
 from raftredis.statemachine import (  # noqa: F401  (each module declares its commands)
     bitfield,
     bitmaps,
+    dump,
     generic,
     geo,
     hashes,
