@@ -53,7 +53,8 @@ class ClusterSettings:
         settings.define("appendfsync", STRING, cfg.fsync, choices=("always", "everysec", "no"))
         settings.define("raft-snapshot-threshold", INT, cfg.snapshot_threshold, minimum=1,
                         maximum=1 << 40)
-        settings.define("dir", STRING, os.path.abspath(cfg.data_dir), settable=False)
+        settings.define("dir", STRING, os.path.abspath(cfg.data_dir), settable=False,
+                        note="can't set protected config")  # Redis 7's answer too
         self._define_memory(settings)
         # Cluster-wide values applied from the log before the last snapshot live on here.
         try:
