@@ -142,8 +142,8 @@ class StateMachine:
 
     def _note(self, spec: CommandSpec, args: list[bytes], reply: object,
               existed: tuple[bool, ...] = (), now_ms: int = 0) -> None:
-        if spec.route is not Route.WRITE:
-            return
+        if spec.route is not Route.WRITE or spec.group == "scripting":
+            return  # (a script's redis.call writes are noted one by one)
         if (reply is NULL_ARRAY or reply is None) and "blocking" in spec.flags:
             # A blocking pop that found nothing changed nothing: waking the other
             # waiters for it would only make them retry out of their turn.
@@ -298,6 +298,7 @@ class StateMachine:
             # Connection and server commands live outside the state machine.
             return Error("ERR This Redis command is not allowed from script")
         fn, spec = entry
+        top = spec
         if not spec.check_arity(len(args)):
             return Error("ERR Wrong number of args calling Redis command from script")
         if spec.subcommands and len(args) >= 2:
@@ -307,9 +308,15 @@ class StateMachine:
             return Error("ERR This Redis command is not allowed from script")
         if spec.route is Route.WRITE and (read_only or not self._ctx.write):
             return Error("ERR Write commands are not allowed from read-only scripts.")
-        reply = self._run(fn, self._ctx, args)
+        ctx = self._ctx
+        if not ctx.write:  # a script served as a read
+            return self._run(fn, ctx, args)
+        now = ctx.now
+        existed = self._live(top, args, now) if self._changes is not None else ()
+        reply = self._run(fn, ctx, args)
+        self._after_write(top, args, now)
         if self._changes is not None:
-            self._note(spec, args, reply)
+            self._note(top, args, reply, existed, now)
         return reply
 
     # ---- expiry -------------------------------------------------------------------------

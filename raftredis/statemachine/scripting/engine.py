@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 BUDGET = 20_000_000  # steps per script run, the same on every replica
 HOOK_STEP = 10_000  # instructions between two budget checks
 CALL_COST = 1_000  # steps charged per redis.call (its work is Python's, not Lua's)
-MAX_MEMORY = 256 << 20  # a safety valve against one-instruction giants (string.rep)
+# A safety valve against one-instruction giants (string.rep, s .. s), far above what
+# the step budget lets tables reach. Unlike the budget it is not deterministic (the heap
+# holds garbage that differs between replicas): see docs/scripting.md.
+MAX_MEMORY = 1 << 30
 MAX_REPLY_DEPTH = 200  # nesting of a returned table (a cycle must not recurse forever)
 REDIS_VERSION = "7.0.15"
 REDIS_VERSION_NUM = 0x07000F
@@ -87,7 +90,7 @@ class LuaEngine:
         callbacks = rt.table_from({
             b"call": self._call_raise, b"pcall": self._call, b"classify": _classify, b"log": self._log, b"sha1hex": _sha1hex,
             b"setresp": self._setresp, b"random": self._random, b"randomseed": self._seed,
-            b"tick": self._tick, b"libs": lib_tables, b"null": null,
+            b"tick": self._tick, b"hook_step": HOOK_STEP, b"libs": lib_tables, b"null": null,
             b"version": REDIS_VERSION.encode(), b"version_num": REDIS_VERSION_NUM,
         })
         ok, prelude = rt.eval("function(s, n) local f, e = loadstring(s, n) "

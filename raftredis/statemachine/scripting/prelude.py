@@ -40,6 +40,32 @@ end
 local libs = {string = copy(string), table = copy(table), math = copy(math),
               coroutine = copy(coroutine)}
 
+local tick = P.tick
+local function hook()
+  if tick() then
+    sethook(hook, "", 1)  -- from now on every instruction fails: pcall cannot swallow it
+    error("Script killed by the instruction budget")
+  end
+end
+
+-- Lua 5.1 gives a new coroutine no hook of its own: set ours on each, or a loop inside
+-- one would escape the budget.
+local co_create, co_resume, HOOK_STEP = coroutine.create, coroutine.resume, P.hook_step
+local function packn(...) return select("#", ...), {...} end
+libs.coroutine.create = function(f)
+  local co = co_create(f)
+  sethook(co, hook, "", HOOK_STEP)
+  return co
+end
+libs.coroutine.wrap = function(f)
+  local co = libs.coroutine.create(f)
+  return function(...)
+    local n, res = packn(co_resume(co, ...))
+    if not res[1] then error(res[2], 0) end
+    return unpack(res, 2, n)
+  end
+end
+
 -- Deterministic replacements: randomness from the entry's seed, no memory readings.
 local py_random, py_seed = P.random, P.randomseed
 local floor = math.floor
@@ -214,7 +240,10 @@ local function on_error(e)
   while true do
     local i = getinfo(level, "Sl")
     if not i then break end
-    if i.what ~= "C" and i.source ~= INTERNAL then src, line = i.source, i.currentline; break end
+    if i.what ~= "C" and i.what ~= "tail" and i.source ~= INTERNAL then
+      src, line = i.source, i.currentline
+      break
+    end
     level = level + 1
   end
   local msg
@@ -238,13 +267,6 @@ local function on_error(e)
   return {err = msg, source = src, line = line}
 end
 
-local tick = P.tick
-local function hook()
-  if tick() then
-    sethook(hook, "", 1)  -- from now on every instruction fails: pcall cannot swallow it
-    error("Script killed by the instruction budget")
-  end
-end
 R.sethook = sethook
 R.hook = hook
 
@@ -260,12 +282,14 @@ function R.run(fn, keys, argv, step)
   rawset(S, "KEYS", keys)
   rawset(S, "ARGV", argv)
   sethook(hook, "", step)
-  return xpcall(fn, on_error)
+  local ok, value = xpcall(fn, on_error)  -- only the first value is the reply
+  return ok, value
 end
 
 function R.run_function(fn, keys, argv, step)
   sethook(hook, "", step)
-  return xpcall(function() return fn(keys, argv) end, on_error)
+  local ok, value = xpcall(function() return fn(keys, argv) end, on_error)
+  return ok, value
 end
 
 -- FUNCTION LOAD: run the library's code with only register_function reachable from
