@@ -6,7 +6,7 @@ RSS is in INFO memory (used_memory_rss), next to it.
 
 from __future__ import annotations
 
-from raftredis.reply import SYNTAX_ERR, Error, Status
+from raftredis.reply import SYNTAX_ERR, Error, Status, Verbatim
 from raftredis.statemachine import memory
 from raftredis.statemachine.errors import fail
 from raftredis.statemachine.parse import parse_int
@@ -35,7 +35,7 @@ _EMPTY_DOCTOR = (
     "Hi Sam, this instance is empty or is using very little memory, my issues detector "
     "can't be used in these conditions. Please, leave for your mission on Earth and fill "
     "it with some data. The new Sam and I will be back to our programming as soon as I "
-    "finished rebooting.")
+    "finished rebooting.\n")
 _SUBS = {b"usage": -3, b"stats": 2, b"doctor": 2, b"malloc-stats": 2, b"purge": 2, b"help": 2}
 
 
@@ -121,15 +121,15 @@ def _stats(ctx: Ctx) -> list[object]:
     ]
 
 
-def _doctor(ctx: Ctx) -> bytes:
+def _doctor(ctx: Ctx) -> Verbatim:
     db = ctx.db
     if db.used < 5 * 1024 * 1024:  # Redis's own threshold for "very little memory"
-        return _EMPTY_DOCTOR.encode()
+        return Verbatim(_EMPTY_DOCTOR)
     limit = db.clock.policy.maxmemory
     if limit and db.used > limit:
-        return (b"Sam, I detected a few issues in this Redis instance memory implants:\n\n"
-                b" * Used memory is above maxmemory: the leader is evicting keys (or refusing "
-                b"writes under noeviction).\n\nI'm here to keep you safe, Sam. I want to help "
-                b"you.\n")
-    return (b"Hi Sam, I can't find any memory issue in your instance. I can only account "
-            b"for what occurs on this base.")
+        return Verbatim("Sam, I detected a few issues in this Redis instance memory implants:"
+                        "\n\n * Used memory is above maxmemory: the leader is evicting keys "
+                        "(or refusing writes under noeviction).\n\nI'm here to keep you safe, "
+                        "Sam. I want to help you.\n")
+    return Verbatim("Hi Sam, I can't find any memory issue in your instance. I can only "
+                    "account for what occurs on this base.")
