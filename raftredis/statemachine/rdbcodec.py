@@ -289,6 +289,13 @@ def _score(text: bytes) -> float:
 def decode(payload: bytes) -> tuple[str, object]:
     """(type name, plain data as the snapshot's decode takes it); BadPayload if it is
     not a value we read. `verify` is the caller's first step."""
+    try:
+        return _decode(payload)
+    except (IndexError, struct.error, OverflowError) as e:  # a malformed inner blob
+        raise BadPayload(str(e)) from None
+
+
+def _decode(payload: bytes) -> tuple[str, object]:
     # Redis reads the value from the whole payload and ignores what follows it (a
     # string's length may even reach into the version and CRC): so do we.
     r = _Reader(payload)
