@@ -12,6 +12,7 @@ from raftredis.commands import COMMANDS, lookup
 from raftredis.commands.spec import CommandSpec, Route
 from raftredis.reply import QUEUED, CommandError, Error, unknown_command, wrong_arity
 from raftredis.server.client import ClientState
+from raftredis.server.replication import note_write
 from raftredis.server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -113,12 +114,8 @@ class Dispatcher:
                                    asyncio.get_running_loop())
 
     def _wrote(self, client: ClientState, reply: asyncio.Future) -> None:
-        """WAIT needs to know what covers this connection's last write."""
-        backend = self.srv.backend
-        if hasattr(backend, "applied"):
-            from raftredis.server.replication import note_write
-
-            note_write(client, reply, lambda: backend.applied)
+        """WAIT needs to know this connection's last write."""
+        note_write(client, reply)
 
     def _timed(self, client: ClientState, args: list[bytes], started: int) -> None:
         """SLOWLOG: the command took from `started` until now (see server.slowlog)."""

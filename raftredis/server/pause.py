@@ -29,6 +29,9 @@ class ClientPause:
         # client -> the future of its last held command (what its next one waits for)
         self._held: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._tasks: set[asyncio.Task] = set()
+        # Whether commands must go through gate(): a pause was set, or held ones remain
+        # (a plain attribute: the dispatcher reads it for every command).
+        self.engaged = False
 
     def pause(self, seconds: float, mode: str, loop: asyncio.AbstractEventLoop) -> None:
         until = loop.time() + seconds
@@ -37,6 +40,7 @@ class ClientPause:
             until = max(until, self.until)
             mode = "all" if "all" in (mode, self.mode) else mode
         self.until, self.mode = until, mode
+        self.engaged = True
         self._wake()
 
     def unpause(self) -> None:
@@ -47,11 +51,6 @@ class ClientPause:
         if self._changed is not None:
             self._changed.set()
             self._changed = None
-
-    @property
-    def engaged(self) -> bool:
-        """Whether commands must go through gate(): a pause was set, or held ones remain."""
-        return self.until > 0 or len(self._held) > 0
 
     def active(self, loop: asyncio.AbstractEventLoop) -> bool:
         return self.until > 0 and loop.time() < self.until
@@ -75,6 +74,8 @@ class ClientPause:
         if not paused and self.until and not self.active(loop):
             self.until = 0.0  # the pause is over
         if before is None and not paused:
+            if not self.until and not self._held:
+                self.engaged = False
             return None
         out: asyncio.Future = loop.create_future()
         self._held[client] = out

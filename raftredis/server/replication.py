@@ -7,7 +7,8 @@ follower answers ROLE as a slave of the leader it knows.
 
 WAIT numreplicas timeout answers how many followers have durably logged this
 connection's last write: the index the leader had applied when that write's reply was
-ready covers the write, so a follower whose match index reaches it holds it. (Every
+ready covers the write, so a follower whose match index reaches it holds it (we take
+the index applied when WAIT looks, which is at least that: stricter, never looser). (Every
 acknowledged write is already on a majority; WAIT is how a client asks for more.)
 """
 
@@ -19,20 +20,14 @@ from typing import Any
 
 from raftredis.reply import Error
 
-# This connection's last write: its reply future (pending) or the index covering it.
-_last_write: weakref.WeakKeyDictionary[Any, asyncio.Future | int] = weakref.WeakKeyDictionary()
+# Each connection's last write: its reply future.
+_last_write: weakref.WeakKeyDictionary[Any, asyncio.Future] = weakref.WeakKeyDictionary()
 POLL_S = 0.005  # how often a waiting WAIT looks at the followers' match indexes
 
 
-def note_write(client: object, reply: asyncio.Future, applied: Any) -> None:
-    """A write was dispatched for `client`; once answered, remember what covers it."""
+def note_write(client: object, reply: asyncio.Future) -> None:
+    """A write was dispatched for `client` (its reply is `reply`)."""
     _last_write[client] = reply
-
-    def done(_f: asyncio.Future) -> None:
-        if _last_write.get(client) is reply:
-            _last_write[client] = int(applied())
-
-    reply.add_done_callback(done)
 
 
 def _split(addr: str | None) -> tuple[bytes, bytes]:
@@ -66,10 +61,13 @@ def acked(group: Any, target: int) -> int:
 async def wait(group: Any, client: object, numreplicas: int, timeout_ms: int,
                loop: asyncio.AbstractEventLoop) -> object:
     last = _last_write.get(client)
-    if isinstance(last, asyncio.Future):
-        await asyncio.shield(last)  # a write pipelined just before WAIT
-        last = _last_write.get(client)
-    target = last if isinstance(last, int) else 0
+    target = 0
+    if last is not None:
+        if not last.done():
+            await asyncio.wait([last])  # a write pipelined just before WAIT
+        # What the leader has applied now covers that write (it was applied before its
+        # reply): a little stricter than its own index, never looser.
+        target = group.applied
     deadline = None if timeout_ms == 0 else loop.time() + timeout_ms / 1000
     while True:
         if not group.is_leader:
