@@ -29,6 +29,7 @@ from raftredis.raft.messages import (
     ReadIndex,
     ReadIndexResp,
     TimeoutNow,
+    TransferLeader,
     Vote,
     VoteResp,
 )
@@ -298,6 +299,16 @@ class RaftCore:
             # A message referring to log positions we cannot read (e.g. a malformed or
             # very stale one): drop it rather than crash.
             return
+
+    def request_leadership(self) -> bool:
+        """Ask the leader to hand leadership to this node (CLUSTER FAILOVER): it catches
+        this node up and then sends TimeoutNow, so a node that is behind is made current
+        first and a healthy leader is never deposed by one that cannot win. False when
+        this node is not a follower of a known leader, or cannot lead (not a voter)."""
+        if self.role != Role.FOLLOWER or self.leader == 0 or not self._promotable():
+            return False
+        self._send(TransferLeader(self.id, self.leader, self.term))
+        return True
 
     def campaign_now(self) -> bool:
         """Start an election at once, skipping pre-vote, as on TimeoutNow: a manual
@@ -850,6 +861,10 @@ class RaftCore:
         pr = self.progress.get(m.src)
         if isinstance(m, ReadIndex):
             self._leader_read(_PendingRead(m.ctx, m.src))
+            return
+        if isinstance(m, TransferLeader):
+            if pr is not None and m.src in self.conf.voters:
+                self.transfer_leadership(m.src)
             return
         if pr is None:
             return  # not a member (any more)

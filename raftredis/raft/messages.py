@@ -140,6 +140,16 @@ class TimeoutNow:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferLeader:
+    """A follower asks its leader to hand leadership to it (CLUSTER FAILOVER): the
+    leader catches it up, then sends TimeoutNow (a leadership transfer, §3.10)."""
+
+    src: int
+    dst: int
+    term: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReadIndex:
     """A follower asks the leader for a read index on behalf of its clients."""
 
@@ -173,6 +183,7 @@ Message = (
     | InstallSnapshot
     | InstallSnapshotResp
     | TimeoutNow
+    | TransferLeader
     | ReadIndex
     | ReadIndexResp
 )
@@ -189,6 +200,7 @@ MESSAGE_TYPES: tuple[type, ...] = (
     InstallSnapshot,
     InstallSnapshotResp,
     TimeoutNow,
+    TransferLeader,
     ReadIndex,
     ReadIndexResp,
 )

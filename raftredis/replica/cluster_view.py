@@ -55,6 +55,8 @@ class GroupView(Protocol):
 
     def campaign_now(self) -> bool: ...
 
+    def request_leadership(self) -> bool: ...
+
     def raft_status(self) -> RaftStatus: ...
 
     def storage_stats(self) -> dict: ...
@@ -238,14 +240,23 @@ class ClusterView:
         return Verbatim("".join(f"{k}:{v}\r\n" for k, v in fields))
 
     def _cmd_failover(self, conn, rest: list[bytes]) -> object:
-        """CLUSTER FAILOVER [FORCE|TAKEOVER] on a follower: it campaigns at once and, its
-        log being up to date, becomes the leader (Redis's manual failover)."""
+        """CLUSTER FAILOVER on a follower, as Redis's manual failover: the leader is asked
+        for a graceful transfer (it catches this node up, then hands over), so a healthy
+        leader is never deposed by a node that cannot win. FORCE and TAKEOVER, Redis's
+        forms for a leader that is down, campaign at once instead (safe like any
+        election: only a node whose log is up to date can win)."""
         if len(rest) > 1 or (rest and rest[0].upper() not in (b"FORCE", b"TAKEOVER")):
             return Error("ERR syntax error")
         node = self.node
         if node.is_leader:
             return Error("ERR You should send CLUSTER FAILOVER to a replica")
-        if not node.campaign_now():
+        if rest:
+            if not node.campaign_now():
+                return Error("ERR this node cannot become the leader (not a voter)")
+            return Status("OK")
+        if not node.known_leader():
+            return Error("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE")
+        if not node.request_leadership():
             return Error("ERR this node cannot become the leader (not a voter)")
         return Status("OK")
 

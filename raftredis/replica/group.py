@@ -596,8 +596,16 @@ class ReplicaGroup:
         """Run fn once a leader is known (bounded by cluster_down_wait; else CLUSTERDOWN)."""
         return self.router.after_leader_known(fn)
 
+    def request_leadership(self) -> bool:
+        """CLUSTER FAILOVER: ask the leader for a graceful transfer to this node."""
+        if self.core is None or not self.core.request_leadership():
+            return False
+        self._wake.set()
+        return True
+
     def campaign_now(self) -> bool:
-        """Start an election at once (CLUSTER FAILOVER); False if not a voter."""
+        """Start an election at once (CLUSTER FAILOVER FORCE/TAKEOVER); False if not a
+        voter."""
         if self.core is None or not self.core.campaign_now():
             return False
         self._wake.set()

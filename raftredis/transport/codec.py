@@ -34,6 +34,7 @@ from raftredis.raft.messages import (
     ReadIndex,
     ReadIndexResp,
     TimeoutNow,
+    TransferLeader,
     Vote,
     VoteResp,
 )
@@ -66,6 +67,7 @@ CODES: dict[type, int] = {
     ReadIndex: 12,
     ReadIndexResp: 13,
     PublishForward: 14,
+    TransferLeader: 15,
 }
 
 _KINDS: dict[int, EntryKind] = {int(k): k for k in EntryKind}
@@ -119,6 +121,8 @@ def _fields(msg: Any) -> list[Any]:
         return [12, msg.src, msg.dst, msg.term, msg.ctx]
     if t is ReadIndexResp:
         return [13, msg.src, msg.dst, msg.term, msg.ctx, msg.index, msg.ok]
+    if t is TransferLeader:
+        return [15, msg.src, msg.dst, msg.term]
     if t is PublishForward:
         return [14, msg.src, msg.dst, msg.term, msg.request, msg.channel, msg.message,
                 msg.shard]
@@ -368,6 +372,11 @@ def _d_timeout_now(f: list[Any]) -> Message:
     return TimeoutNow(_u64(f[1], "src"), _u64(f[2], "dst"), _u64(f[3], "term"))
 
 
+def _d_transfer_leader(f: list[Any]) -> Message:
+    _check_count(f, 4, "TransferLeader")
+    return TransferLeader(_u64(f[1], "src"), _u64(f[2], "dst"), _u64(f[3], "term"))
+
+
 def _d_read_index(f: list[Any]) -> Message:
     _check_count(f, 5, "ReadIndex")
     return ReadIndex(_u64(f[1], "src"), _u64(f[2], "dst"), _u64(f[3], "term"),
@@ -402,6 +411,7 @@ _DECODERS: dict[int, Callable[[list[Any]], Message]] = {
     12: _d_read_index,
     13: _d_read_index_resp,
     14: _d_publish_forward,
+    15: _d_transfer_leader,
 }
 
 

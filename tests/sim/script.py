@@ -72,6 +72,7 @@ from raftredis.raft.messages import (
     ReadIndex,
     ReadIndexResp,
     TimeoutNow,
+    TransferLeader,
     Vote,
     VoteResp,
 )
@@ -151,7 +152,7 @@ def fmt_msg(m: Message) -> str:
         tail = f" ctx={_ctx(m.ctx)}"
     elif isinstance(m, ReadIndexResp):
         tail = f" ctx={_ctx(m.ctx)} index={m.index}" + ("" if m.ok else " refused")
-    elif isinstance(m, TimeoutNow):
+    elif isinstance(m, TimeoutNow | TransferLeader):
         tail = ""
     else:  # pragma: no cover
         tail = f" {m!r}"
@@ -207,6 +208,7 @@ class Script:
             "propose": self.cmd_propose,
             "read": self.cmd_read,
             "transfer": self.cmd_transfer,
+            "failover": self.cmd_failover,
             "conf": self.cmd_conf,
             "deliver": self.cmd_deliver,
             "stabilize": self.cmd_stabilize,
@@ -366,6 +368,12 @@ class Script:
     def cmd_transfer(self, args: list[str]) -> None:
         i, target = int(args[0]), int(args[1])
         self.core(i).transfer_leadership(target)
+        self._process(i)
+
+    def cmd_failover(self, args: list[str]) -> None:
+        """`failover N`: follower N asks its leader for leadership (CLUSTER FAILOVER)."""
+        i = int(args[0])
+        self._say(f"{i}: request leadership {'sent' if self.core(i).request_leadership() else 'refused'}")
         self._process(i)
 
     def cmd_conf(self, args: list[str]) -> None:

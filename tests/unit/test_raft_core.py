@@ -302,3 +302,31 @@ def test_membership_add_learner_promote_and_remove_leader() -> None:
     assert s.core(4).commit == s.core(2).commit
     s.run("tick 1 60")  # the removed node never campaigns
     assert s.core(1).role == Role.FOLLOWER and s.core(1).term < s.core(2).term + 1
+
+
+# ---- CLUSTER FAILOVER as a graceful transfer ---------------------------------------------
+def test_a_follower_asks_and_the_leader_hands_over() -> None:
+    s = leader_of_three()
+    term = s.core(1).term
+    s.run("failover 2\nstabilize")
+    assert s.core(2).role == Role.LEADER and s.core(1).role == Role.FOLLOWER
+    assert s.core(2).term == term + 1
+
+
+def test_a_lagging_follower_is_caught_up_before_it_takes_over() -> None:
+    s = leader_of_three()
+    s.run("cut 1 3\npropose 1 a\npropose 1 b\nstabilize")
+    behind = s.core(3).log.last_index()
+    assert behind < s.core(1).log.last_index()
+    want = s.core(1).log.last_index()
+    s.run("mend 1 3\nfailover 3\nstabilize")
+    # It leads only once it holds everything the old leader had: nothing committed lost.
+    assert s.core(3).role == Role.LEADER
+    assert s.core(3).log.committed > want  # all of it, and its own term's first entry
+
+
+def test_only_a_follower_of_a_known_leader_can_ask() -> None:
+    s = leader_of_three()
+    assert not s.core(1).request_leadership()  # the leader itself
+    lone = core(1)
+    assert not lone.request_leadership()  # no leader known yet

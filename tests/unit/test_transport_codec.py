@@ -20,6 +20,7 @@ from raftredis.raft.messages import (
     ReadIndex,
     ReadIndexResp,
     TimeoutNow,
+    TransferLeader,
     Vote,
     VoteResp,
 )
@@ -56,6 +57,7 @@ STRATEGIES = {
     InstallSnapshotResp: st.builds(InstallSnapshotResp, **common, index=u64, offset=u64,
                                    done=st.booleans(), success=st.booleans()),
     TimeoutNow: st.builds(TimeoutNow, **common),
+    TransferLeader: st.builds(TransferLeader, **common),
     ReadIndex: st.builds(ReadIndex, **common, ctx=small_bytes),
     ReadIndexResp: st.builds(ReadIndexResp, **common, ctx=small_bytes, index=u64,
                              ok=st.booleans()),
