@@ -11,6 +11,11 @@ through in-test TCP proxies (tests/integration/netproxy.py) and the nemesis also
 the leader or a random node (reset or black hole), makes the leader deaf or mute (one-way),
 or cuts two followers apart while both still reach the third (a bridge).
 
+Membership (opt-in, `JEPSEN_MEMBERSHIP=1`, or the slow membership test): the nemesis also
+replaces a voter (kill -9 it, CLUSTER FORGET it, a new id joins with --join and is
+promoted) or removes the leader (its process keeps running) and adds a new node; the
+cluster is back to three voters before the next fault.
+
 Default run: about 25 s of faults (`JEPSEN_SECONDS`), a random seed (`JEPSEN_SEED` replays
 one). Long run: `python3 -m pytest -m slow tests/integration/test_jepsen.py` (3 seeds x 100 s,
 and 2 seeds x 60 s with partitions).
@@ -133,7 +138,9 @@ class Client(threading.Thread):
         text = str(reply)
         if text.startswith("MOVED "):
             port = int(text.rsplit(":", 1)[1])
-            return FAIL, self.ports.get(port)  # a follower ran nothing
+            # a follower ran nothing (nodes that joined later are looked up anew)
+            ports = {n.port: i for i, n in list(self.cluster.nodes.items())}
+            return FAIL, ports.get(port)
         if text.startswith(("CLUSTERDOWN", "TRYAGAIN")):
             return FAIL, None  # documented as "not applied"
         if text.startswith("UNCERTAIN"):
@@ -151,11 +158,20 @@ class Nemesis(threading.Thread):
     PARTITION_FAULTS = ("isolate-leader", "isolate-random", "deaf-leader", "mute-leader",
                         "bridge")
 
+    # Only without proxies (a joining node's links are not proxied); at most a few per run,
+    # each leaving one more process behind.
+    MEMBERSHIP_FAULTS = ("replace-random", "remove-leader-add")
+    MAX_MEMBERSHIP_FAULTS = 3
+
     def __init__(self, cluster: Cluster, seed: int, seconds: float,
-                 stop: threading.Event, partitions: bool = False) -> None:
+                 stop: threading.Event, partitions: bool = False,
+                 membership: bool = False) -> None:
         super().__init__(daemon=True, name="jepsen-nemesis")
         self.cluster, self.rng, self.seconds, self.stop = cluster, random.Random(seed), seconds, stop
         self.faults_menu = self.FAULTS + (self.PARTITION_FAULTS if partitions else ())
+        if membership and not partitions:
+            self.faults_menu += self.MEMBERSHIP_FAULTS * 2  # as likely as the rest together
+        self.membership_faults = 0
         self.events: list[str] = []
         self.faults = 0
         self.kinds: dict[str, int] = {}
@@ -173,6 +189,9 @@ class Nemesis(threading.Thread):
                 if self.stop.wait(self.rng.uniform(0.5, 2.0)):
                     break
                 fault = self.rng.choice(self.faults_menu)
+                if fault in self.MEMBERSHIP_FAULTS and \
+                        self.membership_faults >= self.MAX_MEMBERSHIP_FAULTS:
+                    fault = self.rng.choice(self.FAULTS)
                 hold = self.rng.uniform(0.2, 3.0)
                 ids = sorted(self.cluster.nodes)
                 victim = self.rng.choice(ids)
@@ -182,6 +201,9 @@ class Nemesis(threading.Thread):
                 self.kinds[fault] = self.kinds.get(fault, 0) + 1
                 if fault in self.PARTITION_FAULTS:
                     self.partition(fault, victim, hold)
+                elif fault in self.MEMBERSHIP_FAULTS:
+                    self.membership_faults += 1
+                    self.membership_change(fault)
                 elif fault == "kill-all":
                     # Every node crashes at once: acknowledged writes live on disk only.
                     self.log("kill-all: kill -9 every node")
@@ -217,6 +239,34 @@ class Nemesis(threading.Thread):
             self.error = exc
         finally:
             heal(self.cluster)
+
+    def membership_change(self, fault: str) -> None:
+        """Take one voter out (killed, or the leader left running) and bring a new id in."""
+        from raftredis.admin import member_command
+
+        c = self.cluster
+        lead = c.wait_leader(timeout=30)
+        voters = sorted(int(x) for x in c.info(lead)["raft_voters"].split(",") if x)
+        victim = self.rng.choice(voters) if fault == "replace-random" else lead
+        via = next(i for i in voters if i != victim)
+        new = max(c.nodes) + 1
+        if fault == "replace-random":
+            self.log(f"{fault}: kill -9 node{victim}, forget it, node{new} joins")
+            c.kill(victim)
+        else:
+            self.log(f"{fault}: forget the leader node{victim} (left running), node{new} joins")
+        member_command(f"127.0.0.1:{c.nodes[via].port}", "CLUSTER", "FORGET", victim,
+                       deadline_s=30)
+        self.log(f"node{victim} removed")
+        c.add_node(new, join_via=via)
+        c.start_node(new)
+
+        def promoted() -> bool:
+            f = c.info(c.wait_leader(timeout=30))
+            return str(new) in f["raft_voters"].split(",")
+
+        wait_for(promoted, 60, f"node{new} promoted")
+        self.log(f"node{new} is a voter")
 
     def partition(self, fault: str, victim: int, hold: float) -> None:
         """Cut links for `hold` seconds, then heal them all."""
@@ -289,9 +339,10 @@ def lost_acked_writes(history: list[Op]) -> list[str]:
 
 
 def run_jepsen(tmp_path: Path, seed: int, seconds: float,
-               partitions: bool = False) -> dict[str, object]:
+               partitions: bool = False, membership: bool = False) -> dict[str, object]:
     replay = f"JEPSEN_SEED={seed} JEPSEN_SECONDS={seconds}" + (
-        " JEPSEN_PARTITIONS=1" if partitions else "")
+        " JEPSEN_PARTITIONS=1" if partitions else "") + (
+        " JEPSEN_MEMBERSHIP=1" if membership else "")
     print(f"jepsen seed={seed} seconds={seconds} partitions={partitions} (replay: {replay})")
     rng = random.Random(seed)
     # Short election timeouts on some seeds: more elections, more chances to get one wrong.
@@ -310,7 +361,8 @@ def run_jepsen(tmp_path: Path, seed: int, seconds: float,
         cluster.wait_leader(timeout=30)
         clients = [Client(p, cluster, rng.randrange(1 << 30), stop, history, unexpected)
                    for p in range(CLIENTS)]
-        nemesis = Nemesis(cluster, rng.randrange(1 << 30), seconds, nemesis_stop, partitions)
+        nemesis = Nemesis(cluster, rng.randrange(1 << 30), seconds, nemesis_stop, partitions,
+                          membership)
         for c in clients:
             c.start()
         nemesis.start()
@@ -381,8 +433,23 @@ def _partitions() -> bool:
     return os.environ.get("JEPSEN_PARTITIONS", "") not in ("", "0")
 
 
+def _membership() -> bool:
+    return os.environ.get("JEPSEN_MEMBERSHIP", "") not in ("", "0")
+
+
 def test_jepsen_register_under_kills_and_pauses(tmp_path):
-    run_jepsen(tmp_path, _seed(), float(os.environ.get("JEPSEN_SECONDS", "25")), _partitions())
+    run_jepsen(tmp_path, _seed(), float(os.environ.get("JEPSEN_SECONDS", "25")), _partitions(),
+               _membership())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("run", range(3))
+def test_jepsen_register_under_membership_changes(tmp_path, run):
+    stats = run_jepsen(tmp_path, _seed() + run, float(os.environ.get("JEPSEN_SECONDS", "60")),
+                       membership=True)
+    kinds = stats["fault_kinds"]
+    assert isinstance(kinds, dict) and any(k in kinds for k in Nemesis.MEMBERSHIP_FAULTS), kinds
 
 
 @pytest.mark.slow
