@@ -1,19 +1,35 @@
-"""Container health check: PING the node's client port, exit 0 on an answer.
+"""Container health check, exit 0 when healthy.
 
-Plain sockets and RESP by hand: the image has no redis-cli and needs nothing more.
-A node that answers PING is serving clients, whether or not it is the Raft leader.
+With a metrics port (RAFTREDIS_METRICS_PORT, set in the image): GET /readyz, healthy when
+the node is a member with a leader heard from recently and its log applied (a node cut
+off from the majority turns unhealthy, and healthy again once it rejoins). Without one:
+PING the client port, healthy when the server answers RESP.
+
+Plain sockets and stdlib only: the image has no redis-cli or curl and needs nothing more.
 """
 
 import os
 import socket
 import sys
+import urllib.error
+import urllib.request
 
 TIMEOUT = 2.0  # seconds; well under the HEALTHCHECK --timeout
 MAX_REPLY = 512  # a PING reply is a few bytes; never read more than this
 
 
-def main() -> int:
-    port = int(os.environ.get("RAFTREDIS_PORT", "7000"))
+def ready(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=TIMEOUT) as r:
+            return 0 if r.status == 200 else 1
+    except urllib.error.HTTPError as err:
+        print(f"unhealthy: {err.read(MAX_REPLY).decode('utf-8', 'replace').strip()}")
+    except OSError as exc:
+        print(f"unhealthy: metrics port {port}: {exc}")
+    return 1
+
+
+def ping(port: int) -> int:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             sock.sendall(b"*1\r\n$4\r\nPING\r\n")
@@ -31,6 +47,13 @@ def main() -> int:
         return 0
     print(f"unhealthy: port {port} answered {reply[:80]!r}")
     return 1
+
+
+def main() -> int:
+    metrics = int(os.environ.get("RAFTREDIS_METRICS_PORT", "0") or 0)
+    if metrics:
+        return ready(metrics)
+    return ping(int(os.environ.get("RAFTREDIS_PORT", "7000")))
 
 
 if __name__ == "__main__":

@@ -170,3 +170,27 @@ def test_json_log_lines() -> None:
 def test_sample_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         sample().term = 4  # type: ignore[misc]
+
+
+def test_docker_healthcheck_follows_readyz() -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "docker" / "healthcheck.py"
+    m = NodeMetrics(1)
+    srv = MetricsServer(m, "127.0.0.1", 0).start()
+
+    def check() -> subprocess.CompletedProcess:
+        env = {**os.environ, "RAFTREDIS_METRICS_PORT": str(srv.port)}
+        return subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                              text=True, timeout=20)
+
+    try:
+        m.sample = sample(leader=0)
+        res = check()
+        assert res.returncode == 1 and "no leader" in res.stdout
+        m.sample = sample()
+        assert check().returncode == 0
+    finally:
+        srv.stop()
