@@ -124,7 +124,7 @@ def production_ports(config: NodeConfig) -> Ports:
                 on_peer_meta=on_peer_meta,
             )
     keepalive = None
-    if peers and config.stall_limit_ms > 0:
+    if (peers or config.join) and config.stall_limit_ms > 0:  # a joiner learns its peers
         times = KeepAliveTimes.for_node(config.tick_ms, config.heartbeat_ticks,
                                         config.election_ticks, config.stall_limit_ms)
         keepalive = KeepAlive(config.id, config.secret.encode(),
@@ -228,6 +228,8 @@ class ReplicaGroup:
         if self._ports.transport is not None:
             self._transport = self._ports.transport(self._on_peer_message, self._on_peer_meta)
             await self._transport.start()
+        if self._ports.keepalive is not None:
+            self.membership.on_peers = self._ports.keepalive.set_peers  # new members too
         self.membership.maybe_sync()  # the persisted membership wins over --peers
         self._running = True
         if self._ports.keepalive is not None and not self._ports.keepalive.start():

@@ -88,6 +88,9 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
         ],
         "cluster": [("cluster_enabled", 1)],
         "keyspace": [],
+        # Redis's errorstats: error replies by their code (what redis_exporter reads).
+        "errorstats": [(f"errorstat_{kind}", f"count={n}")
+                       for kind, n in sorted(st.error_kinds.items())],
     }
 
 

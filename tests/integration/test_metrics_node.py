@@ -1,4 +1,4 @@
-"""The metrics port answers while the node's event loop is held (its HTTP server has
+"""INFO errorstats counts error replies by code. The metrics port answers while the node's event loop is held (its HTTP server has
 threads of its own): /healthz and /metrics stay up during a DEBUG SLEEP, /readyz says
 the loop is not turning, and the stall lands in the loop-lateness histogram after."""
 
@@ -19,6 +19,11 @@ def test_metrics_answer_while_the_loop_is_held(tmp_path):
     c.start()
     try:
         wait_for(lambda: ready(port), 20, "the node ready")
+        node_port = c.nodes[1].port
+        call("127.0.0.1", node_port, "NOSUCHCOMMAND", timeout=5)
+        call("127.0.0.1", node_port, "GET", timeout=5)  # wrong arity: ERR too
+        errors = call("127.0.0.1", node_port, "INFO", "errorstats", timeout=5)
+        assert b"errorstat_ERR:count=2" in errors, errors
         big = 'raftredis_event_loop_lateness_seconds_bucket{le="2.5"}'
         count = "raftredis_event_loop_lateness_seconds_count"
         before = scrape(port)
