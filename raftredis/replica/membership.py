@@ -16,6 +16,7 @@ CLUSTER ADDLEARNER adds one that stays a learner until CLUSTER PROMOTE.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ class Membership:
         self._wake = wake
         self._applied_conf = applied_conf or (lambda: ConfState())
         self._synced: tuple[ConfState, ConfState] | None = None
+        # Told every member's peer address after each change (the keep-alive side channel).
+        self.on_peers: Callable[[dict[int, tuple[str, int]]], None] | None = None
         # Peers the transport was told of (--peers seeds it), so removals reach it too.
         self._linked: set[int] = set(bootstrap_peers) - {node_id}
         self._pending: _Pending | None = None
@@ -141,6 +144,12 @@ class Membership:
                 self._router.learn_address(nid, a.client)
             if a.peer:
                 self._set_peer(nid, a.peer)
+        if self.on_peers is not None and conf.voters:
+            peers: dict[int, tuple[str, int]] = {}
+            for nid in sorted(keep - {self.id}):
+                with contextlib.suppress(ValueError):
+                    peers[nid] = split_hostport(self.addr(nid).peer)
+            self.on_peers(peers)
         remove = getattr(self._transport(), "remove_peer", None)
         if conf.voters and remove is not None:
             for nid in sorted(self._linked - keep):
