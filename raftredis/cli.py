@@ -19,13 +19,38 @@ from raftredis import config as config_mod
 from raftredis.admin import AdminError, member_command
 from raftredis.miniclient import MiniClientError, call, parse_info
 
-
 # ---------------------------------------------------------------------- serve
+# Settings checked by CONFIG SET's own validation (server.settings) once the node runs;
+# checked here first so a bad value is a clear start-up error, not a traceback.
+_CLUSTER_FLAGS = ("maxmemory", "maxmemory_policy", "maxmemory_samples",
+                  "maxmemory_eviction_tenacity", "lfu_log_factor", "lfu_decay_time")
+
+
+def _check_cluster_flags(cfg: config_mod.NodeConfig) -> str | None:
+    from raftredis.server.settings import ConfigError as SettingError
+    from raftredis.server.settings import ServerSettings
+
+    settings = ServerSettings()
+    for name in _CLUSTER_FLAGS:
+        value = getattr(cfg, name)
+        try:
+            settings.validate([(name.replace("_", "-").encode(), str(value).encode())])
+        except SettingError as exc:
+            why = str(exc).split(" - ", 1)[-1]
+            return (f"setting {name} (--{name.replace('_', '-')}): {value!r} is not allowed; "
+                    f"{why}")
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         cfg = config_mod.load(args)
     except config_mod.ConfigError as exc:
         print(f"raftredis serve: {exc}", file=sys.stderr)
+        return 2
+    problem = _check_cluster_flags(cfg)
+    if problem:
+        print(f"raftredis serve: {problem}", file=sys.stderr)
         return 2
     # Data files 0600 and directories 0700: they hold every value, and settings such as
     # requirepass in cluster-config.json.

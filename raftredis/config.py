@@ -125,7 +125,10 @@ class NodeConfig:
                 raise ConfigError(_bad(name, getattr(self, name), "a port number 0-65535"))
         if " " in self.announce_host:
             raise ConfigError(_bad("announce_host", self.announce_host, "a host name with no spaces"))
-        self._peer_map = parse_peers(self.peers)
+        try:
+            self._peer_map = parse_peers(self.peers)
+        except ConfigError as exc:
+            raise ConfigError(f"setting peers (--peers): {exc}") from None
         if not self._peer_map:
             self._peer_map = {self.id: PeerAddress(self.id, self.peer_host, self.peer_port)}
         if self.id not in self._peer_map:

@@ -62,3 +62,18 @@ def test_config_errors_name_setting_value_and_allowed(env: dict, name: str, valu
     text = str(err.value)
     assert name in text and value in text and allowed in text, text
     assert "--" + name.replace("_", "-") in text, text
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--maxmemory-policy", "foo"], "setting maxmemory_policy (--maxmemory-policy): 'foo' "
+                                    "is not allowed; argument(s) must be one of the following"),
+    (["--maxmemory", "12zb"], "setting maxmemory (--maxmemory): '12zb' is not allowed"),
+    (["--peers", "1=a:b"], "setting peers (--peers): bad peer '1=a:b'"),
+])
+def test_serve_refuses_bad_values_before_starting(flags: list[str], expected: str,
+                                                  tmp_path, capsys) -> None:
+    from raftredis.cli import main
+
+    assert main(["serve", "--data-dir", str(tmp_path / "d"), *flags]) == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()  # refused before anything was made
