@@ -83,6 +83,9 @@ class Tracking:
     def tracked_keys(self) -> int:
         return len(self._keys)
 
+    def clients(self) -> int:
+        return len(self._clients)
+
     # ------------------------------------------------------------------ who tracks
     def enable(self, client_id: int, mode: TrackingMode) -> None:
         self._clients[client_id] = None

@@ -54,7 +54,8 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
         "clients": [
             ("connected_clients", len(srv.clients)), ("cluster_connections", 0),
             ("maxclients", srv.settings["maxclients"]), ("blocked_clients", sum(1 for c in srv.clients.values() if getattr(getattr(c, "client", None), "blocked", False))),
-            ("tracking_clients", 0), ("clients_in_timeout_table", 0),
+            ("tracking_clients", srv.events.tracking.clients()),
+            ("clients_in_timeout_table", 0),
         ],
         "memory": [
             ("used_memory", rss), ("used_memory_human", _human(rss)),
@@ -79,6 +80,10 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
             ("expired_keys", 0), ("evicted_keys", 0), ("keyspace_hits", 0),
             ("keyspace_misses", 0), ("total_error_replies", st.total_error_replies),
             ("unexpected_error_replies", st.unexpected_error_replies),
+            ("pubsub_channels", len(srv.events.pubsub.channels())),
+            ("pubsub_patterns", srv.events.pubsub.numpat()),
+            ("pubsubshard_channels", len(srv.events.pubsub.shard_channels())),
+            ("tracking_total_keys", srv.events.tracking.tracked_keys()),
         ],
         "replication": [("role", "master"), ("connected_slaves", 0)],
         "cpu": [
