@@ -54,6 +54,13 @@ class EventHub:
                 for channel, message in notify.messages(flags, notify.events(change)):
                     self.pubsub.publish(channel, message)
 
+    def state_replaced(self) -> None:
+        """A snapshot replaced the whole keyspace (a lagging node catching up): which keys
+        changed is unknown, so every tracking client drops its whole cache. (Keyspace
+        events of the entries folded into the snapshot are not emitted on this node.)"""
+        if self.tracking.active():
+            self.tracking.invalidate_all()
+
     # ------------------------------------------------------------------ connections
     def drop(self, conn) -> None:
         """A connection closed or RESET: out of every index."""

@@ -533,6 +533,8 @@ class ReplicaGroup:
         tracking invalidations from every applied entry (raftredis.events)."""
         self.publisher.attach(events)
         self.applier.listen(events.active, events.on_changes)
+        # A restored snapshot (entry None) changed keys nobody was told about.
+        self.applier.observe(lambda index, ent: ent is None and events.state_replaced())
 
     def publish(self, channel: bytes, message: bytes, shard: bool) -> object:
         return self.publisher.publish(channel, message, shard)

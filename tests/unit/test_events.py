@@ -260,3 +260,13 @@ def test_leader_logs_forwards_and_its_own() -> None:
         assert sent == []
 
     asyncio.run(main())
+
+
+def test_a_restored_snapshot_invalidates_every_tracking_client() -> None:
+    c = FakeConn(1)
+    hub = EventHub(FakeSettings(""), {1: c}.get)
+    c.client.tracking = TrackingMode()
+    hub.tracking.enable(1, c.client.tracking)
+    hub.tracking.remember(1, [b"k"])
+    hub.state_replaced()
+    assert c.got == [Push([b"invalidate", None])]
