@@ -34,6 +34,7 @@ EXEC_OOM = Error("EXECABORT Transaction discarded because of: "
                  "OOM command not allowed when used memory > 'maxmemory'.")
 EVICT_BATCH = 256  # keys per EVICT operation: bounds one entry's apply work
 POOL_SIZE = 16  # Redis's EVPOOL_SIZE
+PERIODIC_ROUNDS = 8  # eviction rounds per leader-duties tick (every active_expire_ms)
 _MAX_SAMPLES = 64  # samples per pick, whatever maxmemory-samples says: bounds the work
 
 
@@ -82,10 +83,14 @@ class Evictor:
         return max(over, self._sm.memory.maxmemory >> 8)
 
     def run(self) -> None:
-        """Periodic: bring memory back under the limit (CONFIG SET lowered it, ...)."""
-        over = self.excess()
-        if over > 0 and self._sm.memory.evicts:
-            self.evict(self._chunk(over))
+        """Periodic: bring memory back under the limit (CONFIG SET lowered it, ...), a few
+        rounds at a time so a big drop is worked off in seconds, not minutes."""
+        if not self._sm.memory.evicts:
+            return
+        for _ in range(PERIODIC_ROUNDS):
+            over = self.excess()
+            if over <= 0 or self.evict(self._chunk(over)) == 0:
+                return
 
     @property
     def pending_keys(self) -> int:

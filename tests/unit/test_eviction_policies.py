@@ -150,5 +150,17 @@ def test_tenacity_bounds_a_round() -> None:
     h.sm.memory.tenacity = 0
     _fill(h, 500)
     h.sm.memory.maxmemory = 1
-    h.ev.run()
+    assert h.ev.evict(1 << 40) > 0
     assert sum(len(op.keys) for op in h.ops) == round_budget(0)
+
+
+def test_a_big_drop_of_maxmemory_is_worked_off_by_periodic_rounds() -> None:
+    h = Harness("allkeys-lru", 0)
+    _fill(h, 3000)
+    h.sm.memory.maxmemory = h.sm.used_memory // 10
+    rounds = 0
+    while h.sm.used_memory > h.sm.memory.maxmemory:
+        h.ev.run()
+        rounds += 1
+        assert rounds < 20, "eviction does not converge"
+    assert h.sm.evicted_keys >= 2700
