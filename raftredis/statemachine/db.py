@@ -22,6 +22,7 @@ which the machine calls after each command, re-estimates only the marked keys;
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from itertools import islice
 
@@ -230,7 +231,7 @@ class Keyspace:
         return sum(key_size(k, v, k in exp) for k, v in self.data.items())
 
     # ---- eviction candidates (the leader's choice) --------------------------------------
-    def random_keys(self, rng, n: int, volatile: bool) -> list[bytes]:
+    def random_keys(self, rng: random.Random, n: int, volatile: bool) -> list[bytes]:
         """Up to n keys picked at random (repeats possible): among keys with a TTL when
         `volatile`, else among all keys (which builds the scan index once)."""
         if volatile:
