@@ -102,6 +102,7 @@ def test_writes_raise_commits_and_kill9_raises_leader_changes(cluster):
 
 
 def test_readyz_false_when_cut_off_then_true_after_heal(cluster):
+    """A follower, then the leader, cut off from the majority by a partition."""
     c, ports = cluster
     lead = c.wait_leader()
     victim = next(i for i in c.nodes if i != lead)
@@ -114,3 +115,12 @@ def test_readyz_false_when_cut_off_then_true_after_heal(cluster):
     assert ready(ports[lead])  # the majority side still has its leader
     c.heal()
     wait_for(lambda: ready(ports[victim]), 20, f"node {victim} ready again after heal")
+    # A leader cut off steps down (check-quorum) and stops being ready; the majority
+    # elects another leader and stays ready.
+    lead = c.wait_leader()
+    c.isolate(lead)
+    wait_for(lambda: not ready(ports[lead]), 10, f"isolated leader {lead} not ready")
+    others = [i for i in c.nodes if i != lead]
+    wait_for(lambda: all(ready(ports[i]) for i in others), 20, "the majority ready")
+    c.heal()
+    wait_for(lambda: ready(ports[lead]), 20, f"node {lead} ready again after heal")
