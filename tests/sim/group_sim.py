@@ -6,7 +6,10 @@ a deterministic event loop (tests/sim/simloop.py) with virtual time.
 One seed drives every choice: message loss, duplication, delay and late stragglers
 (past an election timeout), partitions (one node cut off, or a split) with a minimum
 duration, crashes at any point (a persist in flight is lost) and restarts from what
-was durable, each node's clock skew and tick rate, the clients' operations. Clients
+was durable, each node's clock skew and tick rate, the clients' operations, and membership changes
+(spares started empty join through the group's own CLUSTER JOIN path and are promoted
+by the leader's duty once caught up; members are removed, the leader included, and keep
+running). Clients
 speak to the group through its Backend interface (execute / execute_multi / watch)
 and follow MOVED redirects; what they asked and were told forms a history.
 
@@ -14,7 +17,7 @@ Checkers run while it runs: election safety, every index applied with the same
 entry everywhere, term / commit / applied monotonic per incarnation and applied <=
 commit, entry stamps never falling along the log. At the end: acknowledged writes
 are in the committed log, the history is linearizable (registers, a counter, and
-compare-and-set through WATCH/MULTI/EXEC), and after healing every node converges to
+compare-and-set through WATCH/MULTI/EXEC), and after healing every member converges to
 the same state. A failure raises SimFailure with the seed and the replay command:
 
     python3 -m tests.sim.run --group --seed 7 -v
@@ -75,6 +78,8 @@ class GroupSimParams:
     keys: int = 3
     client_timeout_s: float = 0.8
     max_skew_ms: int = 400
+    spares: int = 2  # nodes started empty, outside the configuration, that may join
+    membership_chance: float = 0.12  # per fault decision: one membership change
 
 
 # ------------------------------------------------------------------ ports of one node
@@ -288,10 +293,15 @@ class GroupSim:
         # ReadIndex waiters and WATCH must respect.
         slow = rng.random() < 0.5
         self.nodes: dict[int, SimNode] = {}
-        for i in self.ids:
+        # Spares (ids past the cluster's) start empty, as `serve --join` does, until a
+        # membership change adds them; a removed id is never added again.
+        self.all_ids = list(range(1, self.p.nodes + self.p.spares + 1))
+        self.retired: set[int] = set()
+        for i in self.all_ids:
             skew = rng.randint(-self.p.max_skew_ms, self.p.max_skew_ms)
             tick = rng.choice((TICK_MS - 1, TICK_MS, TICK_MS + 1))
-            self.nodes[i] = SimNode(i, SimStorage(self.conf), skew, tick,
+            conf = self.conf if i in self.ids else ConfState()
+            self.nodes[i] = SimNode(i, SimStorage(conf), skew, tick,
                                     apply_cost_s=rng.choice((0.0, 0.001, 0.006)) if slow else 0.0)
         self.cut: set[tuple[int, int]] = set()  # directed links that drop everything
         self.faults = True
@@ -307,7 +317,7 @@ class GroupSim:
         self.acked_writes: list[bytes] = []
         self.acked_incrs = 0
         self.stats = {"crashes": 0, "partitions": 0, "ok": 0, "fail": 0, "unknown": 0,
-                      "snapshots": 0, "elections": 0}
+                      "snapshots": 0, "elections": 0, "conf_changes": 0}
         self._failure: SimFailure | None = None
 
     # ---------------------------------------------------------------- plumbing
@@ -354,8 +364,10 @@ class GroupSim:
     # ---------------------------------------------------------------- node lifecycle
     async def start_node(self, n: SimNode) -> None:
         n.incarnation += 1
+        spare = n.id not in self.ids
         cfg = NodeConfig(id=n.id, port=7000 + n.id, data_dir=f"/nonexistent/sim-{n.id}",
-                         peers=",".join(f"{i}=sim:{17000 + i}" for i in self.ids),
+                         peers="" if spare else ",".join(f"{i}=sim:{17000 + i}" for i in self.ids),
+                         join="sim:7001" if spare else "", peer_port=17000 + n.id,
                          secret="simulated-cluster-secret", tick_ms=n.tick_ms, election_ticks=10,
                          heartbeat_ticks=2, cluster_down_wait_ms=300, active_expire_ms=40,
                          snapshot_threshold=self.snapshot_threshold, announce_host="sim",
@@ -482,6 +494,9 @@ class GroupSim:
             await asyncio.sleep(rng.uniform(0.5, 1.5) * p.fault_every_s)
             if not self.faults:
                 return
+            if rng.random() < p.membership_chance:
+                self._change_membership()
+                continue
             r = rng.random()
             up = [n for n in self.nodes.values() if n.group is not None]
             if r < p.crash_chance and len(up) > 1:
@@ -518,13 +533,42 @@ class GroupSim:
                     self.loop.call_later(rng.uniform(0.1, 0.4), self._restart_later,
                                          leaders[0])
 
+    def _change_membership(self) -> None:
+        """On whichever node believes it leads: add a spare (promoted by the group once
+        caught up), or remove a member, the leader included, keeping two voters."""
+        from raftredis.replica.membership import MemberAddr
+
+        rng = self.rng
+        leaders = [n for n in self.nodes.values() if n.group is not None and n.group.is_leader]
+        if not leaders:
+            return
+        g = rng.choice(leaders).group
+        assert g is not None and g.core is not None
+        conf = g.core.conf
+        members = conf.voters | conf.learners
+        spares = [i for i in self.all_ids if i not in members and i not in self.retired]
+        removable = sorted(conf.learners) + (sorted(conf.voters) if len(conf.voters) > 2 else [])
+        if spares and (not removable or rng.random() < 0.5):
+            i = rng.choice(spares)
+            out = g.change_membership("join", i, MemberAddr(f"sim:{17000 + i}", f"sim:{i}"))
+            what = f"join n{i}"
+        elif removable:
+            i = rng.choice(removable)
+            out = g.change_membership("remove", i)
+            what = f"remove n{i}"
+            self.retired.add(i)  # whatever becomes of the proposal
+        else:
+            return
+        self.stats["conf_changes"] += 1
+        self.log(f"n{g.id} CONF {what}: {out if not isinstance(out, asyncio.Future) else '...'}")
+
     def _restart_later(self, n: SimNode) -> None:
         if n.group is None:
             self._spawn(self.start_node(n))
 
     def _partition(self) -> None:
         rng = self.rng
-        ids = list(self.ids)
+        ids = list(self.all_ids)
         rng.shuffle(ids)
         if rng.random() < 0.5:
             side = {ids[0]}  # one node cut off
@@ -532,7 +576,7 @@ class GroupSim:
             side = set(ids[: rng.randint(1, len(ids) // 2)])
         one_way = rng.random() < 0.2  # only the messages out of `side` are lost
         for a in side:
-            for b in self.ids:
+            for b in self.all_ids:
                 if b not in side:
                     self.cut.add((a, b))
                     if not one_way:
@@ -571,7 +615,7 @@ class GroupSim:
         for _ in range(4):
             g = self.group(target[0])
             if g is None:
-                target[0] = self.rng.choice(self.ids)
+                target[0] = self.rng.choice(self.all_ids)
                 raise NotApplied("node down")
             out = call(g)
             if isinstance(out, asyncio.Future):
@@ -585,7 +629,7 @@ class GroupSim:
                     target[0] = int(text.rsplit(":", 1)[1])
                     continue
                 if text.startswith(("TRYAGAIN", "CLUSTERDOWN")):
-                    target[0] = self.rng.choice(self.ids)
+                    target[0] = self.rng.choice(self.all_ids)
                     raise NotApplied(text)
                 if text.startswith("UNCERTAIN"):
                     raise Unknown(text)
@@ -601,7 +645,7 @@ class GroupSim:
 
     async def _client(self, cid: int) -> None:
         rng = random.Random(self.rng.random())
-        target = [rng.choice(self.ids)]
+        target = [rng.choice(self.all_ids)]
         seq = 0
         while self.clients_on:
             await asyncio.sleep(rng.uniform(0, 0.03))
@@ -776,22 +820,25 @@ class GroupSim:
             await asyncio.sleep(0.02)
             self._raise_failure()
         leader = target[0]
-        # ... and every node must reach the same applied index and state.
+        # ... and every member must reach the same applied index and state (removed nodes
+        # keep running but hear nothing more; spares never added hold nothing).
         while True:
-            groups = [self.group(i) for i in self.ids]
+            lead = self.group(leader)
+            members = sorted(lead.core.conf.voters | lead.core.conf.learners) \
+                if lead is not None and lead.core is not None else self.ids
+            groups = [self.group(i) for i in members]
             if all(g is not None for g in groups):
-                lead = self.group(leader)
                 commit = lead.core.log.committed if lead and lead.core else -1
                 if all(g.applied == commit for g in groups if g is not None):
                     break
             if self.loop.time() > deadline:
-                applied = {i: (g.applied if g else None) for i, g in zip(self.ids, groups,
+                applied = {i: (g.applied if g else None) for i, g in zip(members, groups,
                                                                         strict=True)}
                 self.fail(f"liveness: replicas did not converge: applied {applied}")
             await asyncio.sleep(0.02)
             self._raise_failure()
         states = {}
-        for i in self.ids:
+        for i in members:
             g = self.group(i)
             assert g is not None
             buf = io.BytesIO()

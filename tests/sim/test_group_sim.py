@@ -30,6 +30,7 @@ def test_group_seeds(start: int) -> None:
     assert totals["crashes"] > 0 and totals["partitions"] > 0
     assert totals["ok"] > 50 * CHUNK and totals["unknown"] + totals["fail"] > 0
     assert totals["elections"] >= CHUNK
+    assert totals["conf_changes"] > 0  # membership changes (issue 15) are in the mix
 
 
 def test_the_same_seed_replays_the_same_run() -> None:
