@@ -5,40 +5,49 @@ the node is a member with a leader heard from recently and its log applied (a no
 off from the majority turns unhealthy, and healthy again once it rejoins). Without one:
 PING the client port, healthy when the server answers RESP.
 
-Plain sockets and stdlib only: the image has no redis-cli or curl and needs nothing more.
+Plain sockets only: the image has no redis-cli or curl and needs nothing more.
 """
 
 import os
 import socket
 import sys
-import urllib.error
-import urllib.request
 
 TIMEOUT = 2.0  # seconds; well under the HEALTHCHECK --timeout
 MAX_REPLY = 512  # a PING reply is a few bytes; never read more than this
 
 
+def _exchange(port: int, request: bytes) -> bytes:
+    """Send a request to a local port, return what came back (at most MAX_REPLY bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        reply = b""
+        while len(reply) < MAX_REPLY:
+            chunk = sock.recv(MAX_REPLY)
+            if not chunk:
+                break
+            reply += chunk
+            if request.startswith(b"*") and b"\r\n" in reply:
+                break  # a RESP reply line is all a PING needs
+        return reply
+
+
 def ready(port: int) -> int:
+    # HTTP by hand: importing urllib costs seconds on a loaded machine whose stdlib has
+    # no bytecode cache (the image runs as a user that cannot write one).
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=TIMEOUT) as r:
-            return 0 if r.status == 200 else 1
-    except urllib.error.HTTPError as err:
-        print(f"unhealthy: {err.read(MAX_REPLY).decode('utf-8', 'replace').strip()}")
+        reply = _exchange(port, b"GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
     except OSError as exc:
         print(f"unhealthy: metrics port {port}: {exc}")
+        return 1
+    if reply.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")):
+        return 0
+    print("unhealthy: " + reply.partition(b"\r\n\r\n")[2].decode("utf-8", "replace").strip())
     return 1
 
 
 def ping(port: int) -> int:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            reply = b""
-            while b"\r\n" not in reply and len(reply) < MAX_REPLY:
-                chunk = sock.recv(MAX_REPLY)
-                if not chunk:
-                    break
-                reply += chunk
+        reply = _exchange(port, b"*1\r\n$4\r\nPING\r\n")
     except OSError as exc:
         print(f"unhealthy: port {port}: {exc}")
         return 1
