@@ -181,6 +181,25 @@ def test_cjson_cmsgpack_bit(ref: Ref) -> None:
     ])
 
 
+def test_struct(ref: Ref) -> None:
+    check(ref, [ev(s) for s in [
+        "return struct.pack('>I2', 258)", "return struct.pack('<i', -2)",
+        "return {struct.unpack('>I2', struct.pack('>I2', 258))}",
+        "return struct.pack('bBhH', -1, 255, -2, 65535)", "return struct.size('>iId')",
+        "return struct.pack('s', 'ab')", "return struct.pack('c3', 'abcdef')",
+        "return {struct.unpack('c0', 'xyz')}", "return {struct.unpack('Bc0', struct.pack('Bc0', 3, 'abc'))}",
+        "return struct.pack('>d', 1.5)", "return struct.pack('f', 1.5)", "return struct.pack('l', 1)",
+        "return struct.pack('q', 1)", "return {struct.unpack('>h', '\\255\\254')}",
+        "return struct.pack('x>i', 1)", "return {struct.unpack('s', 'ab\\0cd')}",
+        "return struct.pack('i9', 1)", "return struct.pack('i9', -1)",
+        "return {struct.unpack('<i9', struct.pack('<i9', -5))}",
+        "return struct.pack('!4bi', 1, 2)", "return struct.size('!8bd')",
+        "return {struct.unpack('>Ii', struct.pack('>Ii', 7, -7), 1)}",
+        "return {struct.unpack('>B', 'abc', 2)}",
+        "return {struct.unpack('>d', struct.pack('>d', 0.1))}",
+    ]])
+
+
 def test_scripts_cache_and_read_only(ref: Ref) -> None:
     body = "return redis.call('get', KEYS[1])"
     sha = hashlib.sha1(body.encode()).hexdigest()

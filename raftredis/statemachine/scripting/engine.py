@@ -88,6 +88,7 @@ class LuaEngine:
             b"bit": rt.table_from(libs.bit_functions()),
             b"cjson": rt.table_from(cjson),
             b"cmsgpack": rt.table_from(libs.cmsgpack_functions(values)),
+            b"struct": rt.table_from(libs.struct_functions()),
         })
         callbacks = rt.table_from({
             b"call": self._call_raise, b"pcall": self._call, b"classify": _classify, b"log": self._log, b"sha1hex": _sha1hex,

@@ -1,6 +1,6 @@
 """The libraries Redis bundles for scripts that Lua 5.1 lacks: `bit` (LuaBitOp),
-`cjson` (lua-cjson 2.1 as Redis configures it) and `cmsgpack` (lua-cmsgpack), written
-in Python over the Lua state. `struct` is not provided (see docs/scripting.md).
+`cjson` (lua-cjson 2.1 as Redis configures it), `cmsgpack` (lua-cmsgpack) and `struct`
+(Roberto Ierusalimschy's, as Redis bundles it), written in Python over the Lua state.
 
 A failure raises LibError; the engine's error handler gives it the caller's position,
 as luaL_error does for the C libraries.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgpack
@@ -324,3 +324,137 @@ def cmsgpack_functions(lv: LuaValues) -> dict[bytes, LuaFn]:
         return tuple(values)
 
     return {b"pack": _guard(pack), b"unpack": unpack}
+
+
+_STRUCT_SIZES = {"b": 1, "B": 1, "h": 2, "H": 2, "l": 8, "L": 8, "T": 8, "i": 4, "I": 4,
+                 "f": 4, "d": 8}
+
+
+def _struct_items(fmt: bytes, fname: str) -> Iterator[tuple[str, int, str]]:
+    """(option, size, byte order) for each item of a Lua `struct` format; alignment as
+    `!n` sets it (default 1: no padding), reported as ("pad", n, order) items."""
+    order, maxalign, pos = "<", 1, 0
+    text = fmt.decode("latin-1")
+    total = 0
+    while pos < len(text):
+        opt = text[pos]
+        pos += 1
+        digits = ""
+        while pos < len(text) and text[pos].isdigit():
+            digits += text[pos]
+            pos += 1
+        if opt in " ":
+            continue
+        if opt in "<>=":
+            order = ">" if opt == ">" else "<"
+            continue
+        if opt == "!":
+            maxalign = int(digits) if digits else 8
+            continue
+        if opt == "x":
+            total += 1
+            yield ("x", 1, order)
+            continue
+        if opt in "iI":
+            size = int(digits) if digits else 4
+            if not 1 <= size <= 32:
+                raise LibError(f"integral size {size} is larger than limit of 32")
+        elif opt == "c":
+            size = int(digits) if digits else 1
+        elif opt in _STRUCT_SIZES:
+            size = _STRUCT_SIZES[opt]
+        elif opt == "s":
+            size = 0
+        else:
+            raise LibError(f"bad argument #1 to '{fname}' (invalid format option '{opt}')")
+        align = min(size, maxalign) if opt not in "cs" else 1
+        if align > 1 and total % align:
+            pad = align - total % align
+            total += pad
+            yield ("pad", pad, order)
+        total += size
+        yield (opt, size, order)
+
+
+def struct_functions() -> dict[bytes, LuaFn]:
+    def pack(fmt: Any, *values: Any) -> bytes:
+        if not isinstance(fmt, bytes):
+            raise LibError("bad argument #1 to 'pack' (string expected)")
+        out = bytearray()
+        i = 0
+        for opt, size, order in _struct_items(fmt, "pack"):
+            if opt in ("x", "pad"):
+                out += b"\x00" * size
+                continue
+            if i >= len(values):
+                raise LibError(f"bad argument #{i + 2} to 'pack' (number expected, got no value)")
+            v = values[i]
+            i += 1
+            if opt in "fd":
+                out += struct.pack(order + opt, float(v))
+            elif opt == "c" or opt == "s":
+                s = v if isinstance(v, bytes) else _fmt_number(v)
+                if opt == "s":
+                    out += s + b"\x00"
+                elif size == 0:
+                    out += s
+                else:
+                    if len(s) < size:
+                        raise LibError(f"bad argument #{i + 1} to 'pack' (string too short)")
+                    out += s[:size]
+            else:
+                if not isinstance(v, (int, float)) or isinstance(v, bool):
+                    raise LibError(f"bad argument #{i + 1} to 'pack' (number expected)")
+                # A C long's 64 bits, then zeros (as lua_struct's putinteger does).
+                n = int(v) & ((1 << (8 * min(size, 8))) - 1)
+                out += n.to_bytes(size, "big" if order == ">" else "little")
+        return bytes(out)
+
+    def unpack(fmt: Any, data: Any, init: Any = 1) -> tuple:
+        if not isinstance(fmt, bytes) or not isinstance(data, bytes):
+            raise LibError("bad argument #1 to 'unpack' (string expected)")
+        pos = int(init) - 1
+        if pos < 0 or pos > len(data):
+            raise LibError("bad argument #3 to 'unpack' (offset must be 1 or greater)")
+        out: list[Any] = []
+        for opt, size, order in _struct_items(fmt, "unpack"):
+            if opt == "s":
+                end = data.find(b"\x00", pos)
+                if end < 0:
+                    raise LibError("unfinished string in data")
+                out.append(data[pos:end])
+                pos = end + 1
+                continue
+            if opt == "c" and size == 0:
+                if not out or not isinstance(out[-1], (int, float)):
+                    raise LibError("format 'c0' needs a previous size")
+                size = int(out.pop())
+            if pos + size > len(data):
+                raise LibError("bad argument #2 to 'unpack' (data string too short)")
+            chunk = data[pos:pos + size]
+            pos += size
+            if opt in ("x", "pad"):
+                continue
+            if opt == "c":
+                out.append(chunk)
+            elif opt in "fd":
+                out.append(struct.unpack(order + opt, chunk)[0])
+            else:
+                if size > 8:  # only a C long's worth of bytes counts, as in lua_struct
+                    chunk = chunk[-8:] if order == ">" else chunk[:8]
+                n = int.from_bytes(chunk, "big" if order == ">" else "little",
+                                   signed=opt.islower())
+                out.append(float(n) if abs(n) >= 1 << 53 else n)
+        return (*out, pos + 1)
+
+    def size(fmt: Any) -> int:
+        if not isinstance(fmt, bytes):
+            raise LibError("bad argument #1 to 'size' (string expected)")
+        total = 0
+        for opt, n, _ in _struct_items(fmt, "size"):
+            if opt == "s" or (opt == "c" and n == 0):
+                raise LibError("options 'c0' - 's' have undefined sizes")
+            total += n
+        return total
+
+    return {b"pack": _guard(pack), b"unpack": _guard(unpack), b"size": _guard(size)}
