@@ -194,7 +194,10 @@ class StateMachine:
         """Settle the memory figures of what the command changed; note its keys' access."""
         db = self.db
         db.settle()
-        if spec.first_key or spec.key_fn is not None:
+        if spec.first_key == 1 and spec.last_key == 1 and spec.key_fn is None:
+            if len(args) > 1:  # the common case (one key, first argument): no key list
+                db.touch(args[1], now_ms)
+        elif spec.first_key or spec.key_fn is not None:
             for key in spec.keys(args):
                 db.touch(key, now_ms)
 
