@@ -12,6 +12,10 @@ Sections (--sections, default all):
               the next acknowledged write.
   memory      bytes per key with N keys (16-byte keys, 32-byte values), redis-server
               used_memory against raftredis RSS growth; restart-to-serving time.
+  hitratio    cache hit ratio of a Zipf cache-aside workload under allkeys-lru and
+              allkeys-lfu, redis-server and a 3-node raftredis side by side
+              (benchmarks/hit_ratio.py); left out of --quick runs, as a cache needs
+              many requests to warm up before its ratio means anything.
 
 Needs redis-server and redis-benchmark (Debian: redis-server, redis-tools). The chart
 needs matplotlib, a benchmark-only dependency: `pip install matplotlib`; without it
@@ -36,7 +40,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `raftredis` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import failover, loadgen, memory, report, throughput  # noqa: E402
+from benchmarks import failover, hit_ratio, loadgen, memory, report, throughput  # noqa: E402
 from benchmarks.servers import (  # noqa: E402
     RaftCluster,
     RedisServer,
@@ -45,7 +49,7 @@ from benchmarks.servers import (  # noqa: E402
     free_ports,
 )
 
-SECTIONS = ("throughput", "failover", "memory")
+SECTIONS = ("throughput", "failover", "memory", "hitratio")
 
 
 def log(msg: str) -> None:
@@ -104,6 +108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.keys = a.keys or (2000 if q else 1_000_000)
     a.failover_runs = a.failover_runs or (1 if q else 5)
     a.sections = [s.strip() for s in a.sections.split(",") if s.strip()]
+    if q and a.sections == list(SECTIONS):  # the default, in a quick run: see the docstring
+        a.sections.remove("hitratio")
     a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
     bad = [s for s in a.sections if s not in SECTIONS] + \
           [t for t in a.targets if t not in report.TARGETS]
@@ -167,6 +173,11 @@ def run_memory(a: argparse.Namespace, registry: Registry, workdir: Path) -> dict
     return out
 
 
+def run_hitratio(a: argparse.Namespace, registry: Registry, workdir: Path) -> dict:
+    return hit_ratio.measure(registry, workdir, 100_000, 400_000, 0.1, 0.99,
+                             ["redis", "raft-3"], log)
+
+
 def summary_text(results: dict) -> str:
     parts = ["machine: " + ", ".join(f"{k}={v}" for k, v in results["machine"].items())]
     if "throughput" in results and "summary" in results["throughput"]:
@@ -183,6 +194,9 @@ def summary_text(results: dict) -> str:
                      f"(used_memory), raftredis {m['raftredis']['rss_bytes_per_key']} B/key "
                      f"(RSS growth) = {m['ratio_to_redis']}x; raftredis restart to serving "
                      f"{m['raftredis']['restart_to_serving_seconds']} s")
+    h = results.get("hitratio")
+    if h and h.get("results"):
+        parts.append(hit_ratio.summary_line(h))
     parts.append(report.goals_text(results["goals"]))
     for name, err in results.get("errors", {}).items():
         parts.append(f"{name} FAILED: {err}")
@@ -203,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     registry = Registry()
     results: dict = {"machine": machine(), "quick": a.quick, "errors": {}}
-    runners = {"throughput": run_throughput, "failover": run_failover, "memory": run_memory}
+    runners = {"throughput": run_throughput, "failover": run_failover, "memory": run_memory,
+               "hitratio": run_hitratio}
     started = time.monotonic()
     try:
         for section in a.sections:
