@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -68,11 +69,16 @@ def make_app(metrics: NodeMetrics) -> Callable[[dict, StartResponse], Iterable[b
     return app
 
 
+class _Threading6(ThreadingWSGIServer):
+    address_family = socket.AF_INET6  # --metrics-host :: or another IPv6 address
+
+
 class MetricsServer:
     """The HTTP server on its own daemon thread; stop() shuts it down."""
 
     def __init__(self, metrics: NodeMetrics, host: str, port: int) -> None:
-        self._httpd = make_server(host, port, make_app(metrics), ThreadingWSGIServer,
+        server_class = _Threading6 if ":" in host else ThreadingWSGIServer
+        self._httpd = make_server(host, port, make_app(metrics), server_class,
                                   handler_class=_QuietHandler)
         self.port = self._httpd.server_port
         self._thread = threading.Thread(target=self._httpd.serve_forever,
