@@ -311,25 +311,19 @@ class LuaEngine:
         self.used = 0
         self.killed = False
 
-    def _finish(self) -> None:
-        self.R.sethook()  # called from Python: runs no Lua instruction the hook would see
-        self.ctx = None
-
     def run(self, fn: Any, keys: list[bytes], argv: list[bytes], ctx: Ctx, read_only: bool,
             name: str, function: bool = False) -> object:
         self._start(ctx, read_only)
         try:
-            kt, at = self.rt.table_from(keys), self.rt.table_from(argv)
-            if function:
-                ok, value = self.R.run_function(fn, kt, at, HOOK_STEP)
-            else:
-                ok, value = self.R.run(fn, kt, at, HOOK_STEP)
+            runner = self.R.run_function if function else self.R.run
+            ok, value = runner(fn, HOOK_STEP, len(keys), *keys, *argv)
         except self._lua.LuaError as e:
+            self.R.sethook()  # (a stopped script fails every instruction until this)
             if self.killed:
                 return KILLED
             return Error(f"ERR {e}")
         finally:
-            self._finish()
+            self.ctx = None
         if self.killed:
             return KILLED
         if not ok:
@@ -356,7 +350,8 @@ class LuaEngine:
         except self._lua.LuaError as e:
             raise ScriptFailed(KILLED if self.killed else Error(f"ERR {e}")) from None
         finally:
-            self._finish()
+            self.R.sethook()
+            self.ctx = None
             self.R.reset()
         if self.killed:
             raise ScriptFailed(KILLED)

@@ -277,18 +277,31 @@ function R.compile(body, chunkname)
   return true, fn
 end
 
--- Run fn(...) with the hook set every `step` instructions; (true, value) or (false, err).
-function R.run(fn, keys, argv, step)
+-- Run a script with KEYS and ARGV from the arguments (nkeys keys, then the args) and
+-- the hook set every `step` instructions; (true, value) or (false, err). The hook is
+-- cleared here; a stopped script never gets this far, and Python clears it then.
+local function split(nkeys, ...)
+  local all, keys, argv = {...}, {}, {}
+  for i = 1, nkeys do keys[i] = all[i] end
+  for i = nkeys + 1, select("#", ...) do argv[i - nkeys] = all[i] end
+  return keys, argv
+end
+
+function R.run(fn, step, nkeys, ...)
+  local keys, argv = split(nkeys, ...)
   rawset(S, "KEYS", keys)
   rawset(S, "ARGV", argv)
   sethook(hook, "", step)
   local ok, value = xpcall(fn, on_error)  -- only the first value is the reply
+  sethook()
   return ok, value
 end
 
-function R.run_function(fn, keys, argv, step)
+function R.run_function(fn, step, nkeys, ...)
+  local keys, argv = split(nkeys, ...)
   sethook(hook, "", step)
   local ok, value = xpcall(function() return fn(keys, argv) end, on_error)
+  sethook()
   return ok, value
 end
 
