@@ -377,6 +377,8 @@ class RespProtocol(asyncio.Protocol):
         return len(self._pending)
 
     def idle_for(self, now: float) -> float:
-        if self._pending or self.client is None:
+        # A subscriber waits for messages, not commands: the idle timeout spares it, as
+        # Redis's does.
+        if self._pending or self.client is None or self.client.in_pubsub():
             return 0.0
         return now - self.client.last_interaction
