@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 MAX_ARGS = 32  # Redis's SLOWLOG_ENTRY_MAX_ARGC
 MAX_ARG_BYTES = 128  # Redis's SLOWLOG_ENTRY_MAX_STRING
-# Commands never logged themselves (Redis: EXEC's commands are logged one by one).
-_SKIPPED = frozenset({"exec", "multi", "slowlog|get", "slowlog|len", "slowlog|reset"})
+# Commands never logged themselves (Redis's skip_slowlog: EXEC, whose commands are
+# logged one by one; SLOWLOG itself is logged, as in Redis).
+_SKIPPED = frozenset({"exec"})
 # Commands whose arguments are not shown (they may carry a password).
 _REDACTED = frozenset({"auth", "hello", "migrate"})
 
