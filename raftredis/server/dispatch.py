@@ -215,8 +215,10 @@ class Dispatcher:
                 return self._run(client, args)
             finally:
                 client.update_dispatch()
+        # EXEC of a tracking client: the reads it queued are remembered as they ran.
+        queued = list(client.multi or ()) if spec.name == "exec" and client.tracking else ()
         reply = self.execute(client, spec, args)
-        note_command(self.srv, client, spec, args)
+        note_command(self.srv, client, spec, args, queued)
         return reply
 
     def execute(self, client: ClientState, spec: CommandSpec, args: list[bytes]) -> object:

@@ -133,15 +133,19 @@ def client_trackinginfo(srv: ServerState, client: ClientState, args: list[bytes]
 
 
 def note_command(srv: ServerState, client: ClientState, spec: CommandSpec,
-                 args: list[bytes]) -> None:
+                 args: list[bytes], queued: list | tuple = ()) -> None:
     """After a command of a tracking client: remember the keys it read (default mode,
-    OPTIN/OPTOUT as CLIENT CACHING said), then forget CLIENT CACHING's one-shot."""
+    OPTIN/OPTOUT as CLIENT CACHING said), and those of the reads an EXEC ran, then
+    forget CLIENT CACHING's one-shot (which covers the next command, or the whole
+    transaction it opens)."""
     mode = client.tracking
     if mode is None:
         return
-    if (spec.route is Route.READ or "readonly" in spec.flags) and mode.wants():
-        keys = spec.keys(args)
-        if keys:
-            srv.events.tracking.remember(client.id, keys)
-    if spec.name != "client|caching":
+    if mode.wants():
+        for s, a in (*queued, (spec, args)):
+            if s.route is Route.READ or "readonly" in s.flags:
+                keys = s.keys(a)
+                if keys:
+                    srv.events.tracking.remember(client.id, keys)
+    if spec.name not in ("client|caching", "multi"):
         mode.caching = None
