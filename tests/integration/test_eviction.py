@@ -6,7 +6,11 @@ node's RSS stays bounded, all three nodes end with the same keys and the same
 used_memory, evicted_keys counts what went, and volatile-* only removes keys with a TTL.
 noeviction refuses writes with Redis's exact OOM error while reads and DEL still work.
 
-The default run uses 8mb so the suite stays fast; `-m slow` adds the 64mb runs.
+The default run writes 2x of an 8mb maxmemory so the suite stays fast; `-m slow` runs
+every policy with 4x of 64mb, as issue 14 asks. Measured here (loaded 2-core VM): at
+8mb each node's RSS 72-81 MB, at 64mb 144-159 MB (the interpreter alone is ~60 MB);
+used_memory peaked at most 3% above maxmemory (one pipeline batch of 200 SETs) and
+settled under it.
 """
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ def _settled(c: Cluster, limit: int, nodes: list[int] | None = None
     return wait_for(agree, 30, "all nodes agree, under maxmemory", interval=0.5)
 
 
-def _run_policy(tmp_path: Path, policy: str, maxmemory_mb: int) -> None:
+def _run_policy(tmp_path: Path, policy: str, maxmemory_mb: int, times: int) -> None:
+    """Write `times` x maxmemory under `policy` and check the bound and the replicas."""
     limit = maxmemory_mb * 1024 * 1024
     c = Cluster(tmp_path, extra=["--maxmemory", f"{maxmemory_mb}mb", "--maxmemory-policy",
                                  policy, "--fsync", "no"]).start()
@@ -118,7 +123,7 @@ def _run_policy(tmp_path: Path, policy: str, maxmemory_mb: int) -> None:
         if volatile:
             kept, _, errors = _write(c, limit // 4)
             assert not errors, errors[:3]
-        n, max_used, errors = _write(c, 4 * limit, volatile, kept)
+        n, max_used, errors = _write(c, times * limit, volatile, kept)
         assert not errors, errors[:3]
         # At most one batch past the limit (the writes proposed before their entry applied).
         assert max_used <= limit + BATCH_BYTES, (max_used, limit)
@@ -139,17 +144,19 @@ def _run_policy(tmp_path: Path, policy: str, maxmemory_mb: int) -> None:
         c.stop()
 
 
-@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-lfu", "allkeys-random",
-                                    "volatile-lru", "volatile-lfu", "volatile-random",
-                                    "volatile-ttl"])
+EVICTING = ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
+            "volatile-random", "volatile-ttl"]
+
+
+@pytest.mark.parametrize("policy", EVICTING)
 def test_eviction_keeps_memory_bounded_and_nodes_identical(tmp_path: Path, policy: str) -> None:
-    _run_policy(tmp_path, policy, 8)
+    _run_policy(tmp_path, policy, 8, 2)  # 2x: every key written once is evicted about once
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-lfu", "volatile-ttl"])
-def test_eviction_at_64mb(tmp_path: Path, policy: str) -> None:
-    _run_policy(tmp_path, policy, 64)
+@pytest.mark.parametrize("policy", EVICTING)
+def test_eviction_at_64mb_with_4x_the_data(tmp_path: Path, policy: str) -> None:
+    _run_policy(tmp_path, policy, 64, 4)
 
 
 def test_noeviction_refuses_writes_with_redis_oom(tmp_path: Path) -> None:
