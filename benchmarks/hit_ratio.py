@@ -86,8 +86,12 @@ def run_workload(r: redis.Redis, seq: list[int]) -> dict[str, float]:
 
 
 def measure(registry: Registry, workdir: Path, keys: int, requests: int, capacity: float,
-            alpha: float, targets: list[str], log=print) -> dict:
-    """Every target x policy on the same request sequence; results keyed "target policy"."""
+            alpha: float, targets: list[str], log=print,
+            policies: tuple[str, ...] = ("allkeys-lru", "allkeys-lfu"),
+            lfu_decay_time: int = 1) -> dict:
+    """Every target x policy on the same request sequence; results keyed "target policy".
+    LFU counters decay per wall-clock minute (lfu-decay-time), and the two sides serve
+    the sequence at different speeds: decay 0 compares the policies alone."""
     seq = zipf_sequence(keys, requests, alpha, seed=14)
     results: dict[str, dict] = {}
     for target in targets:
@@ -100,7 +104,8 @@ def measure(registry: Registry, workdir: Path, keys: int, requests: int, capacit
         # Redis counts its own ~1 MB of overhead in used_memory; raftredis starts at 0.
         empty, per_key = bytes_per_key(r)
         maxmemory = int(empty + per_key * keys * capacity)
-        for policy in ("allkeys-lru", "allkeys-lfu"):
+        r.config_set("lfu-decay-time", lfu_decay_time)
+        for policy in policies:
             r.flushall()
             r.config_set("maxmemory-policy", policy)
             r.config_set("maxmemory", maxmemory)
@@ -115,7 +120,7 @@ def measure(registry: Registry, workdir: Path, keys: int, requests: int, capacit
         r.close()
         registry.stop_all()
     return {"keys": keys, "requests": requests, "alpha": alpha, "capacity": capacity,
-            "results": results}
+            "lfu_decay_time": lfu_decay_time, "results": results}
 
 
 def summary_line(h: dict) -> str:
@@ -131,13 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacity", type=float, default=0.1)
     ap.add_argument("--alpha", type=float, default=0.99)
     ap.add_argument("--targets", default="redis,raft-3")
+    ap.add_argument("--policies", default="allkeys-lru,allkeys-lfu")
+    ap.add_argument("--lfu-decay-time", type=int, default=1)
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
     registry = Registry()
     with tempfile.TemporaryDirectory(prefix="hitratio-") as tmp:
         try:
             h = measure(registry, Path(tmp), a.keys, a.requests, a.capacity, a.alpha,
-                        a.targets.split(","))
+                        a.targets.split(","), policies=tuple(a.policies.split(",")),
+                        lfu_decay_time=a.lfu_decay_time)
         finally:
             registry.stop_all()
     print(summary_line(h))
