@@ -17,6 +17,7 @@ writes them as RESP2 or RESP3. Python natives map directly:
     BigNumber    -> RESP3 ( ; bulk in RESP2
     Push         -> RESP3 > ; array in RESP2
     Pairs        -> flat [a1, b1, a2, b2, ...]: array of 2-arrays in RESP3; flat in RESP2
+    KeyedPairs   -> [(k, v), ...]: map in RESP3; array of 2-arrays in RESP2
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ class Pairs(list):
     """Held flat as [a1, b1, a2, b2, ...] (what RESP2 sends); RESP3 sends it as an
     array of [a, b] arrays, as Redis 7 does for ZRANGE WITHSCORES, ZPOPMIN with a
     count, HRANDFIELD WITHVALUES."""
+
+    __slots__ = ()
+
+
+class KeyedPairs(list):
+    """[(key, value), ...] that RESP3 sends as a map and RESP2 as an array of [key,
+    value] arrays: XREAD / XREADGROUP's per-stream replies (keys may repeat)."""
 
     __slots__ = ()
 

@@ -15,6 +15,7 @@ from raftredis.reply import (
     CommandError,
     Double,
     Error,
+    KeyedPairs,
     Map,
     Pairs,
     Push,
@@ -117,6 +118,13 @@ def _encode_other(parts: list[bytes], value: object, resp: int) -> None:
     elif isinstance(value, Map):
         parts.append((b"%%%d\r\n" if resp == 3 else b"*%d\r\n") % (len(value) * (1 if resp == 3 else 2)))
         for k, v in value.items():
+            encode_into(parts, k, resp)
+            encode_into(parts, v, resp)
+    elif isinstance(value, KeyedPairs):
+        parts.append((b"%%%d\r\n" if resp == 3 else b"*%d\r\n") % len(value))
+        for k, v in value:
+            if resp != 3:
+                parts.append(b"*2\r\n")
             encode_into(parts, k, resp)
             encode_into(parts, v, resp)
     elif isinstance(value, Pairs):

@@ -12,7 +12,7 @@ entries, which our encoder has no type for.
 
 from __future__ import annotations
 
-from raftredis.reply import NULL_ARRAY, SYNTAX_ERR, Error
+from raftredis.reply import NULL_ARRAY, SYNTAX_ERR, Error, KeyedPairs
 from raftredis.statemachine.errors import fail
 from raftredis.statemachine.parse import parse_int, to_int
 from raftredis.statemachine.registry import Ctx, Family
@@ -151,25 +151,25 @@ def _read(ctx: Ctx, args: list[bytes], group_mode: bool) -> object:
             plan.append((key, s, g, MAX_ID))
         else:
             plan.append((key, s, g, parse_id(id_arg, 0, strict=True)))
-    out: list[object] = []
+    out = KeyedPairs()  # a map in RESP3, [key, entries] pairs in RESP2
     for key, s, g, after in plan:
         if s is None:
             continue
         if g is None:
             if s.entries and s.entries.keys()[-1] > after:
-                out.append([key, [entry_reply(*e) for e in _entries(s, after, count)]])
+                out.append((key, [entry_reply(*e) for e in _entries(s, after, count)]))
             continue
         assert cname is not None
         c = consumer_of(g, cname, ctx.now)
         if after != MAX_ID:
-            out.append([key, _history(s, g, c, after, count, ctx.now)])
+            out.append((key, _history(s, g, c, after, count, ctx.now)))
             continue
         if not s.entries or s.entries.keys()[-1] <= g.last_id:
             continue
         batch = _entries(s, g.last_id, count)
         for sid, _fields in batch:
             _deliver(s, g, c, cname, sid, ctx.now, noack)
-        out.append([key, [entry_reply(*e) for e in batch]])
+        out.append((key, [entry_reply(*e) for e in batch]))
     return out if out else NULL_ARRAY
 
 
