@@ -298,6 +298,11 @@ class StateMachine:
                 return Status("PONG") if len(args) == 1 else args[1]
             if known.name == "echo" and len(args) == 2:
                 return args[1]
+            if known.name == "select" and len(args) == 2:  # one database, as the server
+                if args[1].lstrip(b"-").isdigit():
+                    return Status("OK") if int(args[1]) == 0 else \
+                        Error("ERR DB index is out of range")
+                return Error("ERR value is not an integer or out of range")
             # Connection and server commands live outside the state machine.
             return Error("ERR This Redis command is not allowed from script")
         fn, spec = entry

@@ -149,6 +149,17 @@ def test_reply_conversions_into_lua(ref: Ref) -> None:
         ev("return redis.call('type', 'h')"), ev("return redis.call('ping')"),
         ev("return redis.call('del', 'h', 's', 'nokey')"),
         ev("return redis.call('exists', 'z')"),
+        ev("return redis.call('blpop', 'nolist', 0)"), ev("return redis.call('blpop', 'l', 0)"),
+        ev("return redis.call('xadd', 'st', '1-1', 'f', 'v')"),
+        ev("return redis.call('xrange', 'st', '-', '+')"),
+        ev("return redis.call('hincrbyfloat', 'h2', 'f', '1.5')"),
+        ev("return redis.call('object', 'encoding', 'n')"),
+        ev("return redis.call('watch', 'n')"), ev("return redis.call('select', 0)"),
+        ev("return redis.pcall('select', 'x')"),
+        ev("return redis.call('sort', 'l', 'alpha')"),
+        ev("return redis.call('spop', 'nosuchset')"),
+        ev("redis.setresp(3); return redis.call('hrandfield', 'nokey', 1, 'withvalues')"),
+        ev("return redis.call('ttl', 'n')"), ev("return redis.call('setex', 'ex', 100, 'v')"),
     ])
 
 
