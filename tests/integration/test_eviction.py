@@ -170,6 +170,10 @@ def test_noeviction_refuses_writes_with_redis_oom(tmp_path: Path) -> None:
         r = redis.Redis(port=c.nodes[lead].port, socket_timeout=30)
         info = r.info("memory")
         assert int(info["used_memory"]) <= 2 * 1024 * 1024 + BATCH_BYTES
+        assert (info["maxmemory"], info["maxmemory_human"], info["maxmemory_policy"]) == \
+            (2 << 20, "2.00M", "noeviction")
+        ratio = info["used_memory_rss"] / info["used_memory"]
+        assert abs(float(info["mem_fragmentation_ratio"]) - ratio) < 0.5  # read moments apart
         applied = int(c.info(lead)["raft_applied_index"])
         reply = call("127.0.0.1", c.nodes[lead].port, "SET", "one-more", "x", timeout=10)
         assert isinstance(reply, hiredis.ReplyError) and str(reply) == OOM  # the wire text
