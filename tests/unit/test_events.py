@@ -270,3 +270,13 @@ def test_a_restored_snapshot_invalidates_every_tracking_client() -> None:
     hub.tracking.remember(1, [b"k"])
     hub.state_replaced()
     assert c.got == [Push([b"invalidate", None])]
+
+
+def test_evicted_for_the_keys_the_eviction_entry_removed() -> None:
+    sm = StateMachine()
+    sm.apply([b"set", b"a", b"1"], 1000)
+    sm.record_changes(True)
+    sm.apply_evict([b"a", b"missing"], volatile=False)
+    evs = [e for c in sm.take_changes() for e in notify.events(c)]
+    assert evs == [(notify.EVICTED, b"evicted", b"a")]
+    assert notify.messages(notify.parse_flags("Ee"), evs) == [(b"__keyevent@0__:evicted", b"a")]
