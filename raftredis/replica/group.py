@@ -208,7 +208,7 @@ class ReplicaGroup:
         self.publisher = Publisher(
             self.id, loop, self.router, lambda op: self.proposals.submit(op),
             lambda msg: self._transport.send(msg) if self._transport is not None else None,
-            lambda: self.term, config.cluster_down_wait_ms / 1000, ports.rng)
+            lambda: self.term, config.cluster_down_wait_ms / 1000)
         self.applier.publish = self.publisher.deliver
 
     # ------------------------------------------------------------------ lifecycle

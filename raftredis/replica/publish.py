@@ -18,7 +18,7 @@ leader may have logged it or not).
 from __future__ import annotations
 
 import asyncio
-import random
+import os
 from collections.abc import Callable
 
 from raftredis.replica import ops as logops
@@ -35,7 +35,7 @@ class Publisher:
     def __init__(self, node_id: int, loop: asyncio.AbstractEventLoop, router: Router,
                  submit: Callable[[logops.Publish], asyncio.Future],
                  send: Callable[[PublishForward], None], term: Callable[[], int],
-                 wait_s: float, rng: random.Random) -> None:
+                 wait_s: float, first_request: int | None = None) -> None:
         self._id = node_id
         self._loop = loop
         self._router = router
@@ -46,8 +46,10 @@ class Publisher:
         self._events = None  # raftredis.events.EventHub, once the server attaches it
         self._waiting: dict[int, asyncio.Future] = {}
         # Request ids start at random so an entry forwarded by an earlier run of this
-        # node (replayed from the log) never answers a request of this run.
-        self._next = rng.getrandbits(62) + 1
+        # node (replayed from the log) never answers a request of this run. (Not from
+        # the group's seeded random source: that would shift the simulator's draws.)
+        self._next = first_request if first_request is not None else \
+            (int.from_bytes(os.urandom(8), "big") >> 2) + 1
         self.forwarded = 0
 
     def attach(self, events) -> None:

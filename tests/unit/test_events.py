@@ -201,8 +201,6 @@ class FakeRouter:
 
 
 def _publisher(loop, leader: bool, wait_s: float = 5.0):
-    import random
-
     submitted, sent = [], []
 
     def submit(op):
@@ -210,8 +208,7 @@ def _publisher(loop, leader: bool, wait_s: float = 5.0):
         fut = loop.create_future()
         return fut
 
-    p = Publisher(2, loop, FakeRouter(leader, 1), submit, sent.append, lambda: 7, wait_s,
-                  random.Random(1))
+    p = Publisher(2, loop, FakeRouter(leader, 1), submit, sent.append, lambda: 7, wait_s, 1)
     return p, submitted, sent
 
 
