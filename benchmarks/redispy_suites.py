@@ -1,7 +1,7 @@
 """redis-py's own test suites against a one-node raftredis and a real redis-server,
 side by side (issue 18): pass / fail / skip counts per suite and protocol.
 
-    python3 -m benchmarks.redispy_suites [--suites test_scripting.py,test_lock.py,...]
+    python3 -m benchmarks.redispy_suites [--suites test_scripting.py,...] [--nodes 3]
 
 The suites are those of the installed redis-py version, fetched as its source release
 (`pip download --no-deps --no-binary :all: redis==<version>`) into a cache directory.
@@ -56,6 +56,16 @@ def _pings(port: int) -> bool:
         return False
 
 
+def start_cluster(workdir: Path, n: int):
+    """n raftredis nodes; the suites talk to the leader (RedisCluster finds the rest)."""
+    from benchmarks.servers import RaftCluster, Registry
+
+    registry = Registry()
+    cluster = RaftCluster(registry, "raftredis", workdir, n, extra=["--log-level", "warning"])
+    cluster.start()
+    return registry, cluster.leader_port()
+
+
 def start(kind: str, workdir: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     if kind == "redis":
@@ -83,14 +93,15 @@ def stop(proc: subprocess.Popen) -> None:
 _SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|error|errors|xfailed|xpassed)")
 
 
-def run_suite(tests: Path, suite: str, port: int, protocol: int, kind: str) -> dict[str, int]:
+def run_suite(tests: Path, suite: str, port: int, protocol: int, kind: str,
+              nodes: int = 1) -> dict[str, int]:
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
             "--timeout", "60", str(tests / suite),
             f"--redis-url=redis://127.0.0.1:{port}", f"--protocol={protocol}"]
-    if kind == "raftredis":
+    if kind.startswith("raftredis"):
         # INFO says cluster_enabled:1, so redis-py's suite runs in cluster mode
-        # (RedisCluster) and waits for this many nodes: ours is one shard of one node.
-        argv.append("--redis-cluster-nodes=1")
+        # (RedisCluster) and waits for this many nodes (CLUSTER NODES lists them all).
+        argv.append(f"--redis-cluster-nodes={nodes}")
     out = subprocess.run(argv, cwd=tests.parent, capture_output=True, text=True,
                          timeout=900).stdout
     counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
@@ -110,6 +121,8 @@ def main() -> None:
     ap.add_argument("--suites", default=DEFAULT_SUITES)
     ap.add_argument("--protocols", default="2,3")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--nodes", type=int, default=1,
+                    help="raftredis nodes (>1: a real cluster, the suites talk to its leader)")
     args = ap.parse_args()
     tests = redispy_tests()
     results: dict[str, dict] = {}
@@ -117,16 +130,21 @@ def main() -> None:
         for kind in ("raftredis", "redis"):
             d = Path(work) / kind
             d.mkdir()
-            proc, port = start(kind, d)
+            if kind == "raftredis" and args.nodes > 1:
+                registry, port = start_cluster(d, args.nodes)
+                halt = registry.stop_all
+            else:
+                proc, port = start(kind, d)
+                halt = lambda p=proc: stop(p)  # noqa: E731
             try:
                 for suite in args.suites.split(","):
                     for protocol in map(int, args.protocols.split(",")):
                         started = time.monotonic()
-                        counts = run_suite(tests, suite, port, protocol, kind)
+                        counts = run_suite(tests, suite, port, protocol, kind, args.nodes)
                         counts["seconds"] = round(time.monotonic() - started, 1)
                         results[f"{kind} {suite} RESP{protocol}"] = counts
             finally:
-                stop(proc)
+                halt()
     print(f"redis-py {version('redis')} suites, passed/failed/skipped/errors")
     print(f"{'suite':<24}{'RESP':>5}  {'raftredis':>16}  {'redis-server':>16}")
     for suite in args.suites.split(","):
