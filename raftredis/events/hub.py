@@ -39,12 +39,17 @@ class EventHub:
     # ------------------------------------------------------------------ applied changes
     def active(self) -> bool:
         """Whether the applier must record changes for us."""
-        return bool(self.flags and self.pubsub.any()) or self.tracking.active()
+        # (Any subscriber at all: a script's PUBLISH arrives as a change.)
+        return self.pubsub.any() or self.pubsub.any_shard() or self.tracking.active()
 
     def on_changes(self, changes: ChangeSet) -> None:
         tracking = self.tracking.active()
         flags = self.flags if self.pubsub.any() else 0
         for change in changes.changes:
+            if change.kind is ChangeKind.MESSAGE:  # PUBLISH / SPUBLISH from a script
+                args = change.args
+                self.publish(bytes(args[1]), bytes(args[2]), change.command == "spublish")
+                continue
             if tracking:
                 if change.kind is ChangeKind.FLUSH:
                     self.tracking.invalidate_all()

@@ -58,8 +58,11 @@ class PubSub:
         _drop(self._shard, channel, sink)
 
     def any(self) -> bool:
-        """Someone is subscribed to something (else publishing costs nothing)."""
+        """Someone is subscribed to a channel or pattern (keyspace events go there)."""
         return bool(self._channels or self._patterns)
+
+    def any_shard(self) -> bool:
+        return bool(self._shard)
 
     # ------------------------------------------------------------------ delivery
     def publish(self, channel: bytes, message: bytes) -> int:

@@ -17,6 +17,7 @@ class ChangeKind(enum.Enum):
     EXPIRED = "expired"  # the leader's expiry entry deleted these keys
     EVICTED = "evicted"  # the leader's eviction entry deleted these keys
     FLUSH = "flush"  # FLUSHALL / FLUSHDB: every key
+    MESSAGE = "message"  # a script's PUBLISH / SPUBLISH (args): every node delivers it
 
 
 @dataclass(frozen=True, slots=True)

@@ -298,6 +298,8 @@ class StateMachine:
                 return Status("PONG") if len(args) == 1 else args[1]
             if known.name == "echo" and len(args) == 2:
                 return args[1]
+            if known.name in ("publish", "spublish"):
+                return self._script_publish(known.name, args, read_only)
             if known.name == "select" and len(args) == 2:  # one database, as the server
                 if args[1].lstrip(b"-").isdigit():
                     return Status("OK") if int(args[1]) == 0 else \
@@ -326,6 +328,18 @@ class StateMachine:
         if self._changes is not None:
             self._note(top, args, reply, existed, now)
         return reply
+
+    def _script_publish(self, name: str, args: list[bytes], read_only: bool) -> object:
+        """PUBLISH from a script: a change every node delivers as it applies the entry
+        (raftredis.events). The script sees 0: a receiver count is each node's own, and
+        a script must run the same on every replica."""
+        if len(args) != 3:
+            return Error("ERR Wrong number of args calling Redis command from script")
+        if read_only or not self._ctx.write:  # a read is served by one node: no delivery
+            return Error("ERR Write commands are not allowed from read-only scripts.")
+        if self._changes is not None:
+            self._changes.append(Change(ChangeKind.MESSAGE, (), name, list(args)))
+        return 0
 
     # ---- expiry -------------------------------------------------------------------------
     def apply_expire(self, keys: list[bytes], now_ms: int) -> int:

@@ -178,16 +178,33 @@ def test_hub_publishes_events_of_applied_changes() -> None:
     settings = FakeSettings("")
     sub = FakeConn(1)
     hub = EventHub(settings, {1: sub}.get)
+    assert not hub.active()  # nobody listens: the applier need not record
     hub.pubsub.subscribe(sub, b"__keyevent@0__:set")
-    assert not hub.active()  # notifications off: the applier need not record
-    for fn in settings.listeners:
-        fn("notify-keyspace-events", "E$")
     assert hub.active()
     sm = StateMachine()
     sm.record_changes(True)
     sm.apply([b"set", b"k", b"v"], 1000)
     hub.on_changes(ChangeSet(1, sm.take_changes()))
+    assert sub.got == []  # notifications off
+    for fn in settings.listeners:
+        fn("notify-keyspace-events", "E$")
+    sm.apply([b"set", b"k", b"v"], 1000)
+    hub.on_changes(ChangeSet(2, sm.take_changes()))
     assert sub.got == [Push([b"message", b"__keyevent@0__:set", b"k"])]
+
+
+def test_a_scripts_publish_is_delivered_where_it_applies() -> None:
+    sub = FakeConn(1)
+    hub = EventHub(FakeSettings(""), {1: sub}.get)
+    hub.pubsub.subscribe(sub, b"jobs")
+    sm = StateMachine()
+    sm.record_changes(hub.active())
+    script = b"redis.call('rpush', KEYS[1], ARGV[1]); return redis.call('publish', 'jobs', ARGV[1])"
+    assert sm.apply([b"eval", script, b"1", b"q", b"j1"], 1000) == 0  # the same everywhere
+    hub.on_changes(ChangeSet(1, sm.take_changes()))
+    assert sub.got == [Push([b"message", b"jobs", b"j1"])]
+    ro = sm.read([b"eval_ro", b"return redis.call('publish', 'jobs', 'x')", b"0"], 1000)
+    assert "not allowed from read-only scripts" in ro
 
 
 # ------------------------------------------------------------------ PUBLISH through the log
