@@ -642,7 +642,8 @@ class ReplicaGroup:
                          stall_threshold_ms=watch.threshold_ms,
                          elections_started=roles.elections_started,
                          leader_changes=roles.leader_changes,
-                         keepalive=self._ports.keepalive is not None, vouches=self.vouches)
+                         keepalive=self._ports.keepalive is not None
+                         and self._ports.keepalive.running(), vouches=self.vouches)
 
     def latency(self, args: list[bytes]) -> object:
         """LATENCY <subcommand> ...: this node's loop stalls (the server's optional hook)."""

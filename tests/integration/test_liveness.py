@@ -24,6 +24,15 @@ def _terms(c: Cluster) -> dict[int, int]:
     return {i: int(c.info(i)["raft_term"]) for i in c.nodes}
 
 
+def _settled(c: Cluster, lead: int) -> dict[int, int]:
+    """Every node follows `lead` in one term (a node may still be connecting)."""
+    def agreed() -> dict[int, int] | None:
+        terms = _terms(c)
+        leaders = {c.info(i).get("raft_leader_id") for i in c.nodes}
+        return terms if len(set(terms.values())) == 1 and leaders == {str(lead)} else None
+    return wait_for(agreed, 20, "every node to follow the leader")
+
+
 def _sleep_on(c: Cluster, i: int, seconds: float) -> threading.Thread:
     def run() -> None:
         assert call("127.0.0.1", c.nodes[i].port, "DEBUG", "SLEEP", str(seconds),
@@ -54,7 +63,7 @@ def test_a_two_second_stall_keeps_the_term(cluster: Cluster, who: str) -> None:
     # Every node has heard the others' notices before the stall starts.
     wait_for(lambda: all(c.info(i)["raft_keepalive"] == "1" for i in c.nodes), 10,
              "the keep-alive side channel on every node")
-    before = _terms(c)
+    before = _settled(c, lead)
     target = lead if who == "leader" else next(i for i in c.nodes if i != lead)
     t = _sleep_on(c, target, 2)
     t.join(timeout=40)
@@ -75,7 +84,7 @@ def test_a_wedged_leader_is_replaced_after_the_stall_limit(tmp_path: Path) -> No
         _writes_work(c, lead, "before")
         wait_for(lambda: all(c.info(i)["raft_keepalive"] == "1" for i in c.nodes), 10,
                  "the keep-alive side channel on every node")
-        t = _sleep_on(c, lead, 8)
+        t = _sleep_on(c, lead, 12)
         started = time.monotonic()
         others = [i for i in c.nodes if i != lead]
 
@@ -87,8 +96,9 @@ def test_a_wedged_leader_is_replaced_after_the_stall_limit(tmp_path: Path) -> No
         new = wait_for(new_leader, 20, "a new leader while the old one is wedged",
                        interval=0.05)
         took = time.monotonic() - started
-        # Held off while the loop was merely stalled; replaced soon after the limit.
-        assert limit_s - 0.2 <= took <= limit_s + 4.0, took
+        # Held off while the loop was merely stalled; replaced soon after the limit (plus
+        # how long the last notice vouches, 1 s, and an election; loose for loaded CI).
+        assert limit_s - 0.2 <= took <= limit_s + 1.0 + 4.0, took
         _writes_work(c, new, "during")
         t.join(timeout=40)
         # The old leader wakes, hears the new term and follows.
@@ -109,7 +119,7 @@ def test_debug_is_refused_unless_enabled(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("how", ["kill", "stop"])
 def test_a_dead_or_frozen_leader_is_replaced_quickly(tmp_path: Path, how: str) -> None:
-    """kill -9 / SIGSTOP stop the keep-alive thread with the process, so nothing vouches
+    """kill -9 / SIGSTOP silence the keep-alive helper with the node, so nothing vouches
     and failover takes an election timeout (300-600 ms here). The bound checked is
     loose on purpose (a loaded CI machine); the note reports the measured median."""
     c = Cluster(tmp_path).start()

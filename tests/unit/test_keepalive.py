@@ -1,16 +1,21 @@
 """The keep-alive side channel: its wire format refuses forged, misaddressed and
-replayed notices; two real threads on loopback UDP vouch for a stalled loop only while
-it is stalled and not wedged; RaftCore.note_alive moves timers only."""
+replayed notices; two real helper processes on loopback UDP vouch for a stalled loop
+only while it is stalled and not wedged (and never for a stopped process);
+RaftCore.note_alive moves timers only."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 
 from raftredis.raft.types import Role
-from raftredis.replica.keepalive import KeepAlive, KeepAliveTimes
+from raftredis.replica.keepalive import KeepAlive, KeepAliveTimes, process_stopped
 from raftredis.transport import beacon
 from tests.sim.script import Script
 
@@ -116,7 +121,6 @@ def test_a_stalled_loop_is_vouched_for_until_it_is_wedged(pair) -> None:
     # A stops turning (its loop is busy): B vouches for it, in term 3 only.
     wait_for(lambda: b.vouching(3, now()) == [1])
     assert b.vouching(4, now()) == []
-    assert a.vouching(3, now()) == []  # B's loop is fine, nothing to vouch
 
     # A turns again: its notices say so, and B stops vouching.
     def turning() -> bool:
@@ -144,6 +148,29 @@ def test_a_peer_with_another_secret_is_never_heard() -> None:
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_stopped_process_is_seen_as_stopped() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not process_stopped(proc.pid)
+        os.kill(proc.pid, signal.SIGSTOP)
+        wait_for(lambda: process_stopped(proc.pid))
+        os.kill(proc.pid, signal.SIGCONT)
+        wait_for(lambda: not process_stopped(proc.pid))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_helper_stops_with_the_node(pair) -> None:
+    a, _ = pair
+    pid = a.helper_pid
+    wait_for(a.running)
+    a.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not a.running()
 
 
 def test_a_taken_port_means_no_side_channel() -> None:
