@@ -54,7 +54,7 @@ class EventHub:
                 if change.kind is ChangeKind.FLUSH:
                     self.tracking.invalidate_all()
                 elif change.keys and not isinstance(change.reply, Error):
-                    self.tracking.invalidate(change.keys)
+                    self.tracking.invalidate(_touched(change))
             if flags:
                 for channel, message in notify.messages(flags, notify.events(change)):
                     self.pubsub.publish(channel, message)
@@ -84,3 +84,12 @@ class EventHub:
             self.tracking.disable(client.id, client.tracking)
             client.tracking = None
         client.update_dispatch()
+
+
+def _touched(change) -> list[bytes] | tuple[bytes, ...]:
+    """The change's keys, less those missing both before and after it (DEL of a missing
+    key changed nothing: Redis does not invalidate it either)."""
+    keys, was, now = change.keys, change.existed, change.exists
+    if len(was) != len(keys) or len(now) != len(keys):
+        return keys
+    return [k for k, a, b in zip(keys, was, now, strict=True) if a or b]

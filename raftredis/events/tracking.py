@@ -148,11 +148,10 @@ class Tracking:
         target = conn
         if mode.redirect:
             target = self._lookup(mode.redirect)
-            if target is None:
-                if not mode.broken_redirect:
-                    mode.broken_redirect = True
-                    if conn.client.resp == 3:
-                        conn.push(Push([b"tracking-redir-broken", mode.redirect]))
+            if target is None:  # said at each invalidation it cannot deliver, as Redis
+                mode.broken_redirect = True
+                if conn.client.resp == 3:
+                    conn.push(Push([b"tracking-redir-broken", mode.redirect]))
                 return
         if target.client.resp == 3:
             target.push(Push([b"invalidate", keys]))

@@ -43,6 +43,8 @@ class Conn:
         if resp3:  # HELLO's reply names the server: read and drop it
             self.sock.sendall(_cmd(b"HELLO", b"3"))
             self.step([])
+        self.sock.sendall(_cmd(b"CLIENT", b"ID"))  # for {id:name} in later steps
+        self.id = int(self.step([]).split(b"\r\n", 1)[0][1:])
 
     def step(self, lines: list[str]) -> bytes:
         self.n += 1
@@ -62,18 +64,36 @@ class Conn:
         self.sock.close()
 
 
-def run(port: int, steps: list[Step], resp3: bool = False) -> list[tuple[str, bytes]]:
+def run(port: int, steps: list[Step], resp3: bool = False,
+        mask_ids: bool = False) -> list[tuple[str, bytes]]:
+    """`mask_ids`: client ids in replies are shown as {id:name} (they differ by server)."""
     conns: dict[str, Conn] = {}
+    ids: dict[str, int] = {}  # every connection's client id, closed ones too
     out = []
     try:
         for name, lines in steps:
+            if name.startswith("close "):  # ("close r", []): that connection goes away
+                conns.pop(name[6:]).close()
+                continue
             if name not in conns:
                 conns[name] = Conn(port, resp3)
-            out.append((name, conns[name].step(lines)))
+                ids[name] = conns[name].id
+            # {id:r}: the client id of connection r on this server, in and out
+            lines = [_with_ids(x, ids) for x in lines]
+            got = conns[name].step(lines)
+            for other, cid in ids.items() if mask_ids else ():
+                got = got.replace(b":%d\r\n" % cid, b":{id:%s}\r\n" % other.encode())
+            out.append((name, got))
     finally:
         for c in conns.values():
             c.close()
     return out
+
+
+def _with_ids(line: str, ids: dict[str, int]) -> str:
+    for name, cid in ids.items():
+        line = line.replace("{id:" + name + "}", str(cid))
+    return line
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +126,12 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
     srv.stop()
 
 
-def same(redis_port: int, ours: ServerProc, steps: list[Step], resp3: bool = False) -> None:
-    want = run(redis_port, steps, resp3)
-    got = run(ours.port, steps, resp3)
-    for (name, w), (_, g), (_, lines) in zip(want, got, steps, strict=True):
+def same(redis_port: int, ours: ServerProc, steps: list[Step], resp3: bool = False,
+         mask_ids: bool = False) -> None:
+    want = run(redis_port, steps, resp3, mask_ids)
+    got = run(ours.port, steps, resp3, mask_ids)
+    done = [s for s in steps if not s[0].startswith("close ")]
+    for (name, w), (_, g), (_, lines) in zip(want, got, done, strict=True):
         assert g == w, f"{name}: {lines}:\n redis: {w!r}\n ours:  {g!r}"
 
 
@@ -229,3 +251,27 @@ TRACKING = [
 
 def test_client_tracking_resp3(redis_port: int, ours: ServerProc) -> None:
     same(redis_port, ours, TRACKING, resp3=True)
+
+
+REDIRECT = [
+    ("r", ["SUBSCRIBE __redis__:invalidate"]),
+    ("c", ["CLIENT TRACKING on REDIRECT {id:r}", "GET k", "GET j"]),
+    ("w", ["SET k 1", "DEL j"]),
+    ("r", []),
+    ("c", ["CLIENT TRACKING off", "CLIENT TRACKING on BCAST PREFIX b REDIRECT {id:r}"]),
+    ("w", ["SET b1 x"]),
+    ("w", ["SET a1 x"]),
+    ("r", []),
+    ("close r", []),
+    ("w", ["SET b2 x"]),
+    ("c", ["CLIENT TRACKINGINFO", "PING"]),
+    ("w", ["SET b3 x"]),
+    ("c", ["CLIENT TRACKING off"]),
+]
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_client_tracking_redirect(redis_port: int, ours: ServerProc, resp3: bool) -> None:
+    """Invalidations to another connection (a RESP2 one must listen on
+    __redis__:invalidate), and what the tracking client hears once it is gone."""
+    same(redis_port, ours, REDIRECT, resp3, mask_ids=True)
