@@ -79,9 +79,10 @@ end
 libs.math.randomseed = function(s) py_seed(s) end
 local real_collect = collectgarbage
 S.collectgarbage = function(opt, arg)
-  if opt == "count" then return 0 end  -- a memory reading differs between replicas
-  if opt == "step" then return false end
-  return real_collect(opt, arg) and 0
+  -- A memory reading differs between replicas: scripts get 0, whatever they ask; and
+  -- they may run a collection but not stop or retune the shared state's collector.
+  if opt == nil or opt == "collect" or opt == "step" then real_collect(opt, arg) end
+  return 0
 end
 S.gcinfo = function() return 0 end
 
@@ -114,7 +115,6 @@ local function proxy(t)
   protected[p] = true
   return p
 end
-R.proxy = proxy
 S.rawset = function(t, k, v)
   if protected[t] then readonly_error() end
   return rawset(t, k, v)
@@ -325,7 +325,6 @@ function R.reset()
 end
 
 R.rawget = rawget
-R.next = next
 R.type = type
 return R
 """
