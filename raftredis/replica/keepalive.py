@@ -309,6 +309,12 @@ class KeepAlive:
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
+                # Hold none of the node's files open: not its listening ports, and not
+                # its stdout (a reader waiting for the node's output to end would wait
+                # for the helper too).
+                null = os.open(os.devnull, os.O_RDWR)
+                for std in (0, 1, 2):
+                    os.dup2(null, std)
                 fd = sock.fileno()
                 os.closerange(3, fd)
                 os.closerange(fd + 1, 1 << 16)
