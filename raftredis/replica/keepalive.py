@@ -151,8 +151,9 @@ class _Board:
         for slot in range(self.SLOTS):
             pid, term, at, leader, stalled = self._SLOT.unpack_from(
                 self.mem, self._SLOTS_AT + slot * self._SLOT.size)
-            if pid:
-                out[pid] = _Heard(at, term, bool(leader), stalled)
+            if not pid:
+                break  # slots are taken in order: the rest are empty
+            out[pid] = _Heard(at, term, bool(leader), stalled)
         return out
 
     def write_helper(self, alive_at: float, st: KeepAliveStats) -> None:
