@@ -280,7 +280,7 @@ class StateMachine:
         """Where the node runs this command: its spec's route, except that a script or
         function that cannot write (`no-writes`) is a read, with no log entry."""
         if spec.group == "scripting" and spec.route is Route.WRITE \
-                and cannot_write(self.scripting, args):
+                and cannot_write(self.scripting, args, self._ctx):
             return Route.READ
         return spec.route
 

@@ -284,7 +284,7 @@ def _function_restore(ctx: Ctx, sc: Scripting, args: list[bytes]) -> object:
 
 
 # ---- routing --------------------------------------------------------------------------
-def cannot_write(sc: Scripting, args: list[bytes]) -> bool:
+def cannot_write(sc: Scripting, args: list[bytes], ctx: Ctx) -> bool:
     """Whether this EVAL/EVALSHA/FCALL refuses every write (a `no-writes` script or
     function): the node may serve it as a ReadIndex read, with no log entry."""
     if len(args) < 2:
@@ -295,5 +295,5 @@ def cannot_write(sc: Scripting, args: list[bytes]) -> bool:
     if name == b"evalsha":
         return sc.script_is_read_only(None, args[1])
     if name == b"fcall":
-        return sc.function_is_read_only(args[1])
+        return sc.function_is_read_only(args[1], ctx)
     return False

@@ -153,6 +153,11 @@ def test_scripts_and_functions_survive_a_snapshot() -> None:
     assert a(restored, "FCALL", "put", 1, "k", "v") == "OK"
     assert r(restored, "FCALL_RO", "peek", 1, "k") == b"v"
     assert r(restored, "FUNCTION", "DUMP") == r(sm, "FUNCTION", "DUMP")
+    fresh = StateMachine()  # a restored node routes a no-writes function as a read at once
+    buf.seek(0)
+    fresh.restore_snapshot(buf)
+    spec = lookup(b"FCALL")
+    assert spec is not None and fresh.route(spec, [b"FCALL", b"peek", b"1", b"k"]) is Route.READ
     assert a(restored, "FUNCTION", "LOAD", LIB) == Error("ERR Library 'lib' already exists")
 
 

@@ -269,8 +269,8 @@ class Scripting:
         return self.engine.run(f.fn, keys, argv, ctx, read_only, name.decode("utf-8", "replace"),
                                function=True)
 
-    def function_is_read_only(self, name: bytes) -> bool:
-        found = self.functions.get(name)
+    def function_is_read_only(self, name: bytes, ctx: Ctx) -> bool:
+        found = self.find_function(ctx, name)  # (loads a restored snapshot's libraries)
         return found is not None and "no-writes" in found[1].flags
 
     # ---- snapshot ---------------------------------------------------------------------
