@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.integration.families_support import family_fixture, params
-from tests.integration.harness import wait_for
+from tests.integration.harness import Cluster, wait_for
 
 fam = family_fixture("admin")
 
@@ -216,3 +216,20 @@ def test_client_unblock_ends_a_blocking_pop(fam, reason):
     finally:
         blocked.close()
         r.close()
+
+
+def test_shutdown_stops_the_node_after_saving(tmp_path):
+    """SHUTDOWN SAVE on a one-node cluster: a snapshot is written, then the process
+    stops by its own graceful path (the client sees the connection close)."""
+    cluster = Cluster(tmp_path, n=1).start()
+    try:
+        cluster.wait_leader(timeout=30)
+        node = cluster.nodes[1]
+        r = redis.Redis(port=node.port, socket_timeout=15)
+        r.set("shut:k", "v")
+        with pytest.raises(redis.ConnectionError):
+            r.execute_command("SHUTDOWN", "SAVE")
+        wait_for(lambda: not node.alive(), 20, "the node to stop")
+        assert any(p.name.startswith("snap-") for p in (tmp_path / "node1").rglob("snap-*"))
+    finally:
+        cluster.stop()
