@@ -116,7 +116,7 @@ class Evictor:
             key = pick()
             if key is None:
                 break
-            size = db.sizes.get(key, 0)
+            size = db.size_of(key)
             self._pending[key] = size
             self._pending_bytes += size
             victims.append(key)

@@ -28,7 +28,8 @@ class AccessClock:
     per LRU tick (and per LFU value of the current minute) is shared by every key read
     in it, so the readings cost a dict slot per key, not an int object too."""
 
-    __slots__ = ("policy", "_rng", "_tick", "_tick_obj", "_lfu_minute", "_lfu_objs")
+    __slots__ = ("policy", "_rng", "_tick", "_tick_obj", "_lfu_minute", "_lfu_objs",
+                 "_seen", "_lfu")
 
     def __init__(self, policy: MemoryPolicy) -> None:
         self.policy = policy
@@ -39,9 +40,14 @@ class AccessClock:
         self._tick_obj = 0
         self._lfu_minute = -1
         self._lfu_objs: dict[int, int] = {}
+        self._seen = ""  # the policy name `_lfu` was derived from (touch runs per access)
+        self._lfu = False
 
     def touch(self, access: dict[bytes, int], key: bytes, now_ms: int) -> None:
-        if self.policy.lfu:
+        name = self.policy.policy
+        if name is not self._seen:
+            self._seen, self._lfu = name, name.endswith("-lfu")
+        if self._lfu:
             access[key] = self._lfu_value(self._lfu_next(access.get(key), now_ms), now_ms)
         else:
             tick = now_ms // LRU_TICK_MS

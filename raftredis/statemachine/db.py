@@ -12,11 +12,12 @@ replica changes state only through the log.
 Family modules use this API only: reading `data`/`expires` directly is fine, but keys
 must be added and removed through `set`/`put`/`delete` so the indexes stay right.
 
-Memory accounting (see memory.py) is kept incrementally: every key that may have
-changed (set, put, fetched for a write, its TTL changed) is marked, and `settle()`,
-which the machine calls after each command, re-estimates only the marked keys;
-`delete` takes a key's figure off at once. So `used` is always the sum of
-`key_size` over the keyspace, whatever sequence of writes led there.
+Memory accounting (see memory.py) is kept incrementally: before a key may change (set,
+put, fetched for a write, its TTL changed) it is marked with the figure `used` counts
+for it, and `settle()`, which the machine calls after each command, re-estimates only
+the marked keys; `delete` takes a key's counted figure off at once. Between commands
+`used` is the sum of `key_size` over the keyspace, whatever writes led there; no
+per-key figure is stored (a dict slot per key would cost a sixth of a small key).
 `access` holds each key's LRU/LFU reading (access.py); deletes drop it here.
 """
 
@@ -36,7 +37,7 @@ from raftredis.statemachine.values import wrongtype
 
 
 class Keyspace:
-    __slots__ = ("data", "expires", "_deadlines", "_scan", "raw", "sizes", "used", "_dirty",
+    __slots__ = ("data", "expires", "_deadlines", "_scan", "raw", "used", "_dirty",
                  "access", "clock", "expired_count", "lazy")
 
     def __init__(self) -> None:
@@ -48,9 +49,9 @@ class Keyspace:
         # reports as "raw" whatever their length, as Redis does. Any new value clears the
         # mark; it is not snapshotted (a restore re-encodes, as Redis's RDB load does).
         self.raw: set[bytes] = set()
-        self.sizes: dict[bytes, int] = {}  # key -> its estimated bytes, as of the last settle
-        self.used = 0  # the sum of sizes
-        self._dirty: dict[bytes, None] = {}  # keys to re-estimate at the next settle
+        self.used = 0  # the sum of key_size over the keys (between commands)
+        # Keys to re-estimate at the next settle -> the figure `used` counts for them now.
+        self._dirty: dict[bytes, int] = {}
         self.access: dict[bytes, int] = {}  # key -> LRU/LFU reading (not replicated)
         self.clock = AccessClock(MemoryPolicy())  # turns accesses into readings
         self.expired_count = 0  # keys removed because their deadline passed (INFO)
@@ -78,8 +79,8 @@ class Keyspace:
                 self.delete(key)
                 self.expired_count += 1
                 return None
-        if v is not None:
-            self._dirty[key] = None  # the caller may change it in place
+        if v is not None and key not in self._dirty:
+            self._mark(key)  # the caller may change it in place
         return v
 
     def get_typed(self, key: bytes, now: int, pytype: type, write: bool = False) -> object | None:
@@ -103,6 +104,8 @@ class Keyspace:
     def set(self, key: bytes, value: object) -> None:
         """Store value under key and drop any TTL (SET semantics)."""
         data = self.data
+        if key not in self._dirty:
+            self._mark(key)
         if key in data:
             if key in self.expires:
                 self._drop_deadline(key)
@@ -111,18 +114,18 @@ class Keyspace:
         if self.raw:
             self.raw.discard(key)
         data[key] = value
-        self._dirty[key] = None
 
     def put(self, key: bytes, value: object) -> None:
         """Store value under key keeping any TTL (APPEND, INCR, SETRANGE semantics).
         Callers use get_for_write first so an expired key's TTL does not carry over."""
         data = self.data
+        if key not in self._dirty:
+            self._mark(key)
         if key not in data and self._scan is not None:
             self._scan.add(key)
         if self.raw:
             self.raw.discard(key)
         data[key] = value
-        self._dirty[key] = None
 
     def put_raw(self, key: bytes, value: bytes) -> None:
         """put() for a string changed in place: OBJECT ENCODING says raw."""
@@ -134,6 +137,9 @@ class Keyspace:
         data = self.data
         if key not in data:
             return False
+        dirty = self._dirty
+        self.used -= dirty.pop(key) if key in dirty else \
+            key_size(key, data[key], key in self.expires)
         self.lazy.discard(data.pop(key))
         if key in self.expires:
             self._drop_deadline(key)
@@ -141,38 +147,37 @@ class Keyspace:
             self._scan.discard(key)
         if self.raw:
             self.raw.discard(key)
-        self.used -= self.sizes.pop(key, 0)
-        self._dirty.pop(key, None)
         self.access.pop(key, None)
         return True
 
     def set_deadline(self, key: bytes, deadline: int) -> None:
         """Give an existing key an absolute deadline in ms (replacing any earlier one)."""
+        if key not in self._dirty:
+            self._mark(key)
         old = self.expires.get(key)
         if old is not None:
             self._deadlines.remove((old, key))
         self.expires[key] = deadline
         self._deadlines.add((deadline, key))
-        self._dirty[key] = None
 
     def persist(self, key: bytes) -> bool:
         """Drop key's TTL; True if it had one."""
         if key not in self.expires:
             return False
+        if key not in self._dirty:
+            self._mark(key)
         self._drop_deadline(key)
-        self._dirty[key] = None
         return True
 
     def clear(self) -> None:
         lazy = self.lazy
-        for big in (self.data, self.expires, self._deadlines, self.sizes, self.access):
+        for big in (self.data, self.expires, self._deadlines, self.access):
             lazy.discard(big)
         self.data = {}
         self.expires = {}
         self._deadlines = SortedList()
         self._scan = None
         self.raw = set()
-        self.sizes = {}
         self.used = 0
         self._dirty = {}
         self.access = {}
@@ -208,22 +213,28 @@ class Keyspace:
         if key in self.data:
             self.clock.touch(self.access, key, now)
 
+    def _mark(self, key: bytes) -> None:
+        """Before key changes: remember the figure `used` counts for it (0 if absent)."""
+        v = self.data.get(key)
+        self._dirty[key] = 0 if v is None else key_size(key, v, key in self.expires)
+
     def settle(self) -> None:
         """Re-estimate the keys marked since the last settle (see the module's note)."""
         dirty = self._dirty
         if not dirty:
             return
-        data, sizes, expires = self.data, self.sizes, self.expires
+        data, expires = self.data, self.expires
         used = self.used
-        for key in dirty:
+        for key, counted in dirty.items():
             v = data.get(key)
-            if v is None:
-                continue
-            n = key_size(key, v, key in expires)
-            used += n - sizes.get(key, 0)
-            sizes[key] = n
+            used += (0 if v is None else key_size(key, v, key in expires)) - counted
         self.used = used
-        self._dirty = {}
+        dirty.clear()  # (not a new dict per command)
+
+    def size_of(self, key: bytes) -> int:
+        """The figure `used` counts for key (0 if absent), between commands."""
+        v = self.data.get(key)
+        return 0 if v is None else key_size(key, v, key in self.expires)
 
     def recount(self) -> int:
         """The sum of key_size over every key, from scratch (restore, and tests)."""
@@ -274,5 +285,4 @@ class Keyspace:
         self.raw = set()
         self.access = {}
         self._dirty = {}
-        self.sizes = {k: key_size(k, v, k in expires) for k, v in data.items()}
-        self.used = sum(self.sizes.values())
+        self.used = self.recount()

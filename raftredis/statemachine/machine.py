@@ -195,8 +195,8 @@ class StateMachine:
         db = self.db
         db.settle()
         if spec.first_key == 1 and spec.last_key == 1 and spec.key_fn is None:
-            if len(args) > 1:  # the common case (one key, first argument): no key list
-                db.touch(args[1], now_ms)
+            if len(args) > 1 and args[1] in db.data:  # one key, first argument: no list
+                db.clock.touch(db.access, args[1], now_ms)
         elif spec.first_key or spec.key_fn is not None:
             for key in spec.keys(args):
                 db.touch(key, now_ms)
@@ -227,19 +227,22 @@ class StateMachine:
         except Exception:
             log.exception("state machine handler failed for %r", args[0][:64])
             return Error("ERR internal error while executing the command")
-        if (spec.first_key or spec.key_fn is not None) and spec.name not in _NO_TOUCH:
-            self._count_lookups(spec.keys(args), now_ms)
+        if spec.first_key == 1 and spec.last_key == 1 and spec.key_fn is None:
+            if len(args) > 1 and spec.name not in _NO_TOUCH:  # one key: no key list
+                self._count_lookup(args[1], now_ms)
+        elif (spec.first_key or spec.key_fn is not None) and spec.name not in _NO_TOUCH:
+            for key in spec.keys(args):
+                self._count_lookup(key, now_ms)
         return reply
 
-    def _count_lookups(self, keys: list[bytes], now_ms: int) -> None:
-        """keyspace_hits / misses and the access readings of a read's keys."""
+    def _count_lookup(self, key: bytes, now_ms: int) -> None:
+        """keyspace_hits / misses and the access reading of one key a read looked up."""
         db = self.db
-        for key in keys:
-            if db.get(key, now_ms) is None:
-                self.keyspace_misses += 1
-            else:
-                self.keyspace_hits += 1
-                db.touch(key, now_ms)
+        if db.get(key, now_ms) is None:
+            self.keyspace_misses += 1
+        else:
+            self.keyspace_hits += 1
+            db.clock.touch(db.access, key, now_ms)
 
     def apply_multi(self, commands: list[list[bytes]], now_ms: int, seed: int = 0) -> object:
         """MULTI/EXEC as one entry. As Redis: a command that could not have been queued

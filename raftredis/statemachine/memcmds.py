@@ -95,11 +95,8 @@ def _usage(ctx: Ctx, args: list[bytes]) -> object:
     if v is None:
         return None
     if samples is None:  # the accounting's own figure, what used_memory adds up
-        size = db.sizes.get(key)
-        if size is not None:
-            return size
-    return memory.key_size(key, v, key in db.expires) if samples is None else \
-        memory.key_size_sampled(key, v, key in db.expires, samples)
+        return db.size_of(key)
+    return memory.key_size_sampled(key, v, key in db.expires, samples)
 
 
 def _stats(ctx: Ctx) -> list[object]:

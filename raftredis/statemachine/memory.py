@@ -43,10 +43,20 @@ _OBJECT_BASE = 64  # any other value: a small object
 def bytes_size(n: int) -> int:
     """What a bytes object of n bytes occupies: pymalloc's 16-byte classes up to 512
     bytes, malloc's 16-byte chunks with an 8-byte header beyond."""
+    if n < _TABLE_LEN:
+        return _TABLE[n]
+    return (33 + n + 8 + 15) & ~15
+
+
+def _bytes_size(n: int) -> int:
     need = 33 + n
     if need <= 512:
         return (need + 15) & ~15
     return (need + 8 + 15) & ~15
+
+
+_TABLE_LEN = 2048  # bytes_size runs for every key written: a table for the common sizes
+_TABLE = [_bytes_size(n) for n in range(_TABLE_LEN)]
 
 
 def _sampled(items: Sized, elem_size, seq: Iterable, per_end: int = SAMPLE) -> int:
@@ -106,7 +116,13 @@ _SIZERS = {"Hash": _hash_size, "SetValue": _set_size, "ListValue": _list_size,
 
 def key_size(key: bytes, value: object, has_ttl: bool) -> int:
     """What one key costs the keyspace: its slots, the key bytes, the value, the TTL."""
-    n = KEY_OVERHEAD + bytes_size(len(key)) + value_size(value)
+    k = len(key)
+    n = KEY_OVERHEAD + (_TABLE[k] if k < _TABLE_LEN else bytes_size(k))
+    if type(value) is bytes:  # most keys: no call for the value
+        v = len(value)
+        n += _TABLE[v] if v < _TABLE_LEN else bytes_size(v)
+    else:
+        n += value_size(value)
     return n + EXPIRY_OVERHEAD if has_ttl else n
 
 

@@ -53,7 +53,7 @@ def test_noeviction_refuses_and_nothing_is_proposed() -> None:
     results = [h.write(b"k%d" % i) for i in range(200)]
     assert OOM in results
     assert not h.ops and h.sm.evicted_keys == 0
-    assert h.sm.used_memory <= 20_000 + max(h.sm.db.sizes.values())  # the one that crossed
+    assert h.sm.used_memory <= 20_000 + max(map(h.sm.db.size_of, h.sm.db.data))  # the one that crossed
 
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-lfu", "allkeys-random",
@@ -62,7 +62,7 @@ def test_noeviction_refuses_and_nothing_is_proposed() -> None:
 def test_memory_stays_bounded(policy: str) -> None:
     h = Harness(policy, 50_000)
     _fill(h, 2000, ttl_every=1 if policy.startswith("volatile") else 0)
-    one_key = max(h.sm.db.sizes.values())  # the write that crossed the line went in
+    one_key = max(map(h.sm.db.size_of, h.sm.db.data))  # the write that crossed the line went in
     assert h.sm.used_memory <= 50_000 + one_key
     assert h.sm.evicted_keys == 2000 - len(h.sm.db.data) > 0
     assert h.sm.used_memory == h.sm.db.recount()
