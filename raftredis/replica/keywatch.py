@@ -40,6 +40,9 @@ class KeyTracker:
         # key -> events of the commands blocked on it, in the order they blocked (FIFO)
         self._key_waiters: dict[bytes, dict[asyncio.Event, None]] = {}
         self._mod_index: dict[bytes, int] = {}
+        # The leader's expiry deletes, apart: they break only a WATCH made while the key
+        # was still live (one already expired at WATCH was missing then, as in Redis).
+        self._expired_index: dict[bytes, int] = {}
         self._since = -1  # -1: not tracking; else changes at or below it are unknown
         self._flushed_at = 0  # index of the last FLUSHALL/FLUSHDB seen while tracking
         # CLIENT UNBLOCK: each blocked connection's wake-up event and what it is told
@@ -54,6 +57,7 @@ class KeyTracker:
         if self._since < 0:
             self._since = self._applied()
             self._mod_index.clear()
+            self._expired_index.clear()
             self._flushed_at = 0
         self._watchers.add(conn)
         now = self._stamps.now()
@@ -80,6 +84,7 @@ class KeyTracker:
             return True
         self._since = -1
         self._mod_index.clear()
+        self._expired_index.clear()
         self._flushed_at = 0
         return False
 
@@ -98,6 +103,8 @@ class KeyTracker:
                 return True
             if self._mod_index.get(key, 0) > widx:
                 return True
+            if existed and self._expired_index.get(key, 0) > widx:
+                return True
             if deadline is not None and deadline <= stamp:
                 return True  # expired since WATCH: Redis counts that as a change
         return False
@@ -114,7 +121,8 @@ class KeyTracker:
             if self._since >= 0 and change.kind is ChangeKind.WRITE:
                 keys = modified_keys(change)
             if self._since >= 0:
-                mod = self._mod_index
+                mod = self._expired_index if change.kind is ChangeKind.EXPIRED \
+                    else self._mod_index
                 for key in keys:
                     mod[key] = index
             waiters = self._key_waiters
@@ -129,6 +137,7 @@ class KeyTracker:
         """Changes folded into a snapshot are unknown: WATCHes before it must abort, and
         every blocked command looks again."""
         self._mod_index.clear()
+        self._expired_index.clear()
         if self._since >= 0:
             self._since = index
         self.wake_all()
