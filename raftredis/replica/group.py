@@ -170,6 +170,7 @@ class ReplicaGroup:
         self.loopwatch = LoopWatch(loop, self._clock)
         self.roles = RoleLog(self.id, config.tick_ms * config.election_ticks)
         self.vouches = 0  # election timers restarted / followers counted, by keep-alive
+        self._tick_in_flight: asyncio.Future | None = None  # a clock tick for reads
 
         self.sm = StateMachine()
         self.stamps = EntryClock(self._clock)
@@ -397,7 +398,17 @@ class ReplicaGroup:
             self.reads.confirmed(rd.read_states)
         if rd.dropped_reads:
             self.reads.dropped(rd.dropped_reads)
-        self.reads.serve(self.stamps.now(), self.sm.read)
+        self.reads.serve(self._read_now, self.sm.read, self._need_time)
+
+    def _read_now(self) -> int | None:
+        return self.stamps.read_now(bool(self.sm.db.expires))
+
+    def _need_time(self) -> None:
+        """Reads wait for the log's time to catch up (EntryClock.read_now): log a clock
+        tick (an expiry with no keys: just a stamp), one at a time."""
+        if self._tick_in_flight is not None and not self._tick_in_flight.done():
+            return
+        self._tick_in_flight = self.proposals.submit(logops.expire([]))
 
     def _send(self, msgs: tuple[Message, ...]) -> None:
         if not msgs:
@@ -439,6 +450,7 @@ class ReplicaGroup:
         if was_leader != (ss.role == Role.LEADER):
             self.duties.role_changed()
             if ss.role == Role.LEADER:
+                self.stamps.led()
                 self.settings.leading(lambda op: self.proposals.submit(op, with_future=False))
         if self.on_role_change is not None:
             self.on_role_change(ss.role)

@@ -81,13 +81,22 @@ class Reads:
         simulator's checker: a read is answered only from a state at its index)."""
         self._observers.append(fn)
 
-    def serve(self, now: int, read: Callable[[list[bytes], int], object]) -> None:
-        """Answer every confirmed read whose index the applied index has reached."""
+    def serve(self, now: Callable[[], int | None], read: Callable[[list[bytes], int], object],
+              need_time: Callable[[], None] = lambda: None) -> None:
+        """Answer every confirmed read whose index the applied index has reached, at the
+        time `now()` gives; None from it means the log's time must advance first: the
+        reads wait (and `need_time()` asks for a clock tick)."""
         ready = self._ready
         applied = self._applied()
+        if not ready or ready[0][0] > applied:
+            return
+        t = now()
+        if t is None:
+            need_time()
+            return
         while ready and ready[0][0] <= applied:
             index, _, waiters = heapq.heappop(ready)
-            self._release(index, waiters, now, read)
+            self._release(index, waiters, t, read)
 
     def _release(self, index: int, waiters: list[Waiter], now: int,
                  read: Callable[[list[bytes], int], object]) -> None:

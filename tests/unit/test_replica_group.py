@@ -61,9 +61,9 @@ class Conn:
 
 
 def make_config(data_dir: Path, **kw) -> NodeConfig:
+    kw.setdefault("active_expire_ms", 20)
     cfg = NodeConfig(id=1, port=0, data_dir=str(data_dir), fsync="always", tick_ms=5,
-                     election_ticks=4, heartbeat_ticks=1, active_expire_ms=20,
-                     cluster_down_wait_ms=500, **kw)
+                     election_ticks=4, heartbeat_ticks=1, cluster_down_wait_ms=500, **kw)
     cfg.finish()
     return cfg
 
@@ -441,6 +441,52 @@ def test_blocked_pop_of_a_closed_connection_ends_quietly(tmp_path: Path, clock: 
             await asyncio.sleep(0)
             assert await run(node, Conn(), b"LRANGE", b"q", b"0", b"-1") == [b"x"]
             assert not errors, errors
+        finally:
+            await node.stop()
+
+    go(body)
+
+
+# ---------------------------------------------------------------- TTL reads and the log's time
+def test_an_expired_read_stays_expired_after_a_restart_with_the_clock_behind(
+        tmp_path: Path, clock: Clock) -> None:
+    """Issue 16, bug 4: a read judged expiry by the wall clock without the log knowing,
+    so a leader whose clock is behind (here: the same node restarted with its clock set
+    back) read the key as alive again. Now a TTL-sensitive read more than the lease past
+    the log's time waits for a clock tick to be logged, and a new leader starts past the
+    newest stamp in its log by the lease."""
+
+    async def body() -> None:
+        # No active expiry: only the read may carry time into the log.
+        node = await started(tmp_path, active_expire_ms=3_600_000)
+        try:
+            assert await run(node, Conn(), b"SET", b"k", b"v", b"PX", b"1000") is not None
+            entries_before = node.core.log.last_index()
+            clock.ms += 5_000
+            assert await run(node, Conn(), b"GET", b"k") is None
+            assert node.core.log.last_index() > entries_before  # the tick
+        finally:
+            await node.stop()
+        clock.ms -= 4_800  # back to 200 ms after the SET: before the key's deadline
+        node = await started(tmp_path, active_expire_ms=3_600_000)
+        try:
+            assert await run(node, Conn(), b"GET", b"k") is None
+            assert await run(node, Conn(), b"PTTL", b"k") == -2
+        finally:
+            await node.stop()
+
+    go(body)
+
+
+def test_reads_need_no_tick_when_no_key_has_a_ttl(tmp_path: Path, clock: Clock) -> None:
+    async def body() -> None:
+        node = await started(tmp_path, active_expire_ms=3_600_000)
+        try:
+            assert await run(node, Conn(), b"SET", b"k", b"v") is not None
+            before = node.core.log.last_index()
+            clock.ms += 60_000
+            assert await run(node, Conn(), b"GET", b"k") == b"v"
+            assert node.core.log.last_index() == before
         finally:
             await node.stop()
 
