@@ -30,8 +30,13 @@ class SimFailure(AssertionError):
     pass
 
 
-def replay_command(seed: int, nodes: int) -> str:
-    return f"python3 -m tests.sim.run --seed {seed} --nodes {nodes} -v"
+# What a membership seed adds to SimParams (tests/sim/test_sim.py runs both kinds).
+MEMBERSHIP = {"spares": 3, "membership": 0.04}
+
+
+def replay_command(seed: int, nodes: int, membership: bool = False) -> str:
+    return (f"python3 -m tests.sim.run --seed {seed} --nodes {nodes} -v"
+            + (" --membership" if membership else ""))
 
 
 @dataclass
@@ -49,8 +54,10 @@ class SimParams:
     snapshot_pad: int = 150  # bytes of padding so snapshots span several chunks
     election_tick: int = 10
     heartbeat_tick: int = 2
-    spares: int = 3  # nodes started empty, outside the configuration, that may be added
-    membership: float = 0.04  # per client action: propose a membership change
+    # Membership seeds (MEMBERSHIP below): spare nodes started empty, outside the
+    # configuration, that may be added; the chance per client action of a change.
+    spares: int = 0
+    membership: float = 0.0
 
 
 @dataclass
@@ -130,7 +137,7 @@ class Cluster:
         raise SimFailure(text)
 
     def replay(self) -> str:
-        return replay_command(self.seed, self.p.nodes)
+        return replay_command(self.seed, self.p.nodes, self.p.membership > 0)
 
     def _push(self, at: int, kind: str, payload: object) -> None:
         self._seq += 1
@@ -201,7 +208,7 @@ class Cluster:
             self.stats["elections"] += 1
             self._log(f"n{n.id} LEADER term {c.term}")
             self._check_leader_complete(n, c)
-            if self.faults and self.rng.random() < 0.2:
+            if self.faults and self.p.membership and self.rng.random() < 0.2:
                 # Right at the start of its term, before its no-op can commit: the change
                 # must be refused (the 2015 single-server bug needs exactly this).
                 self.change_membership(n)
@@ -665,4 +672,10 @@ def run_seed(seed: int, nodes: int = 3, trace: bool = False, **kw) -> dict:
     return Cluster(seed, SimParams(nodes=nodes, **kw), trace=trace).run()
 
 
-__all__ = ["Cluster", "SimFailure", "SimParams", "run_seed", "replay_command", "EntryKind"]
+def run_membership_seed(seed: int, nodes: int = 3, trace: bool = False, **kw) -> dict:
+    """A seed with membership changes in the fault mix."""
+    return run_seed(seed, nodes, trace, **(MEMBERSHIP | kw))
+
+
+__all__ = ["Cluster", "SimFailure", "SimParams", "run_membership_seed", "run_seed",
+           "replay_command", "EntryKind"]

@@ -1,6 +1,7 @@
 """The mutation suite: known bugs of the Raft core, the replica group and the storage,
 applied at run time (no broken code in the tree), each run against the default seeds
-of the simulators until one of their checkers catches it.
+of the simulators until one of their checkers catches it (membership mutations: the core
+simulator's membership seeds).
 
     python3 -m tests.sim.mutate                   # every mutation; exits 1 if one survives
     python3 -m tests.sim.mutate -k vote read      # only those whose name contains a word
@@ -96,6 +97,7 @@ def _storage_skips_fsync() -> Iterator[None]:
 
 
 CORE = ("core", "group")
+MEMBERSHIP = ("core-membership", "group")  # the core simulator's membership seeds first
 
 MUTATIONS: list[Mutation] = [
     # ---- the five the README has long listed as caught ---------------------------------------
@@ -177,14 +179,14 @@ MUTATIONS: list[Mutation] = [
         SourcePatch(RaftCore, "propose_conf_change",
                     "if self.log.term_or_none(self.log.committed) != self.term:",
                     "if False:"),
-        CORE),
+        MEMBERSHIP),
     Mutation(
         "two-conf-changes-in-flight",
         "a leader appends a configuration change while another is still uncommitted (§4.1)",
         SourcePatch(RaftCore, "propose_conf_change",
                     "if self.pending_conf_index > self.log.committed:",
                     "if False:"),
-        CORE),
+        MEMBERSHIP),
     Mutation(
         "conf-applied-at-commit",
         "a node uses the latest committed configuration instead of the latest in its log "
@@ -192,7 +194,7 @@ MUTATIONS: list[Mutation] = [
         SourcePatch(RaftCore, "_conf_in_force",
                     "return self._confs[-1].conf if self._confs else self._conf_base",
                     "return self.conf_at(self.log.committed)"),
-        CORE),
+        MEMBERSHIP),
     Mutation(
         "earlier-read-ack-confirms-later-round",
         "an acknowledgement of an earlier ReadIndex round also confirms rounds started after it",
@@ -259,6 +261,10 @@ def _run_core(seed: int, nodes: int) -> None:
     cluster.run_seed(seed, nodes)
 
 
+def _run_core_membership(seed: int, nodes: int) -> None:
+    cluster.run_membership_seed(seed, nodes)
+
+
 def _run_group(seed: int, nodes: int) -> None:
     group_sim.run_group_seed(seed, nodes)
 
@@ -272,6 +278,7 @@ def _run_disk(seed: int, nodes: int) -> None:
 
 SIMS: dict[str, tuple[Callable[[int, int], None], Callable[[], list[tuple[int, int]]]]] = {
     "core": (_run_core, core_seeds),
+    "core-membership": (_run_core_membership, lambda: core_seeds(300)),
     "group": (_run_group, lambda: group_mutations.default_seeds(300)),
     "disk": (_run_disk, lambda: core_seeds(100)),
 }

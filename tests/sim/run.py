@@ -13,7 +13,7 @@ import sys
 import time
 
 from tests.sim import group_sim
-from tests.sim.cluster import SimFailure, run_seed
+from tests.sim.cluster import SimFailure, run_membership_seed, run_seed
 from tests.sim.disk import run_disk_seed
 
 
@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nodes", type=int, default=0, help="cluster size (default: 3 and 5 alternate)")
     ap.add_argument("--seeds", type=int, default=100, help="how many seeds (from --start)")
     ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--membership", action="store_true",
+                    help="core simulator: membership changes in the fault mix")
     ap.add_argument("-v", "--verbose", action="store_true", help="print the event trace on failure")
     ap.add_argument("--disk", action="store_true",
                     help="each node on DiskStorage in a temp dir; crashes lose unsynced data")
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             elif args.disk:
                 stats = run_disk_seed(seed, nodes, trace=args.verbose, zero_fill=args.zero_fill)
             else:
-                stats = run_seed(seed, nodes, trace=args.verbose)
+                run = run_membership_seed if args.membership else run_seed
+                stats = run(seed, nodes, trace=args.verbose)
         except (SimFailure, group_sim.SimFailure) as e:
             failures += 1
             print(f"FAIL {e}", flush=True)
