@@ -37,9 +37,12 @@ class ClusterSettings:
         self._set_fsync = set_fsync
         self._memory = memory if memory is not None else MemoryPolicy()
         self.settings = None  # raftredis.server.settings.ServerSettings, once attached
-        # Cluster-wide settings given explicitly to this node that differ from what the
-        # cluster logged: name -> the flag's text (see _take_flags).
-        self._overrides: dict[str, str] = {}
+        # Cluster-wide settings given explicitly to this node: name -> (the flag's text,
+        # its parsed value), until a CONFIG SET logged after this start replaces them; and
+        # what the cluster logged for them, as far as this node knows (see _take_flags).
+        self._overrides: dict[str, tuple[str, object]] = {}
+        self._logged: dict[str, object] = {}
+        self._warned: set[str] = set()
         self._replay_until = 0  # entries up to here were logged before this start
 
     def attach(self, settings) -> None:
@@ -63,6 +66,7 @@ class ClusterSettings:
             for name, value in saved.items():
                 for parsed_name, parsed in settings.validate([(name.encode(), value.encode())]):
                     settings.set_value(parsed_name, parsed)
+                    self._logged[parsed_name] = parsed
         except FileNotFoundError:
             pass
         except (ValueError, OSError) as exc:
@@ -92,14 +96,22 @@ class ClusterSettings:
                 [(_, value)] = settings.validate([(name.encode(), raw.encode())])
             except ConfigError:
                 continue  # not settable (port, bind, ...): a node setting, not the cluster's
-            if value == settings[name]:
-                continue
-            settings.set_value(name, value)
-            self._overrides[name] = raw
-            shown = "(hidden)" if name == "requirepass" else f"{settings[name]!r}"
-            log.warning("%s: this node was started with %s, which differs from the value the "
-                        "cluster logged; using it here, and proposing it to the cluster when "
-                        "this node leads (a CONFIG SET made later wins)", name, shown)
+            # Every explicit flag overrides what the log replays (the log may hold a value
+            # that the file of saved values does not have yet).
+            self._overrides[name] = (raw, value)
+            if value != settings[name]:
+                settings.set_value(name, value)
+            if name in self._logged and self._logged[name] != value:
+                self._warn_override(name)
+
+    def _warn_override(self, name: str) -> None:
+        if name in self._warned:
+            return
+        self._warned.add(name)
+        shown = "(hidden)" if name == "requirepass" else repr(self._overrides[name][0])
+        log.warning("%s: this node was started with %s, which differs from the value the "
+                    "cluster logged; using it here, and proposing it to the cluster when this "
+                    "node leads (a CONFIG SET made later wins)", name, shown)
 
     def replaying_until(self, index: int) -> None:
         """Entries up to `index` were in the log before this start: re-applying them
@@ -108,12 +120,12 @@ class ClusterSettings:
 
     def leading(self, submit: Callable[[logops.ConfigSet], asyncio.Future]) -> None:
         """This node became leader: propose the flags that override logged values."""
-        if not self._overrides:
+        differ = {n: raw for n, (raw, value) in self._overrides.items()
+                  if n not in self._logged or self._logged[n] != value}
+        if not differ:
             return
-        log.info("proposing this node's flags for %s to the cluster",
-                 ", ".join(sorted(self._overrides)))
-        submit(logops.config_set([[n.encode(), v.encode()] for n, v in
-                                  sorted(self._overrides.items())]))
+        log.info("proposing this node's flags for %s to the cluster", ", ".join(sorted(differ)))
+        submit(logops.config_set([[n.encode(), v.encode()] for n, v in sorted(differ.items())]))
 
     def _define_memory(self, settings) -> None:
         """maxmemory and its companions (defined, with Redis 7's validation, by the server's
@@ -192,8 +204,13 @@ class ClusterSettings:
         for name, value in parsed:
             if name in self._overrides:
                 if index <= self._replay_until:
-                    continue  # logged before this start: the flag overrides it
+                    # Logged before this start: the flag overrides it.
+                    self._logged[name] = value
+                    if value != self._overrides[name][1]:
+                        self._warn_override(name)
+                    continue
                 del self._overrides[name]  # logged since: it wins (or is the flag itself)
+            self._logged[name] = value
             settings.set_value(name, value)
         saved: dict[str, str] = {}
         path = self._path()

@@ -28,9 +28,15 @@ def server_argv(port: int, data_dir: Path) -> list[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port P whose default peer port (P + 10000) is a valid port too: a node
+    given only --port refuses to start otherwise, and the kernel hands out ephemeral
+    ports up to 60999, often several high ones in a row."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 < 65536:
+            return port
 
 
 def wait_until(cond: Callable[[], object], timeout: float, what: str) -> object:
