@@ -453,7 +453,11 @@ def test_latency_replies_have_redis_shapes(redis_port: int, ours: OurServer) -> 
         assert o_latest[1][0][1][2][1] >= 250
         r_hist = theirs.call(b"LATENCY", b"HISTORY", b"command")
         o_hist = mine.call(b"LATENCY", b"HISTORY", b"event-loop")
-        assert _shape(o_hist) == _shape(r_hist) == (b"*", [(b"*", [b":", b":"])])
+        # Ours holds exactly the one spike; Redis's may hold a second (any slow command
+        # of its own on a loaded machine counts): each sample has the same shape.
+        assert _shape(o_hist) == (b"*", [(b"*", [b":", b":"])])
+        assert r_hist[0] == b"*" and r_hist[1]
+        assert all(_shape(x) == (b"*", [b":", b":"]) for x in r_hist[1])
         r_doc, o_doc = theirs.call(b"LATENCY", b"DOCTOR"), mine.call(b"LATENCY", b"DOCTOR")
         assert r_doc[0] == o_doc[0] == b"$"
         assert r_doc[1].startswith(b"Dave, I have observed latency spikes")

@@ -151,8 +151,11 @@ def test_json_log_lines() -> None:
     saved = (list(root.handlers), root.level)
     setup_logging(7, "info", "json", stream=buf)
     try:
-        # A logger of its own: earlier tests may have set levels on the project's loggers.
-        logging.getLogger("raftredis.test-json-lines").warning("node %d: stepped down", 7)
+        # A logger of its own, outside the project's (earlier tests may have set levels
+        # on those), at a level that lets the line through.
+        own = logging.getLogger("test-json-lines")
+        own.setLevel(logging.INFO)
+        own.warning("node %d: stepped down", 7)
         try:
             raise ValueError("boom")
         except ValueError:
