@@ -50,7 +50,8 @@ def crc64(data: bytes, crc: int = 0) -> int:
 
 
 # ------------------------------------------------------------------ writing
-def _len(n: int) -> bytes:
+def rdb_len(n: int) -> bytes:
+    """An RDB length (also FUNCTION DUMP's, scripting/dump.py)."""
     if n < 1 << 6:
         return bytes([n])
     if n < 1 << 14:
@@ -61,7 +62,7 @@ def _len(n: int) -> bytes:
 
 
 def _str(s: bytes) -> bytes:
-    return _len(len(s)) + s
+    return rdb_len(len(s)) + s
 
 
 def _backlen(n: int) -> bytes:
@@ -102,17 +103,17 @@ def encode(kind: str, plain: object) -> bytes:
     elif kind == "list":
         items = list(plain)  # type: ignore[call-overload]
         nodes = [items[i:i + _LP_MAX_NODE] for i in range(0, len(items), _LP_MAX_NODE)]
-        body = bytes([T_QUICKLIST_2]) + _len(len(nodes)) + b"".join(
-            _len(2) + _str(listpack(node)) for node in nodes)
+        body = bytes([T_QUICKLIST_2]) + rdb_len(len(nodes)) + b"".join(
+            rdb_len(2) + _str(listpack(node)) for node in nodes)
     elif kind == "set":
         members = list(plain)  # type: ignore[call-overload]
-        body = bytes([T_SET]) + _len(len(members)) + b"".join(_str(m) for m in members)
+        body = bytes([T_SET]) + rdb_len(len(members)) + b"".join(_str(m) for m in members)
     elif kind == "hash":
         flat = list(plain)  # type: ignore[call-overload]
-        body = bytes([T_HASH]) + _len(len(flat) // 2) + b"".join(_str(x) for x in flat)
+        body = bytes([T_HASH]) + rdb_len(len(flat) // 2) + b"".join(_str(x) for x in flat)
     elif kind == "zset":
         flat = list(plain)  # type: ignore[call-overload]
-        parts = [bytes([T_ZSET_2]), _len(len(flat) // 2)]
+        parts = [bytes([T_ZSET_2]), rdb_len(len(flat) // 2)]
         for i in range(0, len(flat), 2):
             parts.append(_str(flat[i]))
             parts.append(struct.pack("<d", float(flat[i + 1])))

@@ -9,47 +9,23 @@ from __future__ import annotations
 
 import struct
 
-RDB_VERSION = 10  # Redis 7.0
+from raftredis.statemachine.rdbcodec import (
+    RDB_VERSION,
+    BadPayload,
+    crc64,
+    lzf_decompress,
+    rdb_len,
+)
+
 OPCODE_FUNCTION2 = 245
-_POLY = 0x95AC9329AC4BC9B5  # 0xad93d23594c935a9 bit-reflected
-
-
-def _table() -> list[int]:
-    out = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ _POLY if crc & 1 else crc >> 1
-        out.append(crc)
-    return out
-
-
-_TABLE = _table()
-
-
-def crc64(data: bytes, crc: int = 0) -> int:
-    t = _TABLE
-    for b in data:
-        crc = t[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
 
 
 class PayloadError(ValueError):
     pass
 
 
-def _rdb_len(n: int) -> bytes:
-    if n < 1 << 6:
-        return bytes([n])
-    if n < 1 << 14:
-        return bytes([0x40 | (n >> 8), n & 0xFF])
-    if n < 1 << 32:
-        return b"\x80" + struct.pack(">I", n)
-    return b"\x81" + struct.pack(">Q", n)
-
-
 def dump(codes: list[bytes]) -> bytes:
-    body = b"".join(bytes([OPCODE_FUNCTION2]) + _rdb_len(len(c)) + c for c in codes)
+    body = b"".join(bytes([OPCODE_FUNCTION2]) + rdb_len(len(c)) + c for c in codes)
     body += struct.pack("<H", RDB_VERSION)
     return body + struct.pack("<Q", crc64(body))
 
@@ -87,42 +63,10 @@ def _read_string(buf: bytes, pos: int) -> tuple[bytes, int]:
     ulen, _, pos = _read_len(buf, pos)
     if pos + clen > len(buf):
         raise PayloadError("truncated")
-    return lzf_decompress(buf[pos:pos + clen], ulen), pos + clen
-
-
-def lzf_decompress(data: bytes, size: int) -> bytes:
-    out = bytearray()
-    i, n = 0, len(data)
-    while i < n:
-        ctrl = data[i]
-        i += 1
-        if ctrl < 32:  # a literal run of ctrl + 1 bytes
-            run = ctrl + 1
-            if i + run > n:
-                raise PayloadError("bad LZF literal")
-            out += data[i:i + run]
-            i += run
-            continue
-        length = ctrl >> 5
-        if length == 7:
-            if i >= n:
-                raise PayloadError("bad LZF back reference")
-            length += data[i]
-            i += 1
-        if i >= n:
-            raise PayloadError("bad LZF back reference")
-        ref = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
-        i += 1
-        if ref < 0:
-            raise PayloadError("bad LZF back reference")
-        for _ in range(length + 2):  # byte by byte: the copy may overlap itself
-            out.append(out[ref])
-            ref += 1
-        if len(out) > size:
-            raise PayloadError("LZF output too long")
-    if len(out) != size:
-        raise PayloadError("LZF output has the wrong size")
-    return bytes(out)
+    try:
+        return lzf_decompress(buf[pos:pos + clen], ulen), pos + clen
+    except BadPayload as e:
+        raise PayloadError(str(e)) from None
 
 
 def restore(payload: bytes) -> list[bytes]:
