@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -12,28 +11,7 @@ import pytest
 import redis
 
 from raftredis.miniclient import call, parse_info
-from tests.integration.harness import wait_for
-
-
-def _free_base(n: int) -> int:
-    """A base port with port+i and port+10000+i free for i < n."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + 10000 + n >= 65536:
-            continue
-        ok = True
-        for p in [base + i for i in range(n)] + [base + 10000 + i for i in range(n)]:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    pytest.skip("no free port range for a local cluster")
+from tests.integration.harness import free_base, wait_for
 
 
 def _children(pid: int) -> list[int]:
@@ -43,7 +21,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_cluster_command_runs_three_nodes_and_stops_them_all(tmp_path):
-    base = _free_base(3)
+    base = free_base(3)
     log_path = tmp_path / "cluster.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "raftredis", "cluster", "--nodes", "3",

@@ -58,35 +58,13 @@ def test_the_example_configs_carry_no_secret() -> None:
         assert "\nsecret =" not in text and "change-me" not in text, path
 
 
-def _port_pair() -> int:
-    """A client port P with P and P + 10000 (the peer port `raftredis cluster` derives)
-    both free: an ephemeral port plus 10000 may be past 65535."""
-    import random
-    import socket
-
-    rng = random.Random()
-    for _ in range(200):
-        p = rng.randrange(20000, 30000)
-        socks = []
-        try:
-            for q in (p, p + 10000):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", q))
-            return p
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise AssertionError("no free port pair")
-
-
 def test_cluster_children_get_the_secret_outside_argv_and_data_is_private(
         tmp_path: Path) -> None:
     """`raftredis cluster`: no child has the secret on its command line; data files are
     0600 and directories 0700."""
-    port = _port_pair()
+    from tests.integration.harness import free_base
+
+    port = free_base(1)
     data = tmp_path / "data"
     proc = subprocess.Popen([sys.executable, "-m", "raftredis", "cluster", "--nodes", "1",
                              "--port", str(port), "--data-dir", str(data)],

@@ -219,3 +219,11 @@ def test_a_leader_counts_a_vouched_follower_for_check_quorum() -> None:
     for _ in range(2 * lead.cfg.election_tick):
         lead.tick()
     assert lead.role == Role.FOLLOWER  # without it, check-quorum steps down
+
+
+def test_more_peers_than_the_board_holds_are_refused() -> None:
+    times = KeepAliveTimes(0.01, 50, 0.3, 5)
+    ok = {i: ("127.0.0.1", 20000 + i) for i in range(2, 66)}  # 64 peers: the board's size
+    ka = KeepAlive(1, b"secret", ("127.0.0.1", 0), ok, times)
+    with pytest.raises(ValueError, match="too many peers"):
+        ka.set_peers({**ok, 99: ("127.0.0.1", 20099)})
