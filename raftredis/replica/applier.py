@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from time import perf_counter_ns
 
 from raftredis.raft.types import ConfState, Entry, EntryKind
 from raftredis.replica import ops as logops
 from raftredis.replica.clock import EntryClock
+from raftredis.replica.slowwatch import SlowWatch
 from raftredis.reply import Error
 from raftredis.statemachine import StateMachine
 from raftredis.statemachine.changes import ChangeSet
@@ -26,8 +28,10 @@ ChangeListener = Callable[[ChangeSet], None]
 
 class Applier:
     def __init__(self, sm: StateMachine, stamps: EntryClock,
-                 apply_config: Callable[[list, int], object]) -> None:
+                 apply_config: Callable[[list, int], object],
+                 slow: SlowWatch | None = None) -> None:
         self.sm = sm
+        self._slow = slow if slow is not None else SlowWatch()
         self._stamps = stamps
         self._apply_config = apply_config
         self.applied = 0
@@ -91,11 +95,19 @@ class Applier:
         replies: list | None = [] if want_replies else None
         index = ent.index
         command, multi = logops.OpKind.COMMAND, logops.OpKind.MULTI
+        # SLOWLOG times this node's own clients' commands (want_replies: ours, leading).
+        slow_ns = self._slow.threshold_ns() if want_replies else -1
         for pos, op in enumerate(ops):
             try:
                 kind = op.kind
                 if kind == command:
-                    reply = sm.apply(op.args, now, logops.seed_for(index, pos))
+                    if slow_ns < 0:
+                        reply = sm.apply(op.args, now, logops.seed_for(index, pos))
+                    else:
+                        t0 = perf_counter_ns()
+                        reply = sm.apply(op.args, now, logops.seed_for(index, pos))
+                        if perf_counter_ns() - t0 >= slow_ns:
+                            self._slow.report(op.args, t0)
                 elif kind == multi:
                     reply = sm.apply_multi(op.commands, now, logops.seed_for(index, pos))
                 elif kind == logops.OpKind.EXPIRE:

@@ -50,6 +50,7 @@ from raftredis.replica.reads import Reads
 from raftredis.replica.rolelog import RoleLog
 from raftredis.replica.routing import CLUSTERDOWN, Router
 from raftredis.replica.settings import ClusterSettings
+from raftredis.replica.slowwatch import SlowSink, SlowWatch
 from raftredis.replica.snapshots import Snapshots
 from raftredis.replica.tasks import TaskSet
 from raftredis.reply import Error
@@ -175,7 +176,9 @@ class ReplicaGroup:
         self.sm = StateMachine()
         self.stamps = EntryClock(self._clock)
         self.settings = ClusterSettings(config, loop, self._storage_fsync, self.sm.memory)
-        self.applier = Applier(self.sm, self.stamps, self.settings.apply)
+        self.slow = SlowWatch()  # SLOWLOG of what runs after dispatch (attach_slowlog)
+        self.applier = Applier(self.sm, self.stamps, self.settings.apply, self.slow)
+        self._timed_read = self.slow.timed(self.sm.read)
         self.snapshots = Snapshots(
             self.sm, self.applier, self.stamps, self._storage, self._persister, self._clock,
             self._tasks, loop, config.data_dir, lambda: config.snapshot_threshold,
@@ -398,7 +401,7 @@ class ReplicaGroup:
             self.reads.confirmed(rd.read_states)
         if rd.dropped_reads:
             self.reads.dropped(rd.dropped_reads)
-        self.reads.serve(self._read_now, self.sm.read, self._need_time)
+        self.reads.serve(self._read_now, self._timed_read, self._need_time)
 
     def _read_now(self) -> int | None:
         return self.stamps.read_now(bool(self.sm.db.expires))
@@ -532,6 +535,10 @@ class ReplicaGroup:
     # ------------------------------------------------------------------ CONFIG
     def attach_settings(self, settings) -> None:
         self.settings.attach(settings)
+
+    def attach_slowlog(self, sink: SlowSink) -> None:
+        """SLOWLOG entries for the commands that run after dispatch has returned."""
+        self.slow.attach(sink)
 
     def config_set(self, conn, pairs: list[tuple[bytes, bytes]]) -> object:
         return self.settings.config_set(

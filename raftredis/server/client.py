@@ -51,6 +51,8 @@ class ClientState:
     # Every command takes the full dispatch (RESP2 subscribe mode, tracking): the fast
     # lane does neither the subscribe-mode check nor tracking's key recording.
     full_dispatch: bool = False
+    # WAIT: the reply future of this connection's last write (raftredis.server.replication).
+    last_write: object = None
 
     def reset(self, auth_required: bool) -> None:
         """RESET: back to a fresh connection's state (keeps id and addresses)."""

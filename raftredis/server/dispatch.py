@@ -93,14 +93,14 @@ class Dispatcher:
             if held is not None:
                 return held
         reply = self._dispatch(client, args)
-        slow = self.srv.slowlog
         if isinstance(reply, asyncio.Future):
-            if slow.threshold_us >= 0:
-                reply.add_done_callback(lambda _f: self._timed(client, args, started))
+            # Its execution is timed where it runs (the replica layer's applier and read
+            # path, see raftredis.replica.slowwatch): the wait for the log is not
+            # execution, as Redis does not count a blocked client's wait.
             spec = COMMANDS.get(client.last_cmd)
             if spec is not None and (spec.route is Route.WRITE or spec.name == "exec"):
-                self._wrote(client, reply)
-        elif slow.threshold_us >= 0:
+                note_write(client, reply)
+        elif self.srv.slowlog.threshold_us >= 0:
             self._timed(client, args, started)
         return reply
 
@@ -112,10 +112,6 @@ class Dispatcher:
             spec = None  # an error answers now; queueing in MULTI is not held
         return self.srv.pause.gate(client, spec, lambda: self._dispatch(client, args),
                                    asyncio.get_running_loop())
-
-    def _wrote(self, client: ClientState, reply: asyncio.Future) -> None:
-        """WAIT needs to know this connection's last write."""
-        note_write(client, reply)
 
     def _timed(self, client: ClientState, args: list[bytes], started: int) -> None:
         """SLOWLOG: the command took from `started` until now (see server.slowlog)."""

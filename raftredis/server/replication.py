@@ -15,19 +15,17 @@ acknowledged write is already on a majority; WAIT is how a client asks for more.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from typing import Any
 
 from raftredis.reply import Error
 
-# Each connection's last write: its reply future.
-_last_write: weakref.WeakKeyDictionary[Any, asyncio.Future] = weakref.WeakKeyDictionary()
 POLL_S = 0.005  # how often a waiting WAIT looks at the followers' match indexes
 
 
-def note_write(client: object, reply: asyncio.Future) -> None:
-    """A write was dispatched for `client` (its reply is `reply`)."""
-    _last_write[client] = reply
+def note_write(client: Any, reply: asyncio.Future) -> None:
+    """A write was dispatched for `client` (its reply is `reply`); the connection keeps
+    it (a per-connection field, not a shared table: this runs for every write)."""
+    client.last_write = reply
 
 
 def _split(addr: str | None) -> tuple[bytes, bytes]:
@@ -60,7 +58,7 @@ def acked(group: Any, target: int) -> int:
 
 async def wait(group: Any, client: object, numreplicas: int, timeout_ms: int,
                loop: asyncio.AbstractEventLoop) -> object:
-    last = _last_write.get(client)
+    last = getattr(client, "last_write", None)
     target = 0
     if last is not None:
         if not last.done():

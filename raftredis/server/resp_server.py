@@ -82,6 +82,9 @@ class RespServer:
         attach = getattr(backend, "attach_events", None)
         if attach is not None:  # the backend feeds pub/sub, notifications, tracking
             attach(self.state.events)
+        attach_slowlog = getattr(backend, "attach_slowlog", None)
+        if attach_slowlog is not None:  # it times the commands it runs after dispatch
+            attach_slowlog(self.state.slowlog)
         self._server: asyncio.AbstractServer | None = None
         self._idle_task: asyncio.Task | None = None
         self._limits = Limits()
