@@ -79,8 +79,8 @@ class Keyspace:
                 self.delete(key)
                 self.expired_count += 1
                 return None
-        if v is not None and key not in self._dirty:
-            self._mark(key)  # the caller may change it in place
+        if v is not None and type(v) is not bytes and key not in self._dirty:
+            self._mark(key)  # the caller may change it in place (a string cannot be)
         return v
 
     def get_typed(self, key: bytes, now: int, pytype: type, write: bool = False) -> object | None:
@@ -105,7 +105,14 @@ class Keyspace:
         """Store value under key and drop any TTL (SET semantics)."""
         data = self.data
         if key not in self._dirty:
-            self._mark(key)
+            old = data.get(key)
+            if type(value) is bytes and (old is None or type(old) is bytes):
+                # A string over a string or nothing: both immutable, so the change in
+                # `used` is known now and settle has nothing to do (SET drops the TTL).
+                self.used += key_size(key, value, False) - (
+                    0 if old is None else key_size(key, old, key in self.expires))  # type: ignore[arg-type]
+            else:
+                self._mark(key)
         if key in data:
             if key in self.expires:
                 self._drop_deadline(key)

@@ -36,8 +36,22 @@ log = logging.getLogger(__name__)
 # Every data command family (spec and handler, see registry); a missing one is an error.
 importlib.import_module("raftredis.statemachine.families")
 
-_Entry = tuple[Handler, CommandSpec]
+# Which keys a command's access readings touch, decided once per command (this runs for
+# every command on every replica): none, the one key at args[1], or spec.keys(args).
+_TOUCH_NONE, _TOUCH_FIRST, _TOUCH_KEYS = 0, 1, 2
+# handler, spec, touch on apply, touch on read (a NOTOUCH lookup does not count there)
+_Entry = tuple[Handler, CommandSpec, int, int]
 _DISPATCH: dict[bytes, _Entry] = {}
+
+# Commands that look a key up without it counting as an access (Redis's LOOKUP_NOTOUCH).
+_NO_TOUCH = frozenset({"object", "memory", "type", "exists", "ttl", "pttl", "expiretime",
+                       "pexpiretime"})
+
+
+def _touch_kind(spec: CommandSpec) -> int:
+    if spec.first_key == 1 and spec.last_key == 1 and spec.key_fn is None:
+        return _TOUCH_FIRST
+    return _TOUCH_KEYS if spec.first_key or spec.key_fn is not None else _TOUCH_NONE
 
 
 def _build_dispatch() -> None:
@@ -45,7 +59,9 @@ def _build_dispatch() -> None:
     for name, fn in HANDLERS.items():
         spec = COMMANDS.get(name)
         if spec is not None:
-            _DISPATCH[name.encode()] = (fn, spec)
+            touch = _touch_kind(spec)
+            _DISPATCH[name.encode()] = (fn, spec, touch,
+                                        _TOUCH_NONE if spec.name in _NO_TOUCH else touch)
 
 
 _BY_RAW: dict[bytes, _Entry] = {}  # the name as sent (any case) -> entry; bounded
@@ -62,11 +78,6 @@ def _resolve(name: bytes) -> _Entry | None:
     if entry is not None and len(_BY_RAW) < 4096:
         _BY_RAW[name] = entry
     return entry
-
-
-# Commands that look a key up without it counting as an access (Redis's LOOKUP_NOTOUCH).
-_NO_TOUCH = frozenset({"object", "memory", "type", "exists", "ttl", "pttl", "expiretime",
-                       "pexpiretime"})
 
 
 def _noted_spec(spec: CommandSpec, args: list[bytes]) -> CommandSpec:
@@ -164,7 +175,7 @@ class StateMachine:
         entry = _BY_RAW.get(args[0]) or _resolve(args[0])
         if entry is None:
             return _unknown(args)
-        fn, spec = entry
+        fn, spec, touch, _ = entry
         a, n = spec.arity, len(args)
         if not ((n == a) if a >= 0 else (n >= -a)):
             return wrong_arity(spec.name)
@@ -176,8 +187,9 @@ class StateMachine:
         ctx.seed = seed
         ctx.write = True
         ctx._rng = None
-        noted = spec if self._changes is None else _noted_spec(spec, args)
-        existed = self._live(noted, args, now_ms) if self._changes is not None else ()
+        changes = self._changes
+        noted = spec if changes is None else _noted_spec(spec, args)
+        existed = self._live(noted, args, now_ms) if changes is not None else ()
         try:
             reply = fn(ctx, args)
         except CommandError as e:
@@ -185,19 +197,29 @@ class StateMachine:
         except Exception:  # a bug must not take the node down; same on every replica
             log.exception("state machine handler failed for %r", args[0][:64])
             reply = Error("ERR internal error while executing the command")
-        self._after_write(spec, args, now_ms)
-        if self._changes is not None:
+        # Settle the memory figures of what the command changed; note its keys' access.
+        db = self.db
+        db.settle()
+        if touch == _TOUCH_FIRST:
+            if n > 1 and args[1] in db.data:
+                db.clock.touch(db.access, args[1], now_ms)
+        elif touch == _TOUCH_KEYS:
+            for key in spec.keys(args):
+                db.touch(key, now_ms)
+        if changes is not None:
             self._note(noted, args, reply, existed, now_ms)
         return reply
 
     def _after_write(self, spec: CommandSpec, args: list[bytes], now_ms: int) -> None:
-        """Settle the memory figures of what the command changed; note its keys' access."""
+        """Settle the memory figures of what the command changed; note its keys' access
+        (apply inlines this for the common case)."""
         db = self.db
         db.settle()
-        if spec.first_key == 1 and spec.last_key == 1 and spec.key_fn is None:
-            if len(args) > 1 and args[1] in db.data:  # one key, first argument: no list
+        touch = _touch_kind(spec)
+        if touch == _TOUCH_FIRST:
+            if len(args) > 1 and args[1] in db.data:
                 db.clock.touch(db.access, args[1], now_ms)
-        elif spec.first_key or spec.key_fn is not None:
+        elif touch == _TOUCH_KEYS:
             for key in spec.keys(args):
                 db.touch(key, now_ms)
 
@@ -208,7 +230,7 @@ class StateMachine:
         entry = _BY_RAW.get(args[0]) or _resolve(args[0])
         if entry is None:
             return _unknown(args)
-        fn, spec = entry
+        fn, spec, _, touch = entry
         a, n = spec.arity, len(args)
         if not ((n == a) if a >= 0 else (n >= -a)):
             return wrong_arity(spec.name)
@@ -227,10 +249,10 @@ class StateMachine:
         except Exception:
             log.exception("state machine handler failed for %r", args[0][:64])
             return Error("ERR internal error while executing the command")
-        if spec.first_key == 1 and spec.last_key == 1 and spec.key_fn is None:
-            if len(args) > 1 and spec.name not in _NO_TOUCH:  # one key: no key list
+        if touch == _TOUCH_FIRST:
+            if n > 1:
                 self._count_lookup(args[1], now_ms)
-        elif (spec.first_key or spec.key_fn is not None) and spec.name not in _NO_TOUCH:
+        elif touch == _TOUCH_KEYS:
             for key in spec.keys(args):
                 self._count_lookup(key, now_ms)
         return reply
@@ -238,7 +260,7 @@ class StateMachine:
     def _count_lookup(self, key: bytes, now_ms: int) -> None:
         """keyspace_hits / misses and the access reading of one key a read looked up."""
         db = self.db
-        if db.get(key, now_ms) is None:
+        if key not in db.data or (db.expires and db.is_expired(key, now_ms)):
             self.keyspace_misses += 1
         else:
             self.keyspace_hits += 1
@@ -310,7 +332,7 @@ class StateMachine:
                 return Error("ERR value is not an integer or out of range")
             # Connection and server commands live outside the state machine.
             return Error("ERR This Redis command is not allowed from script")
-        fn, spec = entry
+        fn, spec = entry[0], entry[1]
         top = spec
         if not spec.check_arity(len(args)):
             return Error("ERR Wrong number of args calling Redis command from script")

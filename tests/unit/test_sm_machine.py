@@ -122,8 +122,9 @@ def test_handler_bug_becomes_error_reply(monkeypatch: pytest.MonkeyPatch) -> Non
     def boom(ctx: object, args: list[bytes]) -> object:
         raise RuntimeError("bug")
 
-    fn, spec = machine._resolve(b"strlen")
-    monkeypatch.setitem(machine._DISPATCH, b"strlen", (boom, spec))
+    entry = machine._resolve(b"strlen")
+    assert entry is not None
+    monkeypatch.setitem(machine._DISPATCH, b"strlen", (boom, *entry[1:]))
     monkeypatch.setattr(machine, "_BY_RAW", {})  # the by-raw-name cache must not keep boom
     sm = StateMachine()
     assert str(sm.apply([b"STRLEN", b"k"], NOW)).startswith("ERR internal error")
