@@ -43,11 +43,17 @@ def read_released_before_apply() -> Iterator[None]:
     applied index reaches the read index."""
     real = reads_mod.Reads.serve
 
-    def serve(self, now, read):  # type: ignore[no-untyped-def]
+    def serve(self, now, read, need_time=lambda: None):  # type: ignore[no-untyped-def]
         ready = self._ready
+        if not ready:
+            return
+        t = now()
+        if t is None:
+            need_time()
+            return
         while ready:  # the index check, gone
             index, _, waiters = heapq.heappop(ready)
-            self._release(index, waiters, now, read)
+            self._release(index, waiters, t, read)
 
     reads_mod.Reads.serve = serve  # type: ignore[method-assign]
     try:
