@@ -62,6 +62,13 @@ def read_released_before_apply() -> Iterator[None]:
         reads_mod.Reads.serve = real  # type: ignore[method-assign]
 
 
+# What the checker that should catch each mutation says: a mutation "caught" by another
+# failure (a crash from a stale patch, a liveness timeout) has no teeth.
+CAUGHT_BY: dict[str, str] = {
+    "answer-replaced-as-applied": "answered",
+    "read-released-before-apply": "released reads",
+}
+
 MUTATIONS: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
     "answer-replaced-as-applied": answer_replaced_as_applied,
     "read-released-before-apply": read_released_before_apply,
