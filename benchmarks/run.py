@@ -180,6 +180,8 @@ def run_throughput(a: argparse.Namespace, registry: Registry, workdir: Path) -> 
                 # but not a reason to lose the other targets' figures.
                 failed[name] = str(exc)
                 log(f"{name} FAILED to start: {exc}")
+        idle = throughput.idle_cpu(targets, 0.5 if a.quick else 3.0, time.sleep)
+        log("idle CPU, s/s: " + ", ".join(f"{k} {v}" for k, v in idle.items()))
         runs = throughput.run_rounds(
             targets, loadgen.SPECS, a.rounds, seconds=a.seconds,
             floor=200 if a.quick else 500, cap=2000 if a.quick else 2_000_000,
@@ -190,7 +192,7 @@ def run_throughput(a: argparse.Namespace, registry: Registry, workdir: Path) -> 
             t.stop()
     summary = report.summarize(runs)
     return {"runs": runs, "summary": summary, "ratios": report.ratios(summary),
-            "peer_ratios": report.peer_ratios(summary), "skipped": skipped,
+            "peer_ratios": report.peer_ratios(summary), "idle_cpu": idle, "skipped": skipped,
             "failed_to_start": failed}
 
 
@@ -229,6 +231,9 @@ def summary_text(results: dict) -> str:
     if "throughput" in results and "summary" in results["throughput"]:
         t = results["throughput"]
         parts.append(report.table(t["summary"], t["ratios"], t.get("peer_ratios")))
+        if t.get("idle_cpu"):
+            parts.append("idle CPU before the rounds (CPU seconds per second, server processes "
+                         "summed): " + ", ".join(f"{k} {v}" for k, v in t["idle_cpu"].items()))
     for name, why in (results.get("throughput") or {}).get("skipped", {}).items():
         parts.append(f"{name} skipped: {why}")
     f = results.get("failover")

@@ -46,6 +46,17 @@ def per_op_us(seconds: float, ops: int) -> float | None:
     return round(seconds * 1e6 / ops, 2) if ops > 0 else None
 
 
+def idle_cpu(targets: dict[str, Target], seconds: float,
+             sleep: Callable[[float], None]) -> dict[str, float]:
+    """CPU seconds per second each target spends with no load (timers, heartbeats),
+    all sampled over the same `seconds`: what a slow run's CPU per op has in it."""
+    pids = {name: t.pids() for name, t in targets.items()}
+    before = {name: cpu.tree_seconds(p) for name, p in pids.items()}
+    sleep(seconds)
+    return {name: round((cpu.tree_seconds(p) - before[name]) / seconds, 3)
+            for name, p in pids.items()}
+
+
 def measure(target: Target, loader: Loader, spec: Spec, requests: int, keyspace: int,
             timeout: float) -> dict[str, float | None]:
     """One run of the load tool, with the CPU the servers and the tool spent on it."""

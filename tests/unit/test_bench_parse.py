@@ -147,6 +147,7 @@ def test_goals_read_each_target_from_the_results_and_judge_it():
     assert got["3-node SET -P 1 -c 50 rps / (b) >= 0.3"] == (None, None)  # no (b) cell
     assert got["3-node SET -c 1 p50 / (b)'s p50 <= 3"] == (2.0, True)
     assert got["3-node SET -P 1 -c 50 rps / etcd-3 put -c 50 >= 20"] == (30.0, True)
+    assert got["3-node SET -P 16 -c 50 rps / etcd-3 put -c 50 >= 20"] == (0.4, False)
     # Without a baseline the CPU ratio is measured but not judged...
     assert got["3-node CPU/op SET -P 16 -c 50 / (b)'s: halve it"] == (5.0, None)
     assert got["failover median ms < 1000"] == (400.0, True)
@@ -314,3 +315,16 @@ def test_plan_runs_skip_workloads_a_target_cannot_run():
     assert {(r["target"], r["spec"]) for r in runs} == {
         ("a", "SET -P 1 -c 50"), ("a", "SET -P 16 -c 50"), ("b", "SET -P 1 -c 50")}
     assert all(r["cpu_us_per_op"] == 0.0 for r in runs)  # no server processes to count
+
+
+def test_idle_cpu_samples_every_target_over_one_window():
+    class Idle:
+        def pids(self) -> list[int]:
+            return []
+
+        def leader_port(self) -> int:
+            return 1
+
+    slept: list[float] = []
+    got = throughput.idle_cpu({"a": Idle(), "b": Idle()}, 2.0, slept.append)
+    assert got == {"a": 0.0, "b": 0.0} and slept == [2.0]
