@@ -213,7 +213,8 @@ def write_ratios_csv(path: Path, ratio_rows: list[dict], peer_rows: list[dict]) 
 
 
 def write_chart(path: Path, summary: list[dict]) -> str:
-    """A PNG: throughput per workload at -c 50 and -c 1 p50 latency, per target.
+    """A PNG: throughput and CPU per operation per workload at -c 50, and -c 1 p50
+    latency, per target.
     Returns a message saying what was written or why not."""
     try:
         import matplotlib
@@ -227,11 +228,12 @@ def write_chart(path: Path, summary: list[dict]) -> str:
     specs = list(dict.fromkeys(s["spec"] for s in summary))
     thr = [s for s in specs if not s.endswith("-c 1")]
     lat = [s for s in specs if s.endswith("-c 1")]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [2, 1]})
+    fig, axes = plt.subplots(1, 3, figsize=(19, 5), gridspec_kw={"width_ratios": [2, 2, 1]})
     width = 0.8 / max(1, len(targets))
     for ax, group, metric, title in (
         (axes[0], thr, "rps", "requests/s at -c 50 (log scale)"),
-        (axes[1], lat, "p50_ms", "p50 latency ms at -c 1 -P 1"),
+        (axes[1], thr, "cpu_us_per_op", "server CPU us per operation at -c 50 (log scale)"),
+        (axes[2], lat, "p50_ms", "p50 latency ms at -c 1 -P 1"),
     ):
         for k, t in enumerate(targets):
             xs = [i + k * width for i in range(len(group))]
@@ -242,7 +244,7 @@ def write_chart(path: Path, summary: list[dict]) -> str:
         ax.set_xticklabels([s.replace(" -c 50", "").replace(" -c 1", "") for s in group],
                            rotation=30, ha="right")
         ax.set_title(title)
-        if metric == "rps":
+        if metric != "p50_ms":
             ax.set_yscale("log")
     axes[0].legend(fontsize=8)
     fig.suptitle("raftredis vs redis-server and peers, same machine, same run")
