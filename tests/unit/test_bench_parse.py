@@ -328,3 +328,17 @@ def test_idle_cpu_samples_every_target_over_one_window():
     slept: list[float] = []
     got = throughput.idle_cpu({"a": Idle(), "b": Idle()}, 2.0, slept.append)
     assert got == {"a": 0.0, "b": 0.0} and slept == [2.0]
+
+
+def test_pysyncobj_server_encodes_replies_as_redis_does():
+    pytest.importorskip("pysyncobj")
+    from benchmarks import pysyncobj_server as pso
+
+    assert pso.encode_reply(b"OK") == b"+OK\r\n"
+    assert pso.encode_reply(b"v") == b"$1\r\nv\r\n"
+    assert pso.encode_reply(None) == b"$-1\r\n"
+    assert pso.encode_reply(7) == b":7\r\n"
+    assert pso.encode_reply("ERR not an integer") == b"-ERR not an integer\r\n"
+    assert pso.encode_reply([b"save", b""]) == b"*2\r\n$4\r\nsave\r\n$0\r\n\r\n"
+    with pytest.raises(TypeError):
+        pso.encode_reply(1.5)
