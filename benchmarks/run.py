@@ -7,7 +7,13 @@ Sections (--sections, default all):
   throughput  redis-benchmark SET/GET/INCR at -c 50 -P 1, -c 50 -P 16 and -c 1 -P 1
               against (a) redis-server without persistence, (b) redis-server with
               appendfsync always, (c) a one-node raftredis, (d) the leader of a local
-              3-node raftredis (fsync always); rounds alternate the targets.
+              3-node raftredis (fsync always), and the peers (e) a 3-member etcd
+              (benchmarks/etcd_load.py: SET and GET without pipelining) and (f) a
+              3-node PySyncObj store (benchmarks/pysyncobj_server.py); rounds
+              alternate the targets. Every run also reads the CPU counters of the
+              target's processes and the load tool: CPU microseconds per operation.
+              A peer that is not installed is skipped with a line saying so; --quick
+              leaves the peers out unless --targets names them.
   failover    kill -9 the leader of a 3-node cluster under write load; median time to
               the next acknowledged write.
   memory      bytes per key with N keys (16-byte keys, 32-byte values), redis-server
@@ -40,7 +46,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `raftredis` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import failover, hit_ratio, loadgen, memory, report, throughput  # noqa: E402
+from benchmarks import failover, hit_ratio, loadgen, memory, peers, report, throughput  # noqa: E402
 from benchmarks.servers import (  # noqa: E402
     RaftCluster,
     RedisServer,
@@ -90,8 +96,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="where results.json, results.csv, chart.png and summary.txt go")
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help="comma-separated subset of: " + ", ".join(SECTIONS))
-    p.add_argument("--targets", default=",".join(report.TARGETS),
-                   help="throughput targets, subset of: " + ", ".join(report.TARGETS))
+    p.add_argument("--targets", default=None,
+                   help="throughput targets, subset of: " + ", ".join(report.TARGETS)
+                        + " (default: all; with --quick, all but the peers)")
+    p.add_argument("--etcd", default="etcd", help="the etcd binary (default: etcd on PATH)")
+    p.add_argument("--cpu-baseline", type=float, default=None,
+                   help="a baseline run's 3-node/(b) CPU-per-SET ratio; the CPU target is "
+                        "half of it")
     p.add_argument("--rounds", type=int, default=None, help="throughput rounds (default 3)")
     p.add_argument("--seconds", type=float, default=None,
                    help="aim for this many seconds per redis-benchmark run (default 3)")
@@ -110,6 +121,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.sections = [s.strip() for s in a.sections.split(",") if s.strip()]
     if q and a.sections == list(SECTIONS):  # the default, in a quick run: see the docstring
         a.sections.remove("hitratio")
+    if a.targets is None:
+        a.targets = ",".join(t for t in report.TARGETS if not (q and t in report.PEERS))
     a.targets = [t.strip() for t in a.targets.split(",") if t.strip()]
     bad = [s for s in a.sections if s not in SECTIONS] + \
           [t for t in a.targets if t not in report.TARGETS]
@@ -118,34 +131,69 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("rounds", "failover_runs", "keys"):
         if not 1 <= getattr(a, name) <= 10_000_000:
             p.error(f"--{name.replace('_', '-')} out of range")
+    if a.cpu_baseline is not None and not 0 < a.cpu_baseline < 1000:
+        p.error("--cpu-baseline must be a positive ratio")
     return a
+
+
+def peer_missing(name: str, a: argparse.Namespace) -> str | None:
+    """Why a peer target cannot run on this machine, or None."""
+    if name == "etcd-3":
+        return peers.etcd_missing(a.etcd)
+    if name == "pysyncobj-3":
+        return peers.pysyncobj_missing()
+    return None
+
+
+def start_target(name: str, a: argparse.Namespace, registry: Registry, workdir: Path,
+                 port: int, timeout: float) -> throughput.Target:
+    if name in ("redis", "redis-aof"):
+        return RedisServer(registry, name, workdir, port, aof=name == "redis-aof").start()
+    if name in ("raft-1", "raft-3"):
+        n = 1 if name == "raft-1" else 3
+        return RaftCluster(registry, name, workdir, n, "always").start(timeout)
+    if name == "etcd-3":
+        return peers.EtcdCluster(registry, name, workdir, 3, a.etcd).start(timeout)
+    return peers.PySyncObjCluster(registry, name, workdir, 3).start(timeout)
 
 
 def run_throughput(a: argparse.Namespace, registry: Registry, workdir: Path) -> dict:
     timeout = 60.0 if a.quick else 300.0
     targets: dict[str, throughput.Target] = {}
-    ports = free_ports(2)
+    skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    ports = free_ports(len(a.targets))
     try:
-        for name in a.targets:
+        for name, port in zip(a.targets, ports, strict=True):
+            why = peer_missing(name, a)
+            if why is not None:
+                skipped[name] = why
+                log(f"skipping {name}: {why}")
+                continue
             log(f"starting {name}: {report.TARGETS[name]}")
-            if name == "redis":
-                targets[name] = RedisServer(registry, name, workdir, ports[0], aof=False).start()
-            elif name == "redis-aof":
-                targets[name] = RedisServer(registry, name, workdir, ports[1], aof=True).start()
-            else:
-                n = 1 if name == "raft-1" else 3
-                targets[name] = RaftCluster(registry, name, workdir, n, "always").start(timeout)
+            try:
+                targets[name] = start_target(name, a, registry, workdir, port, timeout)
+            except StartError as exc:
+                if name not in report.PEERS:
+                    raise
+                # An installed peer that does not come up is a failure of the run,
+                # but not a reason to lose the other targets' figures.
+                failed[name] = str(exc)
+                log(f"{name} FAILED to start: {exc}")
+        idle = throughput.idle_cpu(targets, 0.5 if a.quick else 3.0, time.sleep)
+        log("idle CPU, s/s: " + ", ".join(f"{k} {v}" for k, v in idle.items()))
         runs = throughput.run_rounds(
             targets, loadgen.SPECS, a.rounds, seconds=a.seconds,
             floor=200 if a.quick else 500, cap=2000 if a.quick else 2_000_000,
-            keyspace=100_000, timeout=timeout, warmup=not a.quick, log=log)
+            keyspace=100_000, timeout=timeout, warmup=not a.quick, log=log,
+            loaders={"etcd-3": loadgen.EtcdLoad()})
     finally:
         for t in targets.values():
-            procs = [t.proc] if isinstance(t, RedisServer) else list(t.procs.values())
-            for proc in procs:
-                proc.stop()
+            t.stop()
     summary = report.summarize(runs)
-    return {"runs": runs, "summary": summary, "ratios": report.ratios(summary)}
+    return {"runs": runs, "summary": summary, "ratios": report.ratios(summary),
+            "peer_ratios": report.peer_ratios(summary), "idle_cpu": idle, "skipped": skipped,
+            "failed_to_start": failed}
 
 
 def run_failover(a: argparse.Namespace, registry: Registry, workdir: Path) -> dict:
@@ -182,7 +230,12 @@ def summary_text(results: dict) -> str:
     parts = ["machine: " + ", ".join(f"{k}={v}" for k, v in results["machine"].items())]
     if "throughput" in results and "summary" in results["throughput"]:
         t = results["throughput"]
-        parts.append(report.table(t["summary"], t["ratios"]))
+        parts.append(report.table(t["summary"], t["ratios"], t.get("peer_ratios")))
+        if t.get("idle_cpu"):
+            parts.append("idle CPU before the rounds (CPU seconds per second, server processes "
+                         "summed): " + ", ".join(f"{k} {v}" for k, v in t["idle_cpu"].items()))
+    for name, why in (results.get("throughput") or {}).get("skipped", {}).items():
+        parts.append(f"{name} skipped: {why}")
     f = results.get("failover")
     if f and "median_ms" in f:
         parts.append(f"failover (kill -9 leader -> next acknowledged write): median "
@@ -240,15 +293,18 @@ def main(argv: list[str] | None = None) -> int:
     failed_cells = [s for s in t.get("summary", []) if s.get("rps") is None]
     for s in failed_cells:
         results["errors"][f"throughput {s['spec']} on {s['target']}"] = s.get("error", "")
+    for name, err in t.get("failed_to_start", {}).items():
+        results["errors"][f"throughput {name} start"] = err
     f = results.get("failover")
     if f is not None and "median_ms" not in f:
         results["errors"]["failover"] = "; ".join(f["errors"]) or "no run succeeded"
-    results["goals"] = report.goals(results)
+    results["goals"] = report.goals(results, a.cpu_baseline)
     report.write_json(a.out / "results.json", results)
     text = summary_text(results)
     (a.out / "summary.txt").write_text(text)
     if "summary" in t:
         report.write_csv(a.out / "results.csv", t["summary"])
+        report.write_ratios_csv(a.out / "ratios.csv", t["ratios"], t["peer_ratios"])
         log(report.write_chart(a.out / "chart.png", t["summary"]))
     log("\n" + text)
     log(f"results in {a.out}")

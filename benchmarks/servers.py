@@ -173,6 +173,13 @@ class RedisServer:
     def leader_port(self) -> int:
         return self.port
 
+    def pids(self) -> list[int]:
+        """The server process, for CPU counters (its threads are counted with it)."""
+        return [self.proc.pid] if self.proc.alive() else []
+
+    def stop(self) -> None:
+        self.proc.stop()
+
     def used_memory(self) -> int:
         with RespClient("127.0.0.1", self.port, timeout=5.0) as c:
             return int(parse_info(c.call("INFO", "memory"))["used_memory"])
@@ -261,3 +268,11 @@ class RaftCluster:
         if lead is None:
             lead = self.wait_writable(30.0)
         return self.ports[lead]
+
+    def pids(self) -> list[int]:
+        """Every live node process; cpu.tree_seconds adds what they fork."""
+        return [p.pid for p in self.procs.values() if p.alive()]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()

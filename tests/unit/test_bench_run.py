@@ -7,6 +7,7 @@ The harness stops its own servers by PID; on a timeout the test sends it SIGTERM
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -53,17 +54,53 @@ def check_cells(results: dict, targets: list[str]) -> None:
 
 @needs_redis
 @pytest.mark.timeout(90)
-def test_quick_run_against_redis_server_only(tmp_path):
-    rc, text = run_bench(tmp_path, "--sections", "throughput", "--targets", "redis,redis-aof",
+def test_quick_run_against_redis_server_only_skips_a_peer_that_is_not_installed(tmp_path):
+    rc, text = run_bench(tmp_path, "--sections", "throughput", "--targets",
+                         "redis,redis-aof,etcd-3", "--etcd", str(tmp_path / "no-such-etcd"),
                          timeout=60)
     assert rc == 0, text[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["quick"] is True and results["errors"] == {}
     check_cells(results, ["redis", "redis-aof"])
     assert results["throughput"]["ratios"] == []  # no raftredis target, nothing to divide
+    assert "no-such-etcd not found" in results["throughput"]["skipped"]["etcd-3"]
+    for s in results["throughput"]["summary"]:
+        assert s["cpu_us_per_op"] >= 0 and s["client_cpu_us_per_op"] >= 0, s
     csv_lines = (tmp_path / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("spec,target,rps") and len(csv_lines) == 1 + 18
-    assert "SET -P 16 -c 50" in (tmp_path / "summary.txt").read_text()
+    assert "cpu_us_per_op" in csv_lines[0]
+    summary = (tmp_path / "summary.txt").read_text()
+    assert "SET -P 16 -c 50" in summary and "etcd-3 skipped: " in summary
+    assert "Targets of issue 20" in summary
+
+
+peers_installed = pytest.mark.skipif(
+    shutil.which("etcd") is None or importlib.util.find_spec("pysyncobj") is None,
+    reason="peers not installed (apt-get install etcd-server; pip install pysyncobj)")
+
+
+@needs_redis
+@peers_installed
+@pytest.mark.timeout(120)
+def test_quick_run_with_the_peers_gives_their_cells_and_ratios(tmp_path):
+    rc, text = run_bench(tmp_path, "--sections", "throughput", "--targets",
+                         "raft-3,etcd-3,pysyncobj-3", timeout=90)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["errors"] == {}, text[-3000:]
+    assert rc == 0, text[-3000:]
+    cells = {(s["spec"], s["target"]): s for s in results["throughput"]["summary"]}
+    assert len([k for k in cells if k[1] == "pysyncobj-3"]) == 9  # RESP: every workload
+    # etcd: SET and GET without pipelining only.
+    assert {k[0] for k in cells if k[1] == "etcd-3"} == {
+        "SET -P 1 -c 50", "GET -P 1 -c 50", "SET -P 1 -c 1", "GET -P 1 -c 1"}
+    for s in cells.values():
+        assert s["rps"] > 0 and s["client_cpu_us_per_op"] >= 0, s
+    peer = {(r["spec"], r["peer"]): r for r in results["throughput"]["peer_ratios"]}
+    assert peer[("SET -P 1 -c 50", "etcd-3")]["rps"] > 0
+    assert peer[("GET -P 16 -c 50", "etcd-3")]["peer_spec"] == "GET -P 1 -c 50"
+    assert peer[("INCR -P 16 -c 50", "pysyncobj-3")]["rps"] > 0
+    ratios_csv = (tmp_path / "ratios.csv").read_text().splitlines()
+    assert len(ratios_csv) == 1 + len(peer)
 
 
 @needs_redis
@@ -73,9 +110,10 @@ def test_quick_run_of_every_section_against_raftredis(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["errors"] == {}, text[-3000:]
     assert rc == 0, text[-3000:]
-    check_cells(results, ["redis", "redis-aof", "raft-1", "raft-3"])
+    check_cells(results, ["redis", "redis-aof", "raft-1", "raft-3"])  # no peers in --quick
     ratios = results["throughput"]["ratios"]
     assert len(ratios) == 9 * 2 * 2 and all(r["rps"] > 0 for r in ratios)
+    assert results["throughput"]["peer_ratios"] == []
     fo = results["failover"]
     assert len(fo["runs_ms"]) == 1 and fo["median_ms"] > 0 and fo["errors"] == []
     mem = results["memory"]
