@@ -88,3 +88,18 @@ def lookup(name: bytes) -> CommandSpec | None:
         if spec is not None and len(_BY_BYTES) < 4096:
             _BY_BYTES[name] = spec
     return spec
+
+
+_SUBCOMMANDS: dict[str, dict[str, CommandSpec]] = {}  # container -> its subcommands by name
+
+
+def find_subcommand(spec: CommandSpec, sub: bytes) -> CommandSpec | None:
+    """A container's subcommand by its name as sent (case-insensitive), or None."""
+    table = _SUBCOMMANDS.get(spec.name)
+    if table is None:
+        table = {s.name.split("|", 1)[1]: s for s in spec.subcommands}
+        _SUBCOMMANDS[spec.name] = table
+    try:
+        return table.get(sub.decode("ascii").lower())
+    except UnicodeDecodeError:
+        return None

@@ -24,6 +24,7 @@ from raftredis.statemachine.changes import ChangeSet
 log = logging.getLogger("raftredis.replica")
 
 ChangeListener = Callable[[ChangeSet], None]
+_EXEC = [b"EXEC"]  # how a transaction's execution is reported (commandstats: exec)
 
 
 class Applier:
@@ -95,21 +96,24 @@ class Applier:
         replies: list | None = [] if want_replies else None
         index = ent.index
         command, multi = logops.OpKind.COMMAND, logops.OpKind.MULTI
-        # SLOWLOG times this node's own clients' commands (want_replies: ours, leading).
-        slow_ns = self._slow.threshold_ns() if want_replies else -1
+        # Execution time of this node's own clients' commands (want_replies: ours,
+        # leading), for SLOWLOG and commandstats.
+        sink = self._slow.sink if want_replies else None
         for pos, op in enumerate(ops):
             try:
                 kind = op.kind
                 if kind == command:
-                    if slow_ns < 0:
+                    if sink is None:
                         reply = sm.apply(op.args, now, logops.seed_for(index, pos))
                     else:
                         t0 = perf_counter_ns()
                         reply = sm.apply(op.args, now, logops.seed_for(index, pos))
-                        if perf_counter_ns() - t0 >= slow_ns:
-                            self._slow.report(op.args, t0)
+                        sink.executed(op.args, t0, perf_counter_ns() - t0, reply)
                 elif kind == multi:
+                    t0 = perf_counter_ns()
                     reply = sm.apply_multi(op.commands, now, logops.seed_for(index, pos))
+                    if sink is not None:
+                        sink.executed(_EXEC, t0, perf_counter_ns() - t0, reply)
                 elif kind == logops.OpKind.EXPIRE:
                     reply = sm.apply_expire(op.keys, now)
                 elif kind == logops.OpKind.CONFIG:

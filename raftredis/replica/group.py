@@ -50,7 +50,7 @@ from raftredis.replica.reads import Reads
 from raftredis.replica.rolelog import RoleLog
 from raftredis.replica.routing import CLUSTERDOWN, Router
 from raftredis.replica.settings import ClusterSettings
-from raftredis.replica.slowwatch import SlowSink, SlowWatch
+from raftredis.replica.slowwatch import ExecSink, SlowWatch
 from raftredis.replica.snapshots import Snapshots
 from raftredis.replica.tasks import TaskSet
 from raftredis.reply import Error
@@ -176,7 +176,7 @@ class ReplicaGroup:
         self.sm = StateMachine()
         self.stamps = EntryClock(self._clock)
         self.settings = ClusterSettings(config, loop, self._storage_fsync, self.sm.memory)
-        self.slow = SlowWatch()  # SLOWLOG of what runs after dispatch (attach_slowlog)
+        self.slow = SlowWatch()  # execution times of what runs after dispatch
         self.applier = Applier(self.sm, self.stamps, self.settings.apply, self.slow)
         self._timed_read = self.slow.timed(self.sm.read)
         self.snapshots = Snapshots(
@@ -536,8 +536,9 @@ class ReplicaGroup:
     def attach_settings(self, settings) -> None:
         self.settings.attach(settings)
 
-    def attach_slowlog(self, sink: SlowSink) -> None:
-        """SLOWLOG entries for the commands that run after dispatch has returned."""
+    def attach_exec_sink(self, sink: ExecSink) -> None:
+        """Execution times (SLOWLOG, commandstats) of the commands that run after
+        dispatch has returned."""
         self.slow.attach(sink)
 
     def config_set(self, conn, pairs: list[tuple[bytes, bytes]]) -> object:

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from time import perf_counter_ns
 
 from raftredis.commands import COMMANDS, lookup
-from raftredis.commands.spec import CommandSpec, Route
+from raftredis.commands.spec import CommandSpec, Route, find_subcommand
 from raftredis.reply import QUEUED, CommandError, Error, unknown_command, wrong_arity
 from raftredis.server.client import ClientState
+from raftredis.server.cmdstats import note_outcome
 from raftredis.server.replication import note_write
 from raftredis.server.state import ServerState
 
@@ -29,13 +30,13 @@ class _NoReply:
 
 
 NO_REPLY = _NoReply()
+_UNRESOLVED = "\0unresolved"  # ClientState.last_cmd while a command is being resolved
 
 NOAUTH = Error("NOAUTH Authentication required.")
 NO_MULTI = Error("ERR Command not allowed inside a transaction")
 EXECABORT = Error("EXECABORT Transaction discarded because of previous errors.")
 # Not queued inside MULTI (Redis's processCommand).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
-_sub_cache: dict[str, dict[str, CommandSpec]] = {}
 
 
 def handler(*names: str) -> Callable[[Handler], Handler]:
@@ -45,17 +46,6 @@ def handler(*names: str) -> Callable[[Handler], Handler]:
         return fn
 
     return deco
-
-
-def find_subcommand(spec: CommandSpec, sub: bytes) -> CommandSpec | None:
-    table = _sub_cache.get(spec.name)
-    if table is None:
-        table = {s.name.split("|", 1)[1]: s for s in spec.subcommands}
-        _sub_cache[spec.name] = table
-    try:
-        return table.get(sub.decode("ascii").lower())
-    except UnicodeDecodeError:
-        return None
 
 
 def resolve(args: list[bytes]) -> CommandSpec | Error:
@@ -92,16 +82,30 @@ class Dispatcher:
             held = self._held(client, args)
             if held is not None:
                 return held
-        reply = self._dispatch(client, args)
+        before = client.last_cmd
+        client.last_cmd = _UNRESOLVED  # a command that resolves sets its name
+        try:
+            reply = self._dispatch(client, args)
+        finally:
+            name = client.last_cmd
+            if name is _UNRESOLVED:  # unknown, wrong arity, ...: not a call of any command
+                client.last_cmd = before
+        if name is _UNRESOLVED or reply is QUEUED:  # (a transaction counts as its EXEC)
+            return reply
         if isinstance(reply, asyncio.Future):
             # Its execution is timed where it runs (the replica layer's applier and read
             # path, see raftredis.replica.slowwatch): the wait for the log is not
             # execution, as Redis does not count a blocked client's wait.
-            spec = COMMANDS.get(client.last_cmd)
+            spec = COMMANDS.get(name)
             if spec is not None and (spec.route is Route.WRITE or spec.name == "exec"):
                 note_write(client, reply)
-        elif self.srv.slowlog.threshold_us >= 0:
-            self._timed(client, args, started)
+            return reply
+        elapsed = perf_counter_ns() - started
+        srv = self.srv
+        note_outcome(srv.stats.cmdstats, name, elapsed, reply)
+        slow = srv.slowlog
+        if slow.threshold_us >= 0 and elapsed >= slow.threshold_us * 1000:
+            slow.consider(name, args, started, client.addr, client.name)
         return reply
 
     def _held(self, client: ClientState, args: list[bytes]) -> asyncio.Future | None:
@@ -112,18 +116,6 @@ class Dispatcher:
             spec = None  # an error answers now; queueing in MULTI is not held
         return self.srv.pause.gate(client, spec, lambda: self._dispatch(client, args),
                                    asyncio.get_running_loop())
-
-    def _timed(self, client: ClientState, args: list[bytes], started: int) -> None:
-        """SLOWLOG: the command took from `started` until now (see server.slowlog)."""
-        if (perf_counter_ns() - started) // 1000 < self.srv.slowlog.threshold_us:
-            return
-        name = client.last_cmd
-        try:
-            if name.split("|", 1)[0] != args[0].decode("ascii").lower():
-                return  # not a command that ran (unknown, wrong arity, ...)
-        except UnicodeDecodeError:
-            return
-        self.srv.slowlog.consider(name, args, started, client.addr, client.name)
 
     def _dispatch(self, client: ClientState, args: list[bytes]) -> object:
         srv = self.srv

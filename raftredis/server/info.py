@@ -7,6 +7,7 @@ import platform
 import resource
 import time
 
+from raftredis.server.cmdstats import parse_percentiles
 from raftredis.server.state import REDIS_VERSION, ServerState
 
 DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu",
@@ -96,6 +97,9 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
         # Redis's errorstats: error replies by their code (what redis_exporter reads).
         "errorstats": [(f"errorstat_{kind}", f"count={n}")
                        for kind, n in sorted(st.error_kinds.items())],
+        "commandstats": st.cmdstats.commandstats(),
+        "latencystats": st.cmdstats.latencystats(parse_percentiles(
+            str(srv.settings["latency-tracking-info-percentiles"]))),
     }
 
 

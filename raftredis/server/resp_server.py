@@ -15,6 +15,7 @@ from collections.abc import Callable
 import raftredis.server.handlers  # noqa: F401  (registers the local handlers)
 from raftredis.resp.parser import Limits
 from raftredis.server.backend import Backend
+from raftredis.server.cmdstats import ExecRecorder
 from raftredis.server.dispatch import Dispatcher
 from raftredis.server.protocol import RespProtocol
 from raftredis.server.settings import ServerSettings
@@ -82,9 +83,9 @@ class RespServer:
         attach = getattr(backend, "attach_events", None)
         if attach is not None:  # the backend feeds pub/sub, notifications, tracking
             attach(self.state.events)
-        attach_slowlog = getattr(backend, "attach_slowlog", None)
-        if attach_slowlog is not None:  # it times the commands it runs after dispatch
-            attach_slowlog(self.state.slowlog)
+        attach_exec = getattr(backend, "attach_exec_sink", None)
+        if attach_exec is not None:  # it times the commands it runs after dispatch
+            attach_exec(ExecRecorder(self.state))
         self._server: asyncio.AbstractServer | None = None
         self._idle_task: asyncio.Task | None = None
         self._limits = Limits()

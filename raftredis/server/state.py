@@ -11,6 +11,7 @@ from typing import Protocol
 from raftredis.events import EventHub
 from raftredis.server.backend import Backend
 from raftredis.server.client import ClientState
+from raftredis.server.cmdstats import CommandStats
 from raftredis.server.pause import ClientPause
 from raftredis.server.settings import ServerSettings
 from raftredis.server.slowlog import SlowLog
@@ -47,6 +48,7 @@ class Stats:
     client_output_buffer_limit_disconnections: int = 0
     commands: dict[str, int] = field(default_factory=dict)  # calls by command name
     error_kinds: dict[str, int] = field(default_factory=dict)  # error replies by first word
+    cmdstats: CommandStats = field(default_factory=CommandStats)  # INFO commandstats
 
     def note_error(self, text: str) -> None:
         """Count an error reply by its code (ERR, MOVED, ...); at most ERROR_KINDS_LIMIT

@@ -59,6 +59,35 @@ CASES = [
 ]
 
 
+def test_commandstats_and_latencystats_count_what_ran(fam):
+    r = fam.leader_client()
+    f = redis.Redis(port=fam.port(fam.follower()))
+    try:
+        r.config_resetstat()
+        for i in range(3):
+            r.set(f"cs:{i}", "v")
+        assert r.get("cs:0") == b"v"
+        with pytest.raises(redis.ResponseError):
+            r.execute_command("INCR", "cs:0")  # not an integer: a failed call
+        r.execute_command("MULTI")
+        r.execute_command("SET", "cs:m", "1")
+        r.execute_command("EXEC")
+        with pytest.raises(redis.ResponseError):  # MOVED (redis-py strips the code)
+            f.set("cs:x", "1")  # a follower refuses it: rejected there
+        stats = r.info("commandstats")  # (redis-py parses Redis's format into dicts)
+        assert stats["cmdstat_set"]["calls"] == 3
+        assert stats["cmdstat_get"]["calls"] == 1
+        assert stats.get("cmdstat_incr", {}).get("failed_calls") == 1, stats
+        assert stats["cmdstat_exec"]["calls"] == 1
+        assert float(stats["cmdstat_set"]["usec_per_call"]) < 100_000  # not the commit wait
+        lat = r.info("latencystats")
+        assert set(lat["latency_percentiles_usec_set"]) == {"p50", "p99", "p99.9"}
+        assert int(f.info("commandstats")["cmdstat_set"]["rejected_calls"]) >= 1
+    finally:
+        f.close()
+        r.close()
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("case", params(CASES))
 def test_same_replies_as_redis(fam, case, protocol):

@@ -1,4 +1,4 @@
-"""SLOWLOG timing in the replica layer: the execution of a command, not its wait."""
+"""Execution timing in the replica layer: a command's execution, not its wait."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from raftredis.statemachine import StateMachine
 
 
 class Sink:
-    def __init__(self, threshold_us: int) -> None:
-        self.threshold_us = threshold_us
-        self.seen: list[tuple[str, list[bytes], str]] = []
+    def __init__(self) -> None:
+        self.seen: list[tuple[list[bytes], int, object]] = []
 
-    def consider(self, spec_name, args, started_ns, peer, client_name) -> None:
-        self.seen.append((spec_name, list(args), peer))
+    def executed(self, args, started_ns, elapsed_ns, reply) -> None:
+        self.seen.append((list(args), elapsed_ns, reply))
 
 
 class FixedClock:
@@ -38,43 +37,33 @@ def _entry(index: int, ops: list) -> Entry:
     return Entry(term=1, index=index, data=logops.encode_entry(1_700_000_000_000, ops))
 
 
-def test_own_commands_are_reported_over_the_threshold() -> None:
-    sink = Sink(0)  # 0: every command
+def test_own_commands_are_reported_with_their_replies() -> None:
+    sink = Sink()
     ap = _applier(sink)
-    ops = [logops.command([b"SET", b"k", b"v"]), logops.command([b"INCR", b"n"])]
+    ops = [logops.command([b"SET", b"k", b"v"]), logops.command([b"INCR", b"k"]),
+           logops.multi([[b"SET", b"n", b"1"], [b"INCR", b"n"]])]
     replies = ap.apply(_entry(1, ops), ops, want_replies=True)
-    assert replies is not None and len(replies) == 2
-    assert [(n, a) for n, a, _ in sink.seen] == [("set", [b"SET", b"k", b"v"]),
-                                                 ("incr", [b"INCR", b"n"])]
+    assert replies is not None and len(replies) == 3
+    assert [(a, r) for a, _, r in sink.seen] == [
+        ([b"SET", b"k", b"v"], replies[0]), ([b"INCR", b"k"], replies[1]),
+        ([b"EXEC"], replies[2])]
+    assert str(replies[1]).startswith("ERR")  # INCR of "v": a failed call, reported too
+    assert all(ns >= 0 for _, ns, _ in sink.seen)
 
 
-def test_others_commands_and_an_off_threshold_are_not_timed() -> None:
-    sink = Sink(0)
+def test_others_commands_are_not_timed() -> None:
+    sink = Sink()
     ap = _applier(sink)
     ops = [logops.command([b"SET", b"k", b"v"])]
     ap.apply(_entry(1, ops), None, want_replies=False)  # a follower, or not our proposal
     assert sink.seen == []
-    sink.threshold_us = -1
-    ap.apply(_entry(2, ops), ops, want_replies=True)
-    assert sink.seen == []
 
 
-def test_a_fast_command_stays_under_a_high_threshold() -> None:
-    sink = Sink(10_000_000)  # 10 s
-    ap = _applier(sink)
-    ops = [logops.command([b"SET", b"k", b"v"])]
-    ap.apply(_entry(1, ops), ops, want_replies=True)
-    assert sink.seen == []
-
-
-def test_timed_reads_report_slow_runs_only() -> None:
-    sink = Sink(0)
+def test_timed_reads_are_reported() -> None:
     watch = SlowWatch()
+    run = watch.timed(lambda args, now: b"x")
+    assert run([b"GET", b"k"], 0) == b"x"  # no sink: untimed
+    sink = Sink()
     watch.attach(sink)
-    calls = []
-    run = watch.timed(lambda args, now: calls.append(args) or b"x")
     assert run([b"GET", b"k"], 0) == b"x"
-    assert sink.seen == [("get", [b"GET", b"k"], "")]
-    sink.threshold_us = 10_000_000
-    run([b"GET", b"k"], 0)
-    assert len(sink.seen) == 1 and len(calls) == 2
+    assert [(a, r) for a, _, r in sink.seen] == [([b"GET", b"k"], b"x")]
