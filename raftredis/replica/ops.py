@@ -165,12 +165,13 @@ def decode_entry(data: bytes) -> tuple[int, list]:
     if not isinstance(raw, list):
         raise EntryDecodeError("entry payload is not an array")
     ops: list = []
+    by_kind, new = _BY_KIND, tuple.__new__  # (C-level construction: this runs per op)
     for item in raw:
-        if not isinstance(item, list) or len(item) != 2 or not isinstance(item[0], int):
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not int:
             ops.append(UnknownOp(-1, item))
             continue
-        cls = _BY_KIND.get(item[0])
-        ops.append(cls(item[0], item[1]) if cls is not None else UnknownOp(item[0], item[1]))
+        cls = by_kind.get(item[0])
+        ops.append(new(cls, item) if cls is not None else UnknownOp(item[0], item[1]))
     return stamp, ops
 
 
