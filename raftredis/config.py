@@ -132,7 +132,6 @@ class NodeConfig:
             self.announce_port = client_port
         if not self.announce_tls_port:
             self.announce_tls_port = self.tls_port
-        self._check_tls()
         if self.fsync not in FSYNC_POLICIES:
             raise ConfigError(_bad("fsync", self.fsync, "one of " + ", ".join(FSYNC_POLICIES)))
         if self.id < 1:
@@ -140,6 +139,7 @@ class NodeConfig:
         for name in ("port", "peer_port", "announce_port", "tls_port", "announce_tls_port"):
             if not 0 <= getattr(self, name) < 65536:
                 raise ConfigError(_bad(name, getattr(self, name), "a port number 0-65535"))
+        self._check_tls()
         if " " in self.announce_host:
             raise ConfigError(_bad("announce_host", self.announce_host, "a host name with no spaces"))
         try:

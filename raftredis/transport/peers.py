@@ -553,21 +553,23 @@ class PeerTransport:
             pend.hello = True
 
     def _accept_tls(self, sock: socket.socket, addr: Any) -> None:
-        if self._closing:
-            sock.close()
-            return
-        task = asyncio.get_running_loop().create_task(self._serve_tls(sock, addr))
-        self._inbound_tasks.add(task)
-        # The slot is taken before the TLS handshake: silent TLS connections are evicted
-        # like silent plain ones.
-        self._admit(task, addr, None)
+        asyncio.get_running_loop().create_task(self._serve_tls(sock, addr))
 
     async def _serve_tls(self, sock: socket.socket, addr: Any) -> None:
         assert self._tls is not None
+        if self._closing:
+            sock.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
         writer: asyncio.StreamWriter | None = None
+        # (Registered once running: a task cancelled before its first step would never
+        # run its finally, and the socket would stay open.)
+        self._inbound_tasks.add(task)
+        # The slot is taken before the TLS handshake: silent TLS connections are evicted
+        # like silent plain ones.
+        self._admit(task, addr, None)
         try:
             reader = asyncio.StreamReader(limit=READ_CHUNK, loop=loop)
             # (kept here: uvloop returns its TLS protocol, not this one)
