@@ -306,8 +306,9 @@ HELP: dict[str, str] = {
                         "or optional (verified if presented)",
     "tls_cluster": "carry the Raft peer traffic over mutual TLS with the CA (yes/no), on "
                    "top of the cluster secret's handshake and sealing",
-    "tls_handshake_timeout_ms": "a connection (client or peer) that has not finished its "
-                                "TLS handshake within this many milliseconds is closed",
+    "tls_handshake_timeout_ms": "a connection to the TLS client port that has not "
+                                "finished its TLS handshake within this many milliseconds "
+                                "is closed (peer connections have their own 5 s bound)",
 }
 
 

@@ -375,9 +375,12 @@ class PeerTransport:
         # open_connection resolves the name every time: container addresses change.
         if self._tls is not None:  # the TLS handshake has its own bound within
             async with asyncio.timeout(self.connect_timeout + self.handshake_timeout):
+                # (the closing handshake bounded too: asyncio waits 30 s by default for
+                # a gone peer's close_notify, holding the socket)
                 reader, writer = await asyncio.open_connection(
                     p.host, p.port, ssl=self._tls.client,
-                    ssl_handshake_timeout=self.handshake_timeout)
+                    ssl_handshake_timeout=self.handshake_timeout,
+                    ssl_shutdown_timeout=self.handshake_timeout)
         else:
             async with asyncio.timeout(self.connect_timeout):
                 reader, writer = await asyncio.open_connection(p.host, p.port)
@@ -577,7 +580,8 @@ class PeerTransport:
             try:
                 transport, _ = await loop.connect_accepted_socket(
                     lambda: protocol, sock, ssl=self._tls.server,
-                    ssl_handshake_timeout=self.handshake_timeout)
+                    ssl_handshake_timeout=self.handshake_timeout,
+                    ssl_shutdown_timeout=self.handshake_timeout)
             except (OSError, ssl.SSLError) as exc:  # the loop has closed the socket
                 self._release(task)
                 # (a certificate not signed by the cluster CA, plain bytes, a timeout)
