@@ -245,6 +245,12 @@ def test_cluster_over_mutual_tls(tmp_path: Path, certs: TlsFiles, rogue: TlsFile
         with tls_client(tls_ports[follower], certs, certs) as r:
             slots = r.execute_command("CLUSTER", "SLOTS")
             assert slots[0][2][1] == tls_ports[lead]
+            assert sorted(n[1] for n in slots[0][2:]) == sorted(tls_ports.values())
+            assert f"127.0.0.1:{tls_ports[lead]}@".encode() in r.execute_command("CLUSTER", "NODES")
+        with redis.Redis(port=c.nodes[follower].port, protocol=3) as r:
+            shards = r.execute_command("CLUSTER", "SHARDS")
+            ports = {(n[b"port"], n[b"tls-port"]) for n in shards[0][b"nodes"]}
+            assert ports == {(c.nodes[i].port, tls_ports[i]) for i in c.nodes}, shards
         with redis.Redis(port=c.nodes[follower].port) as r, \
                 pytest.raises(redis.ResponseError) as moved:
             r.get("over")
