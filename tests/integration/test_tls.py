@@ -247,6 +247,22 @@ def test_cluster_over_mutual_tls(tmp_path: Path, certs: TlsFiles, rogue: TlsFile
             assert slots[0][2][1] == tls_ports[lead]
             assert sorted(n[1] for n in slots[0][2:]) == sorted(tls_ports.values())
             assert f"127.0.0.1:{tls_ports[lead]}@".encode() in r.execute_command("CLUSTER", "NODES")
+        # Cluster clients over TLS follow the TLS addresses by themselves.
+        if shutil.which("redis-cli") is not None:
+            done = subprocess.run(
+                ["redis-cli", "--tls", "--cacert", str(certs.ca), "--cert",
+                 str(certs.node.cert), "--key", str(certs.node.key), "-c",
+                 "-p", str(tls_ports[follower]), "GET", "over"],
+                capture_output=True, text=True, timeout=20)
+            assert done.stdout.strip() == "mutual tls", (done.stdout, done.stderr)
+        rc = redis.RedisCluster(host="127.0.0.1", port=tls_ports[follower], ssl=True,
+                                ssl_ca_certs=str(certs.ca), ssl_certfile=str(certs.node.cert),
+                                ssl_keyfile=str(certs.node.key))
+        try:
+            assert rc.get("over") == b"mutual tls"
+            assert rc.set("via", "cluster client") is True
+        finally:
+            rc.close()
         with redis.Redis(port=c.nodes[follower].port, protocol=3) as r:
             shards = r.execute_command("CLUSTER", "SHARDS")
             ports = {(n[b"port"], n[b"tls-port"]) for n in shards[0][b"nodes"]}
