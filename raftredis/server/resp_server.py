@@ -100,7 +100,7 @@ class RespServer:
         attach_slowlog = getattr(backend, "attach_slowlog", None)
         if attach_slowlog is not None:  # it times the commands it runs after dispatch
             attach_slowlog(self.state.slowlog)
-        self._servers: list[asyncio.AbstractServer] = []
+        self._server: asyncio.AbstractServer | None = None  # the plain port's
         self._idle_task: asyncio.Task | None = None
         self._limits = Limits()
         self._sync_limits()
@@ -139,7 +139,7 @@ class RespServer:
                 if isinstance(conn, RespProtocol):
                     conn.apply_output_limits()
 
-    def _make_protocol(self, on_made=None) -> RespProtocol:
+    def _make_protocol(self, on_made: Callable[[], None] | None = None) -> RespProtocol:
         return RespProtocol(self.state, self.dispatcher, lambda: self._limits, on_made)
 
     def _admit_tls(self) -> bool:
@@ -155,11 +155,10 @@ class RespServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         if self._plain:
-            server = await loop.create_server(
+            self._server = await loop.create_server(
                 self._make_protocol, self.host, self.state.port, backlog=1024,
                 reuse_address=True)
-            self._servers.append(server)
-            self.state.port = server.sockets[0].getsockname()[1]
+            self.state.port = self._server.sockets[0].getsockname()[1]
         if self._tls is not None:
             self._tls.start()
         with contextlib.suppress(KeyError):
@@ -188,8 +187,8 @@ class RespServer:
         """Stop accepting, let every connection finish its in-flight replies, close."""
         if self._idle_task is not None:
             self._idle_task.cancel()
-        for server in self._servers:
-            server.close()
+        if self._server is not None:
+            self._server.close()
         if self._tls is not None:
             self._tls.close()
         conns = [c for c in self.state.clients.values() if isinstance(c, RespProtocol)]
@@ -202,5 +201,5 @@ class RespServer:
                     conn.kill()
             if still_open:
                 await asyncio.wait([c.closed for c in conns], timeout=1.0)
-        for server in self._servers:
-            await server.wait_closed()
+        if self._server is not None:
+            await self._server.wait_closed()
