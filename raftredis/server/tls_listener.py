@@ -67,7 +67,6 @@ class TlsListener:
         self._acceptor = Acceptor(host, port, self._on_accept)
         self._handshakes: set[asyncio.Task[None]] = set()
         self.pending = 0  # handshakes in progress
-        self.failed = 0  # handshakes that failed or ran out of time
 
     @property
     def port(self) -> int:
@@ -102,7 +101,6 @@ class TlsListener:
                 ssl_handshake_timeout=timeout, ssl_shutdown_timeout=timeout)
         except (OSError, ssl.SSLError) as exc:  # (a timeout is a ConnectionAbortedError)
             # The socket is closed by the loop. Anyone can provoke this: debug only.
-            self.failed += 1
             log.debug("TLS handshake with %s failed: %s", addr, exc)
         finally:
             slot.release()
