@@ -228,8 +228,9 @@ def test_cluster_over_mutual_tls(tmp_path: Path, certs: TlsFiles, rogue: TlsFile
         # Node 3 heard nothing: its TLS handshakes with 1 and 2 fail both ways.
         f3 = c.info(3)
         assert f3["raft_applied_index"] == "0" and f3["raft_leader_id"] == "0", f3
-        logs = c.nodes[lead].log_path.read_text(errors="replace")
-        assert "TLS handshake" in logs, logs[-3000:]
+        wait_for(lambda: "peer TLS handshake from" in
+                 c.nodes[lead].log_path.read_text(errors="replace"), 20,
+                 "the leader to log that it refused node 3's certificate")
 
         c.kill(3)
         c.nodes[3].extra = base[3] + serve_flags(certs)
