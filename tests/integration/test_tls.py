@@ -225,12 +225,13 @@ def test_cluster_over_mutual_tls(tmp_path: Path, certs: TlsFiles, rogue: TlsFile
         index = max(c.commit_index(i) for i in (1, 2))
         for i in (1, 2):
             c.wait_applied(i, index)
-        # Node 3 heard nothing: its TLS handshakes with 1 and 2 fail both ways.
-        f3 = c.info(3)
-        assert f3["raft_applied_index"] == "0" and f3["raft_leader_id"] == "0", f3
+        # Node 3 is up and dialling, and heard nothing: its TLS handshakes with 1 and 2
+        # fail both ways.
         wait_for(lambda: "peer TLS handshake from" in
                  c.nodes[lead].log_path.read_text(errors="replace"), 20,
                  "the leader to log that it refused node 3's certificate")
+        f3 = wait_for(lambda: c.info(3), 20, "node 3 to answer INFO")
+        assert f3["raft_applied_index"] == "0" and f3["raft_leader_id"] == "0", f3
 
         c.kill(3)
         c.nodes[3].extra = base[3] + serve_flags(certs)
