@@ -60,18 +60,51 @@ def start_metrics(node: ReplicaGroup, server, cfg: NodeConfig):
     return metrics, http
 
 
+def client_tls(cfg: NodeConfig):
+    """The TLS port's accept settings (None without --tls-port); TlsError if a file is
+    unusable. The peer link's contexts are checked here too, so a bad file stops the node
+    before it opens any port."""
+    from raftredis.server.tls_listener import TlsAccept
+    from raftredis.tls import client_port_context, peer_contexts
+
+    files = cfg.tls_files
+    if files is None:
+        return None
+    if cfg.tls_cluster == "yes":
+        peer_contexts(files)
+    if not cfg.tls_port:
+        return None
+    return TlsAccept(client_port_context(files, cfg.tls_auth_clients),
+                     cfg.tls_handshake_timeout_ms / 1000)
+
+
 async def run_node(cfg: NodeConfig) -> int:
     from raftredis.server.resp_server import RespServer
     from raftredis.server.settings import ServerSettings
+    from raftredis.server.tls_listener import TlsParams, define_params
+    from raftredis.tls import TlsError
 
+    if not cfg.port and not cfg.tls_port:
+        log.error("setting port (--port): 0 turns the plain client port off, and there is "
+                  "no --tls-port: configured to not listen anywhere")
+        return 2
+    try:
+        tls = client_tls(cfg)
+    except TlsError as exc:
+        log.error("%s", exc)
+        return 2
     node = ReplicaGroup(cfg)
     with contextlib.suppress(OSError):  # made by an older version, or by hand
         os.chmod(cfg.data_dir, 0o700)
     await node.start()
     settings = ServerSettings(requirepass=cfg.requirepass, maxclients=cfg.maxclients,
                               timeout=cfg.timeout, enable_debug_command=cfg.enable_debug_command)
+    # Before the cluster's settings attach: these are this node's, never the log's.
+    define_params(settings, TlsParams(cfg.tls_port, cfg.tls_cert_file, cfg.tls_key_file,
+                                      cfg.tls_ca_cert_file, cfg.tls_auth_clients,
+                                      cfg.tls_cluster == "yes"))
     node.attach_settings(settings)
-    server = RespServer(node, settings, cfg.host, cfg.port)
+    server = RespServer(node, settings, cfg.host, cfg.port or None, tls, cfg.tls_port)
     await server.start()
     try:
         metrics, metrics_server = start_metrics(node, server, cfg)
@@ -81,8 +114,10 @@ async def run_node(cfg: NodeConfig) -> int:
         await server.stop()
         await node.stop()
         return 2
-    log.info("node %d serving clients on %s:%d, peers on %s:%d, data in %s (fsync %s)",
-             cfg.id, cfg.host, server.port, cfg.peer_host, cfg.peer_port, cfg.data_dir, cfg.fsync)
+    tls_note = f", TLS clients on port {server.tls_port}" if tls is not None else ""
+    log.info("node %d serving clients on %s:%d%s, peers on %s:%d%s, data in %s (fsync %s)",
+             cfg.id, cfg.host, server.port, tls_note, cfg.peer_host, cfg.peer_port,
+             " over TLS" if cfg.tls_cluster == "yes" else "", cfg.data_dir, cfg.fsync)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

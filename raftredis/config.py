@@ -15,6 +15,8 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftredis.tls import AUTH_CLIENTS, TlsFiles
+
 FSYNC_POLICIES = ("always", "everysec", "no")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
@@ -102,6 +104,16 @@ class NodeConfig:
     # Prometheus metrics, /healthz and /readyz over HTTP (raftredis/observability); 0: off.
     metrics_port: int = 0
     metrics_host: str = ""  # default: host
+    # TLS as in Redis 6+ (raftredis/tls.py): a TLS client port next to the plain one (port
+    # 0 turns the plain one off), and with tls_cluster the peer link over mutual TLS.
+    tls_port: int = 0
+    announce_tls_port: int = 0  # default: tls_port
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_cert_file: str = ""
+    tls_auth_clients: str = "yes"  # yes, no, optional (a client certificate signed by the CA)
+    tls_cluster: str = "no"
+    tls_handshake_timeout_ms: int = 5000  # a connection that has not finished it is closed
     _peer_map: dict[int, PeerAddress] = field(default_factory=dict, repr=False)
     # The settings given explicitly (file, environment or flag), not left at the default.
     _given: frozenset[str] = field(default=frozenset(), repr=False)
@@ -110,19 +122,24 @@ class NodeConfig:
         """Fill defaults that depend on other settings and check everything."""
         if not self.peer_host:
             self.peer_host = self.host
+        # As Redis: with the plain port off, the TLS port is the base of the others.
+        client_port = self.port or self.tls_port
         if not self.peer_port:
-            self.peer_port = self.port + 10000
+            self.peer_port = client_port + 10000
         if not self.announce_host:
             self.announce_host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
         if not self.announce_port:
-            self.announce_port = self.port
+            self.announce_port = client_port
+        if not self.announce_tls_port:
+            self.announce_tls_port = self.tls_port
         if self.fsync not in FSYNC_POLICIES:
             raise ConfigError(_bad("fsync", self.fsync, "one of " + ", ".join(FSYNC_POLICIES)))
         if self.id < 1:
             raise ConfigError(_bad("id", self.id, "an integer >= 1"))
-        for name in ("port", "peer_port", "announce_port"):
+        for name in ("port", "peer_port", "announce_port", "tls_port", "announce_tls_port"):
             if not 0 <= getattr(self, name) < 65536:
                 raise ConfigError(_bad(name, getattr(self, name), "a port number 0-65535"))
+        self._check_tls()
         if " " in self.announce_host:
             raise ConfigError(_bad("announce_host", self.announce_host, "a host name with no spaces"))
         try:
@@ -173,12 +190,39 @@ class NodeConfig:
         if not 0 <= self.metrics_port < 65536:
             raise ConfigError(_bad("metrics_port", self.metrics_port,
                                    "a port number 1-65535, or 0 for no metrics endpoint"))
-        if self.metrics_port and self.metrics_port in (self.port, self.peer_port):
+        if self.metrics_port and self.metrics_port in (self.port, self.peer_port, self.tls_port):
             raise ConfigError(_bad("metrics_port", self.metrics_port,
-                                   "a port other than the client port and the peer port"))
+                                   "a port other than the client ports and the peer port"))
         if not self.metrics_host:
             self.metrics_host = self.host
         return self
+
+    def _check_tls(self) -> None:
+        if self.tls_auth_clients not in AUTH_CLIENTS:
+            raise ConfigError(_bad("tls_auth_clients", self.tls_auth_clients,
+                                   "one of " + ", ".join(AUTH_CLIENTS)))
+        if self.tls_cluster not in ("yes", "no"):
+            raise ConfigError(_bad("tls_cluster", self.tls_cluster, "yes or no"))
+        if self.tls_handshake_timeout_ms < 1:
+            raise ConfigError(_bad("tls_handshake_timeout_ms", self.tls_handshake_timeout_ms,
+                                   "an integer >= 1"))
+        if self.tls_port and self.tls_port in (self.port, self.peer_port):
+            raise ConfigError(_bad("tls_port", self.tls_port,
+                                   "a port other than the plain client port and the peer port"))
+        if not self.tls_port and self.tls_cluster == "no":
+            return
+        for name in ("tls_cert_file", "tls_key_file", "tls_ca_cert_file"):
+            if not getattr(self, name):
+                why = "tls_port" if self.tls_port else "tls_cluster yes"
+                raise ConfigError(f"setting {name} (--{name.replace('_', '-')}) is required "
+                                  f"with {why}")
+
+    @property
+    def tls_files(self) -> TlsFiles | None:
+        """The certificate, key and CA files, if TLS is on for either port."""
+        if not self.tls_port and self.tls_cluster == "no":
+            return None
+        return TlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_ca_cert_file)
 
     @property
     def given(self) -> frozenset[str]:
@@ -249,6 +293,22 @@ HELP: dict[str, str] = {
     "metrics_port": "HTTP port for Prometheus metrics (/metrics) and the health checks "
                     "/healthz and /readyz (0: off)",
     "metrics_host": "address the metrics port binds to (empty: same as --host)",
+    "tls_port": "TLS client (RESP) port, next to the plain --port (0: none; --port 0 turns "
+                "the plain one off)",
+    "announce_tls_port": "TLS client port announced in MOVED and CLUSTER SLOTS to clients "
+                         "that came in over TLS (0: --tls-port)",
+    "tls_cert_file": "PEM certificate of this node, for the TLS client port and the peer "
+                     "link (both ends of it)",
+    "tls_key_file": "PEM private key of --tls-cert-file",
+    "tls_ca_cert_file": "PEM CA certificate(s) that client and peer certificates must be "
+                        "signed by",
+    "tls_auth_clients": "TLS clients must present a certificate signed by the CA: yes, no, "
+                        "or optional (verified if presented)",
+    "tls_cluster": "carry the Raft peer traffic over mutual TLS with the CA (yes/no), on "
+                   "top of the cluster secret's handshake and sealing",
+    "tls_handshake_timeout_ms": "a connection to the TLS client port that has not "
+                                "finished its TLS handshake within this many milliseconds "
+                                "is closed (peer connections have their own 5 s bound)",
 }
 
 

@@ -49,7 +49,7 @@ class GroupView(Protocol):
 
     def members(self) -> tuple[int, list[int]]: ...
 
-    def client_address(self, node_id: int) -> str | None: ...
+    def client_address(self, node_id: int, tls: bool = False) -> str | None: ...
 
     def when_leader_known(self, fn: Callable[[], object]) -> asyncio.Future: ...
 
@@ -94,8 +94,9 @@ class ClusterView:
     def _members(self) -> tuple[int, list[int]]:
         return self.node.members()
 
-    def _addr(self, node_id: int) -> str | None:
-        return self.node.client_address(node_id)
+    def _addr(self, node_id: int, tls: bool = False) -> str | None:
+        """A client that came in over TLS is shown TLS ports, as Redis 7.2 does."""
+        return self.node.client_address(node_id, tls)
 
     # -------------------------------------------------------------- CLUSTER
     def command(self, conn, args: list[bytes]) -> object:
@@ -146,8 +147,8 @@ class ClusterView:
             return self._arity("keyslot")
         return key_slot(rest[0])
 
-    def _node_triple(self, node_id: int) -> list | None:
-        addr = self._addr(node_id)
+    def _node_triple(self, node_id: int, tls: bool) -> list | None:
+        addr = self._addr(node_id, tls)
         if addr is None:
             return None
         host, port = _split_addr(addr)
@@ -157,11 +158,12 @@ class ClusterView:
         if rest:
             return self._arity("slots")
         leader, others = self._members()
+        tls = bool(getattr(conn, "tls", False))
         if not leader or self._addr(leader) is None:
             return []  # no master known: clients retry (CLUSTERDOWN-like)
-        entry: list = [0, SLOTS - 1, self._node_triple(leader)]
+        entry: list = [0, SLOTS - 1, self._node_triple(leader, tls)]
         for nid in others:
-            triple = self._node_triple(nid)
+            triple = self._node_triple(nid, tls)
             if triple is not None:
                 entry.append(triple)
         return [entry]
@@ -177,9 +179,14 @@ class ClusterView:
             if addr is None:
                 continue
             host, port = _split_addr(addr)
+            # Redis 7's fields: the plain port, and the TLS port where there is one.
+            tls_addr = self._addr(nid, tls=True)
+            tls_port = {b"tls-port": _split_addr(tls_addr)[1]} \
+                if tls_addr is not None and tls_addr != addr else {}
             nodes.append(Map({
                 b"id": redis_node_id(nid).encode(),
                 b"port": port,
+                **tls_port,
                 b"ip": host.encode(),
                 b"endpoint": host.encode(),
                 b"role": b"master" if nid == leader else b"replica",
@@ -196,9 +203,10 @@ class ClusterView:
         leader, others = self._members()
         learners = node.learners()
         term = node.term
+        tls = bool(getattr(conn, "tls", False))
         lines = []
         for nid in ([leader] if leader else []) + others:
-            addr = self._addr(nid) or ":0"
+            addr = self._addr(nid, tls) or ":0"
             peer = node.config.peer_map.get(nid)
             cport = peer.port if peer else 0
             peer_addr = node.peer_address(nid)

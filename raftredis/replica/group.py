@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,9 +71,20 @@ class _NotReadonlyConn:
     leader may serve it (a linearizable read), whatever READONLY said."""
 
     readonly = False
+    tls = False
+
+
+class _NotReadonlyTlsConn(_NotReadonlyConn):
+    tls = True
 
 
 _NOT_READONLY_CONN = _NotReadonlyConn()
+_NOT_READONLY_TLS_CONN = _NotReadonlyTlsConn()
+
+
+def _tls(conn: object) -> bool:
+    """Whether the client came in over TLS (its redirects then name TLS ports)."""
+    return bool(getattr(conn, "tls", False))
 NOT_A_MEMBER = Error("CLUSTERDOWN this node is not a member of the cluster (removed, or not "
                      "joined yet)")
 
@@ -105,6 +117,15 @@ def bootstrap_conf(config: NodeConfig) -> ConfState:
     return ConfState() if config.join else ConfState(voters=config.voters)
 
 
+def client_addresses(config: NodeConfig) -> dict[str, str]:
+    """What this node tells its peers in the handshake: where clients reach it, plain
+    and over TLS (a follower's MOVED names the leader's TLS port to a TLS client)."""
+    meta = {"client": f"{config.announce_host}:{config.announce_port}"}
+    if config.tls_port:
+        meta["tls-client"] = f"{config.announce_host}:{config.announce_tls_port}"
+    return meta
+
+
 def production_ports(config: NodeConfig) -> Ports:
     """Disk storage with its disk thread, the system clock, TCP peers."""
     from raftredis.storage import AsyncPersister, DiskStorage, FsyncPolicy
@@ -116,13 +137,15 @@ def production_ports(config: NodeConfig) -> Ports:
     if peers or config.join or config.secret:
         # With a secret, a lone node listens too: it can grow (members join online).
         def transport(on_message, on_peer_meta) -> Transport:
+            from raftredis.tls import peer_contexts
             from raftredis.transport.peers import PeerTransport
 
             return PeerTransport(
                 config.id, config.secret.encode(), config.peer_host, config.peer_port, peers,
-                on_message=on_message,
-                meta={"client": f"{config.announce_host}:{config.announce_port}"},
+                on_message=on_message, meta=client_addresses(config),
                 on_peer_meta=on_peer_meta,
+                tls=peer_contexts(config.tls_files) if config.tls_cluster == "yes"
+                and config.tls_files is not None else None,
             )
     keepalive = None
     if (peers or config.join) and config.stall_limit_ms > 0:  # a joiner learns its peers
@@ -179,6 +202,8 @@ class ReplicaGroup:
         self.slow = SlowWatch()  # execution times of what runs after dispatch
         self.applier = Applier(self.sm, self.stamps, self.settings.apply, self.slow)
         self._timed_read = self.slow.timed(self.sm.read)
+        # Reads of TLS clients still waiting for their ReadIndex round.
+        self._tls_reads: weakref.WeakSet[asyncio.Future] = weakref.WeakSet()
         self.snapshots = Snapshots(
             self.sm, self.applier, self.stamps, self._storage, self._persister, self._clock,
             self._tasks, loop, config.data_dir, lambda: config.snapshot_threshold,
@@ -194,7 +219,8 @@ class ReplicaGroup:
         timeout_s = config.tick_ms * config.election_ticks / 1000
         self.router = Router(self.id, f"{config.announce_host}:{config.announce_port}",
                               self._clock, self._tasks, loop, timeout_s,
-                              config.cluster_down_wait_ms / 1000, lambda: self._running)
+                              config.cluster_down_wait_ms / 1000, lambda: self._running,
+                              client_addresses(config).get("tls-client", ""))
         self.core: RaftCore | None = None
         own = MemberAddr(f"{config.peer_host}:{config.peer_port}",
                          f"{config.announce_host}:{config.announce_port}")
@@ -339,6 +365,7 @@ class ReplicaGroup:
 
     def _on_peer_meta(self, peer_id: int, meta: dict) -> None:
         self.router.learn_address(peer_id, meta.get("client", ""))
+        self.router.learn_address(peer_id, meta.get("tls-client", ""), tls=True)
 
     # ------------------------------------------------------------------ Ready loop
     async def _ready_loop(self) -> None:
@@ -470,11 +497,15 @@ class ReplicaGroup:
                 if _needs_memory(spec, args) and (oom := self.duties.admit_write()) is not None:
                     return oom  # refused before the log, as Redis refuses it
                 if "blocking" in spec.flags:
+                    tls = _tls(conn)
                     return self.tracker.blocking(conn, spec, args, lambda: self.router.is_leader,
-                                               self.router.redirect_now,
+                                               lambda slot: self.router.redirect_now(slot, tls),
                                                self.proposals.submit_command)
                 return self.proposals.submit_command(args)
-            return self.reads.submit(args)
+            fut = self.reads.submit(args)
+            if _tls(conn):
+                self._tls_reads.add(fut)  # routed again after a failed round: as TLS
+            return fut
         if route == Route.READ and getattr(conn, "readonly", False) and \
                 self.membership.is_member():
             # (A node removed or not yet joined never serves reads: it may be far behind.)
@@ -482,15 +513,16 @@ class ReplicaGroup:
             return self.sm.read(args, self.stamps.now())
         keys = spec.keys(args)
         return self.router.redirect(key_slot(keys[0]) if keys else 0,
-                                     lambda: self.execute(conn, spec, args))
+                                     lambda: self.execute(conn, spec, args), _tls(conn))
 
     def execute_multi(self, conn, commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
         # The marks are read now: dispatch clears conn.watched once this returns, and a
         # retry after an election must still honour them.
-        return self._execute_multi(commands, dict(getattr(conn, "watched", None) or {}))
+        return self._execute_multi(commands, dict(getattr(conn, "watched", None) or {}),
+                                   _tls(conn))
 
     def _execute_multi(self, commands: list[tuple[CommandSpec, list[bytes]]],
-                       marks: dict) -> object:
+                       marks: dict, tls: bool) -> object:
         if self.router.is_leader:
             if any(_needs_memory(spec, args) for spec, args in commands) and \
                     self.duties.admit_write() is not None:
@@ -505,18 +537,19 @@ class ReplicaGroup:
             if keys:
                 slot = key_slot(keys[0])
                 break
-        return self.router.redirect(slot, lambda: self._execute_multi(commands, marks))
+        return self.router.redirect(slot, lambda: self._execute_multi(commands, marks, tls),
+                                    tls)
 
     def check_route(self, conn, spec: CommandSpec, args: list[bytes]) -> Error | None:
         """Inside MULTI: None if this node can run the command, else the redirect now."""
         if self.router.is_leader:
             return None
         keys = spec.keys(args)
-        return self.router.redirect_now(key_slot(keys[0]) if keys else 0)
+        return self.router.redirect_now(key_slot(keys[0]) if keys else 0, _tls(conn))
 
     def watch(self, conn, keys: list[bytes]) -> object:
         if not self.router.is_leader:
-            return self.router.redirect_now(key_slot(keys[0]))
+            return self.router.redirect_now(key_slot(keys[0]), _tls(conn))
         return self.tracker.watch(conn, keys)
 
     def _reroute_read(self, args: list[bytes], fut: asyncio.Future) -> None:
@@ -526,7 +559,8 @@ class ReplicaGroup:
             if not fut.done():
                 fut.set_result(CLUSTERDOWN)
             return
-        value = self.execute(_NOT_READONLY_CONN, spec, args)
+        tls = fut in self._tls_reads
+        value = self.execute(_NOT_READONLY_TLS_CONN if tls else _NOT_READONLY_CONN, spec, args)
         if isinstance(value, asyncio.Future):
             value.add_done_callback(lambda f: fut.done() or fut.set_result(f.result()))
         elif not fut.done():
@@ -544,7 +578,7 @@ class ReplicaGroup:
     def config_set(self, conn, pairs: list[tuple[bytes, bytes]]) -> object:
         return self.settings.config_set(
             pairs, self.router.is_leader,
-            lambda: self.router.redirect(0, lambda: self.config_set(conn, pairs)),
+            lambda: self.router.redirect(0, lambda: self.config_set(conn, pairs), _tls(conn)),
             lambda op: self.proposals.submit(op))
 
     # ------------------------------------------------------------------ events
@@ -591,8 +625,11 @@ class ReplicaGroup:
     def known_leader(self) -> int:
         return self.router.known_leader()
 
-    def client_address(self, node_id: int) -> str | None:
-        return self.router.address(node_id) or self.membership.addr(node_id).client or None
+    def client_address(self, node_id: int, tls: bool = False) -> str | None:
+        """Where clients reach `node_id`: its TLS address for a client that came in over
+        TLS, when it has one (CLUSTER SLOTS, SHARDS, NODES; Redis 7.2 does the same)."""
+        return (self.router.address(node_id, tls) or self.membership.addr(node_id).client
+                or None)
 
     def peer_address(self, node_id: int) -> str:
         return self.membership.addr(node_id).peer

@@ -3,6 +3,10 @@
 A follower answers keyed commands with `MOVED <slot> <leader's client address>`.
 With no leader it can name, a request waits (bounded by cluster_down_wait) for an
 election and is routed again, or gets CLUSTERDOWN. Nothing here was applied.
+
+A client that came in over TLS is sent to the leader's TLS client address (what Redis
+Cluster with TLS announces to TLS clients), learned, like the plain one, from the
+leader's peer handshake; a leader with no TLS port is named by its plain address.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ CLUSTERDOWN = Error("CLUSTERDOWN The cluster is down")
 class Router:
     def __init__(self, node_id: int, own_addr: str, clock: Clock, tasks: TaskSet,
                  loop: asyncio.AbstractEventLoop, election_timeout_s: float,
-                 cluster_down_wait_s: float, running: Callable[[], bool]) -> None:
+                 cluster_down_wait_s: float, running: Callable[[], bool],
+                 own_tls_addr: str = "") -> None:
         self.id = node_id
         self._clock = clock
         self._tasks = tasks
@@ -30,8 +35,12 @@ class Router:
         self._timeout = election_timeout_s
         self._wait = cluster_down_wait_s
         self._running = running
-        # Client addresses ("host:port") announced by each node, learned in the handshake.
+        # Client addresses ("host:port") announced by each node, learned in the handshake:
+        # plain, and TLS for the nodes that have a TLS port.
         self._addr: dict[int, str] = {node_id: own_addr}
+        self._tls_addr: dict[int, str] = {}
+        if own_tls_addr:
+            self._tls_addr[node_id] = own_tls_addr
         self.role = Role.FOLLOWER
         self.leader = 0
         self._leader_heard = 0.0  # monotonic time we last heard from the leader
@@ -58,11 +67,14 @@ class Router:
         """Monotonic time we last heard from the leader (0: never)."""
         return self._leader_heard
 
-    def learn_address(self, peer: int, addr: str) -> None:
+    def learn_address(self, peer: int, addr: str, tls: bool = False) -> None:
         if addr and " " not in addr and ":" in addr:
-            self._addr[peer] = addr
+            (self._tls_addr if tls else self._addr)[peer] = addr
 
-    def address(self, node_id: int) -> str | None:
+    def address(self, node_id: int, tls: bool = False) -> str | None:
+        """The client address of `node_id` for a plain or a TLS client."""
+        if tls and node_id in self._tls_addr:
+            return self._tls_addr[node_id]
         return self._addr.get(node_id)
 
     @property
@@ -80,16 +92,16 @@ class Router:
         return self.leader
 
     # ------------------------------------------------------------------ answers
-    def redirect_now(self, slot: int) -> Error:
+    def redirect_now(self, slot: int, tls: bool = False) -> Error:
         leader = self.known_leader()
         if leader and leader != self.id and leader in self._addr:
-            return Error(f"MOVED {slot} {self._addr[leader]}")
+            return Error(f"MOVED {slot} {self.address(leader, tls)}")
         return CLUSTERDOWN
 
-    def redirect(self, slot: int, retry: Callable[[], object]) -> object:
+    def redirect(self, slot: int, retry: Callable[[], object], tls: bool = False) -> object:
         leader = self.known_leader()
         if leader and leader in self._addr:
-            return Error(f"MOVED {slot} {self._addr[leader]}")
+            return Error(f"MOVED {slot} {self.address(leader, tls)}")
         # No leader we can name: wait (bounded) for an election, then route again.
         return self.after_leader_known(retry)
 

@@ -27,6 +27,7 @@ class ClientState:
     resp: int = 2
     authenticated: bool = True
     readonly: bool = False  # READONLY: stale reads on a follower allowed
+    tls: bool = False  # came in over the TLS port: redirects name TLS ports
     db: int = 0
     created: float = field(default_factory=time.monotonic)
     last_interaction: float = field(default_factory=time.monotonic)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from raftredis.reply import Error
 from raftredis.resp.encoder import encode_into
@@ -40,8 +41,11 @@ def _addr(sockname: object) -> str:
 
 
 class RespProtocol(asyncio.Protocol):
-    def __init__(self, srv: ServerState, dispatcher: Dispatcher, limits_source) -> None:
+    def __init__(self, srv: ServerState, dispatcher: Dispatcher, limits_source,
+                 on_made: Callable[[], None] | None = None) -> None:
         self.srv = srv
+        # A TLS connection: gives back its handshake slot once it is made (tls_listener.py).
+        self._on_made = on_made
         self.dispatcher = dispatcher
         self._limits_source = limits_source
         self.transport: asyncio.Transport | None = None
@@ -64,8 +68,13 @@ class RespProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         srv = self.srv
-        srv.stats.total_connections_received += 1
-        if len(srv.clients) >= int(srv.settings["maxclients"]):  # type: ignore[arg-type]
+        if self._on_made is not None:
+            self._on_made()
+            self._on_made = None
+        else:  # (a TLS connection was counted when the listener accepted it)
+            srv.stats.total_connections_received += 1
+        # Connections still in their TLS handshake count too, as in Redis.
+        if len(srv.clients) + srv.handshaking() >= int(srv.settings["maxclients"]):  # type: ignore[arg-type]
             srv.stats.rejected_connections += 1
             transport.write(MAXCLIENTS_ERR)
             transport.close()
@@ -75,6 +84,7 @@ class RespProtocol(asyncio.Protocol):
             addr=_addr(transport.get_extra_info("peername")),
             laddr=_addr(transport.get_extra_info("sockname")),
             authenticated=not srv.auth_required(),
+            tls=transport.get_extra_info("ssl_object") is not None,
         )
         self.parser = RequestParser(self._limits_source())
         self.parser.auth_required = not self.client.authenticated

@@ -1,6 +1,7 @@
-"""RespServer: the client port. Owns the listener, the connections, the idle-timeout
-and output-buffer checks, live limits from CONFIG SET, the file-descriptor limit
-behind maxclients, and graceful shutdown."""
+"""RespServer: the client ports. Owns the listeners (plain, TLS, or both: one set of
+connections and one maxclients for both, as in Redis), the connections, the
+idle-timeout and output-buffer checks, live limits from CONFIG SET, the
+file-descriptor limit behind maxclients, and graceful shutdown."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from raftredis.server.dispatch import Dispatcher
 from raftredis.server.protocol import RespProtocol
 from raftredis.server.settings import ServerSettings
 from raftredis.server.state import ServerState
+from raftredis.server.tls_listener import TlsAccept, TlsListener
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +77,23 @@ def fit_maxclients(maxclients: int,
 
 class RespServer:
     def __init__(self, backend: Backend, settings: ServerSettings | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int | None = 0, tls: TlsAccept | None = None,
+                 tls_port: int = 0) -> None:
+        """`port` 0 takes any free port; None listens on no plain port (then `tls` must be
+        given). With `tls`, a TLS listener on `tls_port` too (0: any free port)."""
+        if port is None and tls is None:
+            raise ValueError("a server needs a plain port or a TLS port")
         self.settings = settings if settings is not None else ServerSettings()
         self.host = host
-        self.state = ServerState(backend=backend, settings=self.settings, host=host, port=port)
+        self._plain = port is not None
+        self.state = ServerState(backend=backend, settings=self.settings, host=host,
+                                 port=port or 0)
+        self._tls: TlsListener | None = None
+        if tls is not None:
+            self._tls = TlsListener(tls, host, tls_port, self._make_protocol,
+                                    self._admit_tls)
+            listener = self._tls
+            self.state.handshaking = lambda: listener.pending
         self.dispatcher = Dispatcher(self.state)
         attach = getattr(backend, "attach_events", None)
         if attach is not None:  # the backend feeds pub/sub, notifications, tracking
@@ -86,7 +101,7 @@ class RespServer:
         attach_exec = getattr(backend, "attach_exec_sink", None)
         if attach_exec is not None:  # it times the commands it runs after dispatch
             attach_exec(ExecRecorder(self.state))
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.AbstractServer | None = None  # the plain port's
         self._idle_task: asyncio.Task | None = None
         self._limits = Limits()
         self._sync_limits()
@@ -96,6 +111,10 @@ class RespServer:
     @property
     def port(self) -> int:
         return self.state.port
+
+    @property
+    def tls_port(self) -> int:
+        return self._tls.port if self._tls is not None else 0
 
     def _sync_limits(self) -> None:
         s = self.settings
@@ -121,18 +140,33 @@ class RespServer:
                 if isinstance(conn, RespProtocol):
                     conn.apply_output_limits()
 
-    def _make_protocol(self) -> RespProtocol:
-        return RespProtocol(self.state, self.dispatcher, lambda: self._limits)
+    def _make_protocol(self, on_made: Callable[[], None] | None = None) -> RespProtocol:
+        return RespProtocol(self.state, self.dispatcher, lambda: self._limits, on_made)
+
+    def _admit_tls(self) -> bool:
+        """A connection accepted on the TLS port: does it fit under maxclients, with the
+        clients and the other handshakes in progress?"""
+        srv = self.state
+        srv.stats.total_connections_received += 1
+        if len(srv.clients) + srv.handshaking() >= int(self.settings["maxclients"]):  # type: ignore[arg-type]
+            srv.stats.rejected_connections += 1
+            return False
+        return True
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._make_protocol, self.host, self.state.port, backlog=1024, reuse_address=True
-        )
-        sock = self._server.sockets[0]
-        self.state.port = sock.getsockname()[1]
+        if self._plain:
+            self._server = await loop.create_server(
+                self._make_protocol, self.host, self.state.port, backlog=1024,
+                reuse_address=True)
+            self.state.port = self._server.sockets[0].getsockname()[1]
+        if self._tls is not None:
+            self._tls.start()
         with contextlib.suppress(KeyError):
             self.settings.set_value("port", self.state.port)
+        if self._tls is not None:
+            with contextlib.suppress(KeyError):
+                self.settings.adjust("tls-port", self.tls_port)
         self._idle_task = loop.create_task(self._idle_loop())
 
     async def _idle_loop(self) -> None:
@@ -156,6 +190,8 @@ class RespServer:
             self._idle_task.cancel()
         if self._server is not None:
             self._server.close()
+        if self._tls is not None:
+            self._tls.close()
         conns = [c for c in self.state.clients.values() if isinstance(c, RespProtocol)]
         for conn in conns:
             conn.close_gracefully()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -76,6 +77,9 @@ class ServerState:
     events: EventHub = field(init=False)
     slowlog: SlowLog = field(init=False)
     pause: ClientPause = field(default_factory=ClientPause)  # CLIENT PAUSE on this node
+    # Connections accepted on the TLS port and still in their handshake (they count
+    # against maxclients); set by the server that has a TLS listener.
+    handshaking: Callable[[], int] = lambda: 0
 
     def __post_init__(self) -> None:
         self.events = EventHub(self.settings, self.clients.get)

@@ -23,6 +23,12 @@ of handshakes may be pending per source address and in all, and when a bound is 
 the oldest pending handshake is evicted (one that has not even sent a HELLO first) rather
 than the newest refused, so a flood of silent connections cannot keep a restarted peer
 out. Log lines that anyone can provoke are rate-limited (ratelog.py).
+
+With `tls` (the node's `tls-cluster yes`) each connection is first upgraded to mutual TLS
+with the cluster CA (raftredis/tls.py), then runs the same handshake and sealing inside
+it: TLS keeps a node without a CA-signed certificate off the link, the secret's handshake
+still says which node is at the other end. An inbound connection takes its handshake slot
+before its TLS handshake, so silent TLS connections are evicted like silent plain ones.
 """
 
 from __future__ import annotations
@@ -32,11 +38,14 @@ import contextlib
 import logging
 import random
 import socket
+import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from raftredis.acceptor import Acceptor
 from raftredis.raft.messages import Message
+from raftredis.tls import PeerTls
 from raftredis.transport.codec import CodecError, Encoder, decode
 from raftredis.transport.framing import DEFAULT_MAX_FRAME, FrameError
 from raftredis.transport.handshake import (
@@ -78,7 +87,7 @@ class _Pending:
 
     __slots__ = ("host", "writer", "hello")
 
-    def __init__(self, host: str, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, host: str, writer: asyncio.StreamWriter | None) -> None:
         self.host = host
         self.writer = writer
         self.hello = False  # sent a well-formed HELLO for a known node id
@@ -137,6 +146,7 @@ class PeerTransport:
         max_pending_handshakes: int = MAX_PENDING_HANDSHAKES,
         max_pending_per_host: int = MAX_PENDING_PER_HOST,
         log_interval: float = DEFAULT_INTERVAL,
+        tls: PeerTls | None = None,
     ) -> None:
         if node_id < 1:
             raise ValueError("node ids start at 1")
@@ -160,6 +170,7 @@ class PeerTransport:
         self.step_timeout = min(step_timeout, handshake_timeout)
         self.max_pending_handshakes = max_pending_handshakes
         self.max_pending_per_host = max_pending_per_host
+        self._tls = tls
         self._ratelog = RateLimitedLog(log, log_interval)
         self._encoder = Encoder()
         self._rng = random.Random()
@@ -168,6 +179,7 @@ class PeerTransport:
             if pid != node_id:
                 self._peers[pid] = _Peer(pid, host, port)
         self._server: asyncio.Server | None = None
+        self._acceptor: Acceptor | None = None  # the listener with tls (it owns sockets)
         self._inbound_tasks: set[asyncio.Task[Any]] = set()
         # Pending handshakes, oldest first: task -> _Pending. Insertion order is age.
         self._pending: dict[asyncio.Task[Any], _Pending] = {}
@@ -184,11 +196,17 @@ class PeerTransport:
             return
         # A deep accept queue: under a flood of connections, a peer's SYN waits in it a
         # moment rather than being dropped and retried a second later.
-        self._server = await asyncio.start_server(
-            self._serve_inbound, self._listen_host, self.listen_port, reuse_address=True,
-            backlog=LISTEN_BACKLOG,
-        )
-        self.listen_port = self._server.sockets[0].getsockname()[1]
+        if self._tls is not None:
+            self._acceptor = Acceptor(self._listen_host, self.listen_port, self._accept_tls,
+                                      backlog=LISTEN_BACKLOG)
+            self._acceptor.start()
+            self.listen_port = self._acceptor.port
+        else:
+            self._server = await asyncio.start_server(
+                self._serve_inbound, self._listen_host, self.listen_port, reuse_address=True,
+                backlog=LISTEN_BACKLOG,
+            )
+            self.listen_port = self._server.sockets[0].getsockname()[1]
         self._started = True
         for p in self._peers.values():
             self._spawn(p)
@@ -199,6 +217,8 @@ class PeerTransport:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.close()
         tasks: list[asyncio.Task[Any]] = []
         for p in self._peers.values():
             if p.task is not None:
@@ -353,8 +373,17 @@ class PeerTransport:
         self, p: _Peer
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Session]:
         # open_connection resolves the name every time: container addresses change.
-        async with asyncio.timeout(self.connect_timeout):
-            reader, writer = await asyncio.open_connection(p.host, p.port)
+        if self._tls is not None:  # the TLS handshake has its own bound within
+            async with asyncio.timeout(self.connect_timeout + self.handshake_timeout):
+                # (the closing handshake bounded too: asyncio waits 30 s by default for
+                # a gone peer's close_notify, holding the socket)
+                reader, writer = await asyncio.open_connection(
+                    p.host, p.port, ssl=self._tls.client,
+                    ssl_handshake_timeout=self.handshake_timeout,
+                    ssl_shutdown_timeout=self.handshake_timeout)
+        else:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await asyncio.open_connection(p.host, p.port)
         try:
             sock = writer.get_extra_info("socket")
             if sock is not None:
@@ -472,7 +501,8 @@ class PeerTransport:
 
     # ---- admission of unauthenticated connections ----------------------------------------
 
-    def _admit(self, task: asyncio.Task[Any], addr: Any, writer: asyncio.StreamWriter) -> None:
+    def _admit(self, task: asyncio.Task[Any], addr: Any,
+               writer: asyncio.StreamWriter | None) -> None:
         """Take a handshake slot for `task`, evicting an older pending handshake if a bound
         is reached: the newest connection always gets its chance."""
         host = str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
@@ -525,13 +555,60 @@ class PeerTransport:
         if pend is not None:
             pend.hello = True
 
-    async def _inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accept_tls(self, sock: socket.socket, addr: Any) -> None:
+        asyncio.get_running_loop().create_task(self._serve_tls(sock, addr))
+
+    async def _serve_tls(self, sock: socket.socket, addr: Any) -> None:
+        assert self._tls is not None
+        if self._closing:
+            sock.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        writer: asyncio.StreamWriter | None = None
+        # (Registered once running: a task cancelled before its first step would never
+        # run its finally, and the socket would stay open.)
+        self._inbound_tasks.add(task)
+        # The slot is taken before the TLS handshake: silent TLS connections are evicted
+        # like silent plain ones.
+        self._admit(task, addr, None)
+        try:
+            reader = asyncio.StreamReader(limit=READ_CHUNK, loop=loop)
+            # (kept here: uvloop returns its TLS protocol, not this one)
+            protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+            try:
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol, sock, ssl=self._tls.server,
+                    ssl_handshake_timeout=self.handshake_timeout,
+                    ssl_shutdown_timeout=self.handshake_timeout)
+            except (OSError, ssl.SSLError) as exc:  # the loop has closed the socket
+                self._release(task)
+                # (a certificate not signed by the cluster CA, plain bytes, a timeout)
+                self._ratelog.event("refused:tls", logging.WARNING, f"node {self.node_id}: "
+                                    f"peer TLS handshake from {addr} refused: {_describe(exc)}")
+                return
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            pend = self._pending.get(task)
+            if pend is not None:
+                pend.writer = writer
+            await self._inbound(reader, writer, admitted=True)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._release(task)
+            self._inbound_tasks.discard(task)
+            self._close_writer(writer)
+
+    async def _inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       admitted: bool = False) -> None:
         addr = writer.get_extra_info("peername")
         if self._closing:
             return
         task = asyncio.current_task()
         assert task is not None
-        self._admit(task, addr, writer)
+        if not admitted:
+            self._admit(task, addr, writer)
         try:
             session = await accept_handshake(
                 reader, writer, self.node_id, self._secret, self._meta,
