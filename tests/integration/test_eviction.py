@@ -16,6 +16,7 @@ settled under it.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import hiredis
@@ -43,6 +44,19 @@ def _leader_client(c: Cluster) -> redis.Redis:
     return redis.Redis(port=c.nodes[c.wait_leader()].port, socket_timeout=30)
 
 
+def _writable_leader_client(c: Cluster) -> redis.Redis:
+    """After an election refused a batch: a client of the leader once it takes writes
+    (the node that calls itself leader may not have committed its first entry yet)."""
+    def ready() -> redis.Redis | None:
+        r = _leader_client(c)
+        try:
+            r.delete("evict:probe")  # a write through the log that leaves no key behind
+            return r
+        except (redis.ConnectionError, redis.ResponseError):
+            return None
+    return wait_for(ready, 30, "a leader that takes writes", interval=0.1)
+
+
 def _not_applied(reply: object) -> bool:
     """Errors that say an election refused the command (it was not applied)."""
     if isinstance(reply, redis.exceptions.TryAgainError | redis.exceptions.ClusterDownError
@@ -65,7 +79,8 @@ def _write(c: Cluster, total: int, ttl: bool = False, start: int = 0
         for _ in range(BATCH):
             batch.append(f"k:{n}")
             n += 1
-        for _attempt in range(5):
+        deadline = time.monotonic() + 60  # elections on a loaded box: retry for a while
+        while True:
             p = r.pipeline(transaction=False)
             for key in batch:
                 p.set(key, VALUE, ex=100_000 if ttl else None)
@@ -78,8 +93,9 @@ def _write(c: Cluster, total: int, ttl: bool = False, start: int = 0
                        if isinstance(rep, Exception) and not _not_applied(rep)]
             if not retry:
                 break
+            assert time.monotonic() < deadline, f"writes still refused: {retry[:3]}"
             batch = retry
-            r = _leader_client(c)
+            r = _writable_leader_client(c)
         written += BATCH * (len(VALUE) + 10)
         max_used = max(max_used, int(r.info("memory")["used_memory"]))
     return n, max_used, errors
