@@ -22,6 +22,7 @@ from benchmarks.resp_client import RespClient, RespError
 from benchmarks.servers import (
     REPO_ROOT,
     Proc,
+    ProcGroup,
     Registry,
     StartError,
     free_ports,
@@ -58,7 +59,7 @@ def _post_json(port: int, path: str, body: dict, timeout: float = 2.0) -> dict:
         return json.loads(resp.read())
 
 
-class EtcdCluster:
+class EtcdCluster(ProcGroup):
     """Three (or n) etcd members on loopback, a fresh cluster in `workdir`."""
 
     def __init__(self, registry: Registry, name: str, workdir: Path, n: int = 3,
@@ -112,19 +113,10 @@ class EtcdCluster:
             return None
         return lead
 
-    def leader_port(self) -> int:
-        lead = self.leader() or wait_for(self._writable, 30.0, f"{self.name} leader")
-        return self.ports[lead]
-
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs.values() if p.alive()]
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.stop()
 
 
-class PySyncObjCluster:
+
+class PySyncObjCluster(ProcGroup):
     """Three (or n) pysyncobj_server.py nodes; PySyncObj picks its own leader."""
 
     def __init__(self, registry: Registry, name: str, workdir: Path, n: int = 3) -> None:
@@ -166,13 +158,4 @@ class PySyncObjCluster:
         with RespClient("127.0.0.1", self.ports[lead], timeout=5.0) as c:
             return lead if c.call("SET", "bench:ready", "1") == b"OK" else None
 
-    def leader_port(self) -> int:
-        lead = self.leader() or wait_for(self._writable, 30.0, f"{self.name} leader")
-        return self.ports[lead]
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs.values() if p.alive()]
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.stop()

@@ -199,7 +199,34 @@ def parse_info(text: object) -> dict[str, str]:
     return fields
 
 
-class RaftCluster:
+class ProcGroup:
+    """The processes of one multi-node target (raftredis, etcd, PySyncObj), by node id."""
+
+    name: str
+    procs: dict[int, Proc]
+    ports: dict[int, int]  # client ports
+
+    def leader(self) -> int | None:
+        raise NotImplementedError
+
+    def _writable(self) -> int | None:
+        """The leader's id once it takes a write, else None."""
+        raise NotImplementedError
+
+    def leader_port(self) -> int:
+        lead = self.leader() or wait_for(self._writable, 30.0, f"{self.name} leader")
+        return self.ports[lead]
+
+    def pids(self) -> list[int]:
+        """Every live node process; cpu.tree_seconds adds what they fork."""
+        return [p.pid for p in self.procs.values() if p.alive()]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+
+
+class RaftCluster(ProcGroup):
     """n raftredis node processes (n=1 is a one-node group with no peers)."""
 
     def __init__(self, registry: Registry, name: str, workdir: Path, n: int,
@@ -269,10 +296,3 @@ class RaftCluster:
             lead = self.wait_writable(30.0)
         return self.ports[lead]
 
-    def pids(self) -> list[int]:
-        """Every live node process; cpu.tree_seconds adds what they fork."""
-        return [p.pid for p in self.procs.values() if p.alive()]
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.stop()
