@@ -114,6 +114,8 @@ class Applier:
                     reply = sm.apply_expire(op.keys, now)
                 elif kind == logops.OpKind.CONFIG:
                     reply = self._apply_config(op.pairs, index)
+                elif kind == logops.OpKind.ACL:
+                    reply = sm.apply_acl(op.args)
                 elif kind == logops.OpKind.PUBLISH:
                     reply = self.publish(op)
                 elif kind == logops.OpKind.EVICT or kind == logops.OpKind.EVICT_VOLATILE:

@@ -546,6 +546,18 @@ class ReplicaGroup:
             lambda: self.router.redirect(0, lambda: self.config_set(conn, pairs)),
             lambda op: self.proposals.submit(op))
 
+    # ------------------------------------------------------------------ ACL
+    @property
+    def acl(self):
+        """The replicated user table (raftredis.acl.UserTable), part of the state."""
+        return self.sm.acl
+
+    def acl_change(self, conn, op: list[bytes]) -> object:
+        """ACL SETUSER / DELUSER, checked and with passwords hashed: through the log."""
+        if not self.router.is_leader:
+            return self.router.redirect(0, lambda: self.acl_change(conn, op))
+        return self.proposals.submit(logops.acl_change(op))
+
     # ------------------------------------------------------------------ events
     def attach_events(self, events) -> None:
         """The server's EventHub: PUBLISH delivery, keyspace notifications and

@@ -43,6 +43,7 @@ class OpKind(enum.IntEnum):
     PUBLISH = 8  # PUBLISH / SPUBLISH: every node delivers it to its own subscribers
     EVICT = 5  # eviction: delete these keys (the leader chose them; memory is not consulted)
     EVICT_VOLATILE = 6  # the same under a volatile-* policy: only keys that have a TTL
+    ACL = 9  # ACL SETUSER / DELUSER (passwords hashed by the leader, never in clear)
     # (3 was reserved for sessions, which travel as SESSION.EXEC commands instead.)
 
 
@@ -106,6 +107,23 @@ class Publish(NamedTuple):
 
 
 _BY_KIND[OpKind.PUBLISH] = Publish
+
+
+class AclChange(NamedTuple):
+    """[b"setuser", name, rule...] or [b"deluser", name...]."""
+
+    kind: int
+    args: list[bytes]
+
+    def size(self) -> int:
+        return _OP_OVERHEAD + sum(map(len, self.args)) + _ARG_OVERHEAD * len(self.args)
+
+
+_BY_KIND[OpKind.ACL] = AclChange
+
+
+def acl_change(args: list[bytes]) -> AclChange:
+    return AclChange(OpKind.ACL, args)
 
 
 def publish(channel: bytes, message: bytes, shard: bool, origin: int = 0,

@@ -11,6 +11,7 @@ from time import perf_counter_ns
 from raftredis.commands import COMMANDS, lookup
 from raftredis.commands.spec import CommandSpec, Route
 from raftredis.reply import QUEUED, CommandError, Error, unknown_command, wrong_arity
+from raftredis.server.acl_guard import denied as acl_denied
 from raftredis.server.client import ClientState
 from raftredis.server.replication import note_write
 from raftredis.server.state import ServerState
@@ -178,6 +179,12 @@ class Dispatcher:
             if client.multi is not None:
                 client.multi_error = True
             return NOAUTH
+        if client.acl_limited:  # the one ACL check (an unrestricted user costs this test)
+            refused = acl_denied(self.srv, client, spec, args)
+            if refused is not None:
+                if client.multi is not None:
+                    client.multi_error = True
+                return refused
         if client.multi is not None and "no_multi" in spec.flags:
             client.multi_error = True  # SAVE, SHUTDOWN: never queued, as in Redis
             return NO_MULTI

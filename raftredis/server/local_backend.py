@@ -41,6 +41,13 @@ class LocalBackend:
                       commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
         return self.sm.apply_multi([a for _, a in commands], self._now_ms(), self._next_seed())
 
+    @property
+    def acl(self):
+        return self.sm.acl
+
+    def acl_change(self, conn: ConnInfo, op: list[bytes]) -> object:
+        return self.sm.apply_acl(op)
+
     def dbsize(self) -> int:
         return self.sm.dbsize()
 

@@ -76,6 +76,7 @@ class RespProtocol(asyncio.Protocol):
             laddr=_addr(transport.get_extra_info("sockname")),
             authenticated=not srv.auth_required(),
         )
+        self.client.set_user(srv.acl.default)
         self.parser = RequestParser(self._limits_source())
         self.parser.auth_required = not self.client.authenticated
         self.flow = FlowControl(transport)

@@ -8,6 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from raftredis.acl.log import AclLog
+from raftredis.acl.table import UserTable
+from raftredis.acl.user import User
 from raftredis.events import EventHub
 from raftredis.server.backend import Backend
 from raftredis.server.client import ClientState
@@ -74,12 +77,41 @@ class ServerState:
     events: EventHub = field(init=False)
     slowlog: SlowLog = field(init=False)
     pause: ClientPause = field(default_factory=ClientPause)  # CLIENT PAUSE on this node
+    # ACL users: the backend's replicated table (or one of our own), and this node's
+    # ACL LOG.
+    acl: UserTable = field(init=False)
+    acl_log: AclLog = field(default_factory=AclLog)
 
     def __post_init__(self) -> None:
         self.events = EventHub(self.settings, self.clients.get)
         self.slowlog = SlowLog(int(self.settings["slowlog-log-slower-than"]),  # type: ignore[call-overload]
                                int(self.settings["slowlog-max-len"]))  # type: ignore[call-overload]
         self.settings.on_change(self.slowlog.setting_changed)
+        table = getattr(self.backend, "acl", None)
+        self.acl = table if isinstance(table, UserTable) else UserTable()
+        # requirepass is the default user's password, as in Redis.
+        self.acl.take_requirepass(str(self.settings["requirepass"]))
+        self.settings.on_change(self._setting_changed)
+        self.acl.listen(self._user_changed)
+
+    def _setting_changed(self, name: str, value: object) -> None:
+        if name == "requirepass":
+            self.acl.take_requirepass(str(value))
+
+    def _user_changed(self, user: User, deleted: bool) -> None:
+        """Connections running as a changed user take its new rules; those of a deleted
+        user are closed (as Redis does), back to the default user first."""
+        for conn in list(self.clients.values()):
+            client = conn.client
+            if client.user is not user:
+                continue
+            if deleted:
+                client.authenticated = False
+                client.set_user(self.acl.default)
+                conn.kill()
+            else:
+                client.set_user(user)
 
     def auth_required(self) -> bool:
-        return bool(self.settings["requirepass"])
+        default = self.acl.default
+        return not default.nopass or not default.enabled

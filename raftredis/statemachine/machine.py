@@ -11,6 +11,7 @@ import importlib
 import logging
 from typing import BinaryIO
 
+from raftredis.acl.table import UserTable
 from raftredis.commands import COMMANDS, Route
 from raftredis.commands.spec import CommandSpec
 from raftredis.reply import (
@@ -93,6 +94,8 @@ class StateMachine:
         # Script cache, function libraries and their Lua state (EVAL, FCALL, ...).
         self.scripting = Scripting(self._script_call)
         self._ctx.scripting = self.scripting
+        # ACL users: changed by ACL SETUSER/DELUSER entries, carried by snapshots.
+        self.acl = UserTable()
         # What applied writes changed, while someone listens (see record_changes).
         self._changes: list[Change] | None = None
         # INFO stats: evictions are replicated (the same on every node); hits and misses
@@ -345,6 +348,10 @@ class StateMachine:
         return 0
 
     # ---- expiry -------------------------------------------------------------------------
+    def apply_acl(self, args: list[bytes]) -> object:
+        """An ACL SETUSER / DELUSER entry (passwords already hashed by the leader)."""
+        return self.acl.apply_op(args)
+
     def apply_expire(self, keys: list[bytes], now_ms: int) -> int:
         """Delete the given keys whose deadline <= now_ms (the leader's expiry entry)."""
         # Which were there before, with what is left after, says which keys this entry
@@ -385,7 +392,9 @@ class StateMachine:
     def write_snapshot(self, fp: BinaryIO) -> None:
         """Stream the whole state to fp. Do not apply commands while this runs."""
         sc = self.scripting
-        snapshot.write(self.db, fp, self.sessions, None if sc.is_empty() else sc.records())
+        acl = None if self.acl.is_default_state() else self.acl.records()
+        snapshot.write(self.db, fp, self.sessions, None if sc.is_empty() else sc.records(),
+                       acl)
 
     def restore_snapshot(self, fp: BinaryIO) -> None:
         """Replace the whole state from fp; on bad input raise SnapshotError and keep
@@ -396,17 +405,22 @@ class StateMachine:
     def decode_snapshot(fp: BinaryIO) -> tuple:
         """Read and check a snapshot without touching the current state (SnapshotError
         on bad input): a received snapshot is checked before it is made durable."""
-        decoded = snapshot.read_all(fp)
+        decoded = snapshot.read_full(fp)
         probe = Scripting(lambda args, ro: None)  # checks the records, runs no Lua
         try:
             probe.load_records(decoded[3])
         except ValueError as e:
             raise snapshot.SnapshotError(f"snapshot scripting records are corrupt: {e}") from e
+        try:
+            UserTable().load_records(decoded[4])
+        except (ValueError, TypeError) as e:
+            raise snapshot.SnapshotError(f"snapshot ACL records are corrupt: {e}") from e
         return decoded
 
     def load_snapshot(self, decoded: tuple) -> None:
         """Replace the whole state with what decode_snapshot() returned."""
-        data, expires, sessions, scripting = decoded
+        data, expires, sessions, scripting, acl = decoded
         self.db.load(data, expires)
         self.sessions = sessions
         self.scripting.load_records(scripting)
+        self.acl.load_records(acl)
