@@ -182,6 +182,11 @@ class Dispatcher:
         if client.acl_limited:  # the one ACL check (an unrestricted user costs this test)
             refused = acl_denied(self.srv, client, spec, args)
             if refused is not None:
+                if spec.name == "exec":  # as Redis: a refused EXEC discards, saying why
+                    client.multi = None
+                    client.multi_error = False
+                    client.watched.clear()
+                    return Error("EXECABORT Transaction discarded because of: " + refused)
                 if client.multi is not None:
                     client.multi_error = True
                 return refused
