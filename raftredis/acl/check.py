@@ -18,8 +18,9 @@ OK, DENIED_CMD, DENIED_KEY, DENIED_AUTH, DENIED_CHANNEL = 0, 1, 2, 3, 4
 REASONS = {DENIED_CMD: "command", DENIED_KEY: "key", DENIED_AUTH: "auth",
            DENIED_CHANNEL: "channel"}
 
-# (key, its key-spec flags) for a command line: raftredis.server.keyspecs.keys_and_flags
-KeysOf = Callable[[CommandSpec, list[bytes]], list[tuple[bytes, tuple[str, ...]]]]
+# (key, the access it needs: READ | WRITE) for a command line (the server finds them
+# from the key specs, see raftredis.server.acl_guard.key_access)
+KeysOf = Callable[[CommandSpec, list[bytes]], list[tuple[bytes, int]]]
 _WRITE_FLAGS = frozenset({"insert", "update", "delete"})
 # Commands whose arguments are channels: (first channel, all the rest too, as patterns)
 _CHANNELS = {"publish": (1, False, False), "spublish": (1, False, False),
@@ -34,7 +35,8 @@ class Denial:
     obj: bytes = b""  # the refused key or channel
 
 
-def _key_perms(flags: tuple[str, ...]) -> int:
+def access_of(flags: tuple[str, ...]) -> int:
+    """A key spec's flags as the access they need (Redis's ACLSelectorCheckKey)."""
     perms = READ if "access" in flags else 0
     if _WRITE_FLAGS.intersection(flags):
         perms |= WRITE
@@ -72,7 +74,7 @@ def check(user: User, spec: CommandSpec, args: list[bytes], keys_of: KeysOf) -> 
     def keys() -> list[tuple[int, bytes, int]]:
         nonlocal cache
         if cache is None:
-            cache = [(i, k, _key_perms(f)) for i, (k, f) in enumerate(keys_of(spec, args))]
+            cache = [(i, k, a) for i, (k, a) in enumerate(keys_of(spec, args))]
         return cache
 
     worst: Denial | None = None

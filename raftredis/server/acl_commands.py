@@ -14,11 +14,10 @@ from raftredis.acl.table import hashed_rules
 from raftredis.acl.user import User
 from raftredis.commands.spec import CommandSpec
 from raftredis.reply import OK, Error, Map, Set
-from raftredis.server.acl_guard import dryrun_text
+from raftredis.server.acl_guard import dryrun_text, key_access
 from raftredis.server.client import ClientState
 from raftredis.server.conn_commands import help_lines
 from raftredis.server.dispatch import handler, resolve
-from raftredis.server.keyspecs import keys_and_flags
 from raftredis.server.state import ServerState
 
 NOT_INTEGER = Error("ERR value is not an integer or out of range")
@@ -145,7 +144,7 @@ def acl_dryrun(srv: ServerState, client: ClientState, args: list[bytes]) -> obje
 
 
 def dryrun(user: User, spec: CommandSpec, line: list[bytes]) -> object:
-    denial = check(user, spec, line, keys_and_flags)
+    denial = check(user, spec, line, key_access)
     return OK if denial is None else dryrun_text(user, spec, denial)
 
 

@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import time
 
-from raftredis.acl.check import DENIED_CHANNEL, DENIED_CMD, DENIED_KEY, REASONS, Denial, check
+from raftredis.acl.check import (
+    DENIED_CHANNEL,
+    DENIED_CMD,
+    DENIED_KEY,
+    REASONS,
+    Denial,
+    access_of,
+    check,
+)
 from raftredis.acl.user import User
 from raftredis.commands.spec import CommandSpec
 from raftredis.reply import Error
 from raftredis.server.client import ClientState
 from raftredis.server.keyspecs import keys_and_flags
+from raftredis.server.keyspecs_data import KEY_SPECS
 from raftredis.server.state import ServerState
 
 NOPERM_KEY = Error("NOPERM No permissions to access a key")
@@ -25,7 +34,7 @@ def denied(srv: ServerState, client: ClientState, spec: CommandSpec,
     user = client.user
     if user is None:
         return None
-    denial = check(user, spec, args, keys_and_flags)
+    denial = check(user, spec, args, key_access)
     if denial is None:
         return None
     log_denial(srv, client, user, spec, denial)
@@ -35,6 +44,41 @@ def denied(srv: ServerState, client: ClientState, spec: CommandSpec,
         return NOPERM_CHANNEL
     return Error(f"NOPERM User {_name(user)} has no permissions to run the "
                  f"'{spec.name}' command")
+
+
+# spec name -> the one access all its keys need when its keys are simply
+# spec.keys(args) (one key spec: an index and a range, fixed flags), else -1
+_UNIFORM: dict[str, int] = {}
+
+
+def key_access(spec: CommandSpec, args: list[bytes]) -> list[tuple[bytes, int]]:
+    """The keys of a command line, each with the access it needs; from the key specs as
+    COMMAND GETKEYSANDFLAGS finds them, with a shortcut for the common shape (GET, SET,
+    HSET...) that skips re-reading the specs on every command."""
+    access = _UNIFORM.get(spec.name)
+    if access is None:
+        access = _UNIFORM[spec.name] = _uniform_access(spec)
+    if access >= 0:
+        return [(k, access) for k in spec.keys(args)]
+    return [(k, access_of(f)) for k, f in keys_and_flags(spec, args)]
+
+
+def _uniform_access(spec: CommandSpec) -> int:
+    specs = KEY_SPECS.get(spec.name)
+    if spec.key_fn is not None:
+        return -1
+    if not specs:
+        return 0 if spec.first_key <= 0 else -1
+    if len(specs) != 1:
+        return -1
+    flags, begin, find = specs[0]
+    if begin[0] != "index" or begin[1] != spec.first_key or find[0] != "range" \
+            or "variable_flags" in flags or find[3] != 0 or find[2] != (spec.step or 1):
+        return -1
+    last = spec.first_key + find[1] if find[1] >= 0 else find[1]
+    if last != spec.last_key:
+        return -1
+    return access_of(flags)
 
 
 def dryrun_text(user: User, spec: CommandSpec, denial: Denial) -> bytes:

@@ -49,9 +49,11 @@ class ClientState:
     patterns: set[bytes] = field(default_factory=set)
     shard_channels: set[bytes] = field(default_factory=set)
     tracking: TrackingMode | None = None  # CLIENT TRACKING ON: how
-    # Every command takes the full dispatch (RESP2 subscribe mode, tracking): the fast
-    # lane does neither the subscribe-mode check nor tracking's key recording.
+    # Every command takes the full dispatch (RESP2 subscribe mode, tracking, a limited
+    # ACL user): the fast lane does neither the subscribe-mode check, nor tracking's key
+    # recording, nor the ACL check. `hooked`: the first two (dispatch's _run_hooked).
     full_dispatch: bool = False
+    hooked: bool = False
     # WAIT: the reply future of this connection's last write (raftredis.server.replication).
     last_write: object = None
     # ACL: the user this connection runs as (None until the server sets it: the default
@@ -96,8 +98,8 @@ class ClientState:
 
     def update_dispatch(self) -> None:
         """After (un)subscribing or a tracking change: which dispatch path to take."""
-        self.full_dispatch = (self.resp == 2 and self.in_pubsub()) or self.tracking is not None \
-            or self.acl_limited
+        self.hooked = (self.resp == 2 and self.in_pubsub()) or self.tracking is not None
+        self.full_dispatch = self.hooked or self.acl_limited
 
     def output_class(self) -> str:
         """The client-output-buffer-limit class: pubsub while subscribed, else normal

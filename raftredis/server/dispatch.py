@@ -193,7 +193,7 @@ class Dispatcher:
         if client.multi is not None and "no_multi" in spec.flags:
             client.multi_error = True  # SAVE, SHUTDOWN: never queued, as in Redis
             return NO_MULTI
-        if client.full_dispatch:
+        if client.hooked:
             return self._run_hooked(client, spec, args)
         if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
             if spec.route is not Route.LOCAL:
@@ -218,7 +218,7 @@ class Dispatcher:
                 client.multi_error = True
             return subscribe_mode_error(spec.name)
         if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
-            client.full_dispatch = False  # queue it the common way
+            client.hooked = False  # queue it the common way
             try:
                 return self._run(client, args)
             finally:

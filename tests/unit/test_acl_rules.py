@@ -14,7 +14,7 @@ from raftredis.acl.log import AclLog
 from raftredis.acl.table import hashed_rules, merge_selectors
 from raftredis.commands import lookup
 from raftredis.reply import OK, CommandError, Error
-from raftredis.server.keyspecs import keys_and_flags
+from raftredis.server.acl_guard import key_access
 from raftredis.statemachine import StateMachine
 
 
@@ -93,7 +93,7 @@ def denial(rules: str, *line: bytes):
     spec = lookup(line[0])
     if spec.subcommands:
         spec = next(s for s in spec.subcommands if s.name.endswith(line[1].decode().lower()))
-    d = check(user, spec, list(line), keys_and_flags)
+    d = check(user, spec, list(line), key_access)
     return None if d is None else (d.reason, d.obj)
 
 
