@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from raftredis.acl.selector import AclRuleError
-from raftredis.acl.user import User, hash_password
+from raftredis.acl.user import User, hash_password, hashed_hex
 from raftredis.reply import CommandError
 
 DEFAULT = b"default"
@@ -130,9 +130,11 @@ class UserTable:
 
     def take_requirepass(self, clear: str | bytes) -> None:
         """CONFIG SET requirepass (as Redis's ACLUpdateDefaultUserPassword): the default
-        user's passwords become this one, or nopass when it is empty."""
+        user's passwords become this one, or nopass when it is empty. A "sha256:<hex>"
+        value (how a cluster node stores it) is the hash itself."""
         raw = clear.encode() if isinstance(clear, str) else clear
-        seen = hash_password(raw) if raw else ""
+        known = hashed_hex(raw.decode("utf-8", "replace"))
+        seen = known if known is not None else hash_password(raw) if raw else ""
         if seen == self.requirepass_seen:
             return
         self.requirepass_seen = seen

@@ -10,10 +10,29 @@ from raftredis.acl.selector import BAD_HASH, NO_SUCH_PASSWORD, SYNTAX, AclRuleEr
 
 _HEX = frozenset(b"0123456789abcdef")
 SANITIZE, SKIP_SANITIZE = 1, 2
+# requirepass as the log, cluster-config.json and CONFIG GET hold it on a cluster node.
+HASHED_PREFIX = "sha256:"
 
 
 def hash_password(clear: bytes) -> str:
     return hashlib.sha256(clear).hexdigest()
+
+
+def hashed_hex(value: str) -> str | None:
+    """The hex of a "sha256:<hex>" value, or None if it is not one."""
+    if value.startswith(HASHED_PREFIX) and _valid_hash(value[len(HASHED_PREFIX):].encode()):
+        return value[len(HASHED_PREFIX):]
+    return None
+
+
+def hashed_requirepass(value: str) -> str:
+    """A requirepass value in the form it is stored and replicated in: "" stays "" (no
+    password), a "sha256:<hex>" stays as it is, anything else is a clear password and
+    becomes "sha256:" + its SHA-256. (A client's CONFIG SET is hashed by the leader
+    before it is logged, so a clear password that looks hashed is hashed again.)"""
+    if not value or hashed_hex(value) is not None:
+        return value
+    return HASHED_PREFIX + hash_password(value.encode())
 
 
 def _valid_hash(h: bytes) -> bool:

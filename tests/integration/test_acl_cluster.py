@@ -5,6 +5,8 @@ password is ever written in clear to a node's files."""
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,13 +56,17 @@ def denied(fn) -> str:
 
 
 def authenticates(c: Cluster, i: int, user: str, password: str) -> bool:
-    r = client(c, i)
-    try:
-        return bool(r.execute_command("AUTH", user, password))
-    except redis.exceptions.AuthenticationError:
-        return False
-    finally:
-        r.close()
+    """AUTH on a bare connection (redis-py's own handshake may need the password)."""
+    with socket.create_connection(("127.0.0.1", c.nodes[i].port), timeout=10) as sock:
+        args = [b"AUTH", user.encode(), password.encode()]
+        sock.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                return False
+            reply += chunk
+        return reply == b"+OK\r\n"
 
 
 def check_node(c: Cluster, i: int, leader: bool) -> None:
@@ -177,3 +183,30 @@ def test_users_survive_a_snapshot_a_failover_and_restarts(cluster: Cluster) -> N
     for i in c.nodes:
         wait_for(lambda i=i: not authenticates(c, i, "app", APP_PW), 15,
                  f"node{i} to forget app")
+
+
+def test_requirepass_is_the_default_users_password_and_is_stored_hashed(
+        cluster: Cluster) -> None:
+    c = cluster
+    password = "default-secret-1618033"
+    hashed = "sha256:" + hashlib.sha256(password.encode()).hexdigest()
+    lead = c.wait_leader()
+    assert client(c, lead).config_set("requirepass", password)
+    try:
+        for i in c.nodes:
+            wait_for(lambda i=i: authenticates(c, i, "default", password), 15,
+                     f"node{i} to take the requirepass")
+            r = client(c, i, password=password)
+            try:
+                # Stored and shown hashed; it is the default user's password (as Redis).
+                assert r.config_get("requirepass") == {"requirepass": hashed}
+                shown = r.acl_getuser("default")["passwords"]
+                assert [p.decode() if isinstance(p, bytes) else p for p in shown] == \
+                    [hashed.removeprefix("sha256:")]
+            finally:
+                r.close()
+        for path in c.base.rglob("*"):
+            if path.is_file() and not path.name.endswith(".log"):
+                assert password.encode() not in path.read_bytes(), path
+    finally:
+        client(c, lead, password=password).config_set("requirepass", "")
