@@ -99,6 +99,8 @@ def log_denial(srv: ServerState, client: ClientState, user: User, spec: CommandS
 def note(srv: ServerState, client: ClientState, reason: str, obj: bytes,
          username: bytes) -> None:
     """One ACL LOG event of this node."""
+    denied = srv.stats.acl_denied
+    denied[reason] = denied.get(reason, 0) + 1
     now = time.monotonic()
     conn = srv.clients.get(client.id)
     info = client.info_line(now) if conn is None else \

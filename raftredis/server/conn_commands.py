@@ -299,6 +299,8 @@ def client_kill(srv: ServerState, client: ClientState, args: list[bytes]) -> obj
                 what = "client ID" if opt == b"id" else "maxage"
                 return Error(f"ERR Invalid {what}" if opt == b"id" else "ERR syntax error")
             filters.append((opt, val))
+        elif opt == b"user" and srv.acl.get(val) is None:
+            return Error(f"ERR No such user '{val.decode('utf-8', 'replace')}'")
         elif opt in (b"addr", b"laddr", b"user", b"type"):
             filters.append((opt, val))
         else:
@@ -324,7 +326,7 @@ def _matches(c: ClientState, opt: bytes, val: bytes, now: float) -> bool:
     if opt == b"laddr":
         return c.laddr == text
     if opt == b"user":
-        return text == "default"
+        return c.username() == text
     if opt == b"type":
         return text.lower() == c.output_class()
     if opt == b"maxage":

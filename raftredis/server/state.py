@@ -50,6 +50,8 @@ class Stats:
     client_output_buffer_limit_disconnections: int = 0
     commands: dict[str, int] = field(default_factory=dict)  # calls by command name
     error_kinds: dict[str, int] = field(default_factory=dict)  # error replies by first word
+    # ACL refusals by reason (auth, command, key, channel): INFO's acl_access_denied_*
+    acl_denied: dict[str, int] = field(default_factory=dict)
 
     def note_error(self, text: str) -> None:
         """Count an error reply by its code (ERR, MOVED, ...); at most ERROR_KINDS_LIMIT

@@ -177,6 +177,8 @@ SCRIPT: list[tuple] = [
     ("ro3", "AUTH", "ro", "ro-password"),
     ("ro3", "AUTH", "ro", "second-password"),
     ("ro3", "ACL", "WHOAMI"),
+    ("admin", "CLIENT", "KILL", "USER", "nobody"),
+    ("admin", "CLIENT", "KILL", "USER", "ro"),
     ("admin", "ACL", "DELUSER", "app", "nobody", "new"),
     ("admin", "ACL", "USERS"),
     ("admin", "CONFIG", "SET", "requirepass", "password-for-default"),
@@ -252,3 +254,14 @@ def test_acl_script_answers_as_redis(redis_port: int, ours: ServerProc) -> None:
     for (name, *cmd), want, got in zip(SCRIPT, theirs, mine, strict=True):
         assert got == want, f"{name}: {' '.join(cmd)}"
     assert my_log == their_log
+    # Redis 7.2's INFO counters of the refusals (7.0 has none to compare with).
+    info = hiredis.Reader()
+    conn = Conn(ours.port)
+    try:
+        info.feed(conn.call("INFO", "stats"))
+    finally:
+        conn.close()
+    stats = dict(line.split(":", 1) for line in info.gets().decode().splitlines()
+                 if ":" in line)
+    assert all(int(stats[f"acl_access_denied_{k}"]) > 0 for k in ("auth", "cmd", "key",
+                                                                 "channel")), stats
