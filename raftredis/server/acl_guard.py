@@ -81,6 +81,28 @@ def _uniform_access(spec: CommandSpec) -> int:
     return access_of(flags)
 
 
+_AT_EXEC = {DENIED_CMD: "no permission to execute the command or subcommand",
+            DENIED_KEY: "no permission to touch the specified keys",
+            DENIED_CHANNEL: "no permission to access one of the channels used as arguments"}
+
+
+def denied_at_exec(srv: ServerState, client: ClientState, spec: CommandSpec,
+                   args: list[bytes]) -> Error | None:
+    """EXEC checks each queued command again (the user's rules may have changed since it
+    was queued); a refused one answers this error in its place and the rest run."""
+    user = client.user
+    if user is None:
+        return None
+    denial = check(user, spec, args, key_access)
+    if denial is None:
+        return None
+    obj = spec.name.encode() if denial.reason == DENIED_CMD else denial.obj
+    note(srv, client, REASONS[denial.reason], obj, user.name, context="multi")
+    return Error("NOPERM ACLs rules changed between the moment the transaction was "
+                 "accumulated and the EXEC call. This command is no longer allowed for the "
+                 "following reason: " + _AT_EXEC[denial.reason])
+
+
 def dryrun_text(user: User, spec: CommandSpec, denial: Denial) -> bytes:
     """ACL DRYRUN's verbose answer for a refusal (a bulk string, not an error)."""
     if denial.reason == DENIED_CMD:
@@ -97,7 +119,7 @@ def log_denial(srv: ServerState, client: ClientState, user: User, spec: CommandS
 
 
 def note(srv: ServerState, client: ClientState, reason: str, obj: bytes,
-         username: bytes) -> None:
+         username: bytes, context: str = "") -> None:
     """One ACL LOG event of this node."""
     denied = srv.stats.acl_denied
     denied[reason] = denied.get(reason, 0) + 1
@@ -105,7 +127,8 @@ def note(srv: ServerState, client: ClientState, reason: str, obj: bytes,
     conn = srv.clients.get(client.id)
     info = client.info_line(now) if conn is None else \
         client.info_line(now, conn.query_buffered(), conn.pending_replies())
-    srv.acl_log.add(reason, "multi" if client.multi is not None else "toplevel", obj,
+    context = context or ("multi" if client.multi is not None else "toplevel")
+    srv.acl_log.add(reason, context, obj,
                     username, info.encode(), time.time_ns() // 1_000_000,
                     int(srv.settings["acllog-max-len"]))  # type: ignore[call-overload]
 

@@ -12,6 +12,7 @@ from raftredis.commands import COMMANDS, lookup
 from raftredis.commands.spec import CommandSpec, Route
 from raftredis.reply import QUEUED, CommandError, Error, unknown_command, wrong_arity
 from raftredis.server.acl_guard import denied as acl_denied
+from raftredis.server.acl_guard import denied_at_exec as acl_changed
 from raftredis.server.client import ClientState
 from raftredis.server.replication import note_write
 from raftredis.server.state import ServerState
@@ -252,7 +253,9 @@ class Dispatcher:
         replies: list[object] = []
         slots: list[int] = []
         for spec, args in queued:
-            if spec.route is Route.LOCAL:
+            if client.acl_limited and (refused := acl_changed(self.srv, client, spec, args)):
+                replies.append(refused)  # its rules changed since it was queued (Redis)
+            elif spec.route is Route.LOCAL:
                 replies.append(self.execute(client, spec, args))
             else:
                 slots.append(len(replies))
