@@ -87,6 +87,14 @@ def check(user: User, spec: CommandSpec, args: list[bytes], keys_of: KeysOf) -> 
     return worst
 
 
-def can_run_any(user: User) -> bool:
-    """The fast path's test: no check needed at all for this user."""
-    return user.unrestricted
+def may_stay_subscribed(user: User, channels: set[bytes], patterns: set[bytes]) -> bool:
+    """After a user's rules changed: may its subscriptions stay (Redis closes the
+    connection otherwise)? Channels match the patterns allowed; subscribed patterns must
+    be allowed literally."""
+    sels = user.selectors
+    if any(s.all_channels for s in sels):
+        return True
+    allowed = [p for s in sels for p in s.channels]
+    return all(any(glob_match(p, ch) for p in allowed) for ch in channels) and \
+        all(pat in allowed for pat in patterns)
+

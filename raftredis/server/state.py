@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from raftredis.acl.check import may_stay_subscribed
 from raftredis.acl.log import AclLog
 from raftredis.acl.table import UserTable
 from raftredis.acl.user import User
@@ -101,8 +102,9 @@ class ServerState:
             self.acl.take_requirepass(str(value))
 
     def _user_changed(self, user: User, deleted: bool) -> None:
-        """Connections running as a changed user take its new rules; those of a deleted
-        user are closed (as Redis does), back to the default user first."""
+        """Connections running as a changed user take its new rules (and are closed if
+        subscribed to channels the rules no longer allow); those of a deleted user are
+        closed (as Redis does), back to the default user first."""
         for conn in list(self.clients.values()):
             client = conn.client
             if client.user is not user:
@@ -113,6 +115,9 @@ class ServerState:
                 conn.kill()
             else:
                 client.set_user(user)
+                if client.in_pubsub() and not may_stay_subscribed(
+                        user, client.channels | client.shard_channels, client.patterns):
+                    conn.kill()  # subscribed to what it may no longer hear (as Redis)
 
     def auth_required(self) -> bool:
         default = self.acl.default

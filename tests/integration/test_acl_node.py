@@ -44,13 +44,17 @@ def restart(tmp_path: Path) -> ServerProc:
 
 
 def auth_ok(port: int, user: str, password: str) -> bool:
-    r = redis.Redis(port=port, username=user, password=password, socket_timeout=10)
-    try:
-        return bool(r.ping())
-    except redis.exceptions.AuthenticationError:
-        return False
-    finally:
-        r.close()
+    """AUTH on a bare connection (redis-py retries a refused AUTH with backoff)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        args = [b"AUTH", user.encode(), password.encode()]
+        sock.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                return False
+            reply += chunk
+        return reply == b"+OK\r\n"
 
 
 def test_default_user_passwords_replay_in_log_order(tmp_path: Path) -> None:
@@ -84,4 +88,41 @@ def test_default_user_passwords_replay_in_log_order(tmp_path: Path) -> None:
         finally:
             r.close()
     finally:
+        srv.stop()
+
+
+def test_revoked_channels_close_subscribers_and_hello_authenticates(tmp_path: Path) -> None:
+    srv = start_server(tmp_path)
+    admin = redis.Redis(port=srv.port, socket_timeout=10)
+    try:
+        assert admin.execute_command("ACL", "SETUSER", "sub", "on", ">sub-password-4", "~*",
+                                     "resetchannels", "&news.*", "&keep", "+@all")
+        # HELLO 3 AUTH (redis-py's RESP3 handshake) runs the connection as that user.
+        r3 = redis.Redis(port=srv.port, username="sub", password="sub-password-4",
+                         protocol=3, socket_timeout=10)
+        assert r3.execute_command("ACL", "WHOAMI") in (b"sub", "sub")
+        r3.close()
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        with sock:
+            sock.sendall(b"AUTH sub sub-password-4\r\nSUBSCRIBE news.a\r\n")
+            got = b""
+            while got.count(b"\r\n") < 7:  # +OK, then the 3-element subscribe reply
+                got += sock.recv(4096)
+            assert got.startswith(b"+OK\r\n*3\r\n$9\r\nsubscribe\r\n")
+            # Still allowed (news.* stays): the subscriber stays.
+            assert admin.execute_command("ACL", "SETUSER", "sub", "&other")
+            assert admin.publish("news.a", "m1") == 1
+            # news.* revoked: Redis closes the subscriber.
+            assert admin.execute_command("ACL", "SETUSER", "sub", "resetchannels", "&keep")
+            sock.settimeout(10)
+            rest = b""
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+            assert rest == b"*3\r\n$7\r\nmessage\r\n$6\r\nnews.a\r\n$2\r\nm1\r\n"
+        assert admin.publish("news.a", "m2") == 0
+    finally:
+        admin.close()
         srv.stop()
