@@ -9,12 +9,11 @@ import os
 import time
 
 from raftredis.acl.catalog import CATEGORIES, catalog
-from raftredis.acl.check import check
 from raftredis.acl.table import hashed_rules
 from raftredis.acl.user import User
 from raftredis.commands.spec import CommandSpec
 from raftredis.reply import OK, Error, Map, Set
-from raftredis.server.acl_guard import dryrun_text, key_access
+from raftredis.server.acl_guard import check_line, dryrun_text
 from raftredis.server.client import ClientState
 from raftredis.server.conn_commands import help_lines
 from raftredis.server.dispatch import handler, resolve
@@ -144,7 +143,7 @@ def acl_dryrun(srv: ServerState, client: ClientState, args: list[bytes]) -> obje
 
 
 def dryrun(user: User, spec: CommandSpec, line: list[bytes]) -> object:
-    denial = check(user, spec, line, key_access)
+    spec, denial = check_line(user, spec, line)
     return OK if denial is None else dryrun_text(user, spec, denial)
 
 

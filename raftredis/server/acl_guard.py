@@ -17,6 +17,7 @@ from raftredis.acl.check import (
     check,
 )
 from raftredis.acl.user import User
+from raftredis.commands.sessions import WRAP_OFFSET, wrapped_spec
 from raftredis.commands.spec import CommandSpec
 from raftredis.reply import Error
 from raftredis.server.client import ClientState
@@ -34,7 +35,7 @@ def denied(srv: ServerState, client: ClientState, spec: CommandSpec,
     user = client.user
     if user is None:
         return None
-    denial = check(user, spec, args, key_access)
+    spec, denial = check_line(user, spec, args)
     if denial is None:
         return None
     log_denial(srv, client, user, spec, denial)
@@ -44,6 +45,19 @@ def denied(srv: ServerState, client: ClientState, spec: CommandSpec,
         return NOPERM_CHANNEL
     return Error(f"NOPERM User {_name(user)} has no permissions to run the "
                  f"'{spec.name}' command")
+
+
+def check_line(user: User, spec: CommandSpec,
+               args: list[bytes]) -> tuple[CommandSpec, Denial | None]:
+    """The check of one command line: (the spec refused, why) or (spec, None). SESSION.EXEC
+    (ours: exactly-once retries) is checked as itself and as the command it wraps, so a
+    session is no way around a user's rules."""
+    denial = check(user, spec, args, key_access)
+    if denial is None and spec.name == "session.exec":
+        inner = wrapped_spec(args)
+        if inner is not None and inner.check_arity(len(args) - WRAP_OFFSET):
+            return inner, check(user, inner, args[WRAP_OFFSET:], key_access)
+    return spec, denial
 
 
 # spec name -> the one access all its keys need when its keys are simply
@@ -93,7 +107,7 @@ def denied_at_exec(srv: ServerState, client: ClientState, spec: CommandSpec,
     user = client.user
     if user is None:
         return None
-    denial = check(user, spec, args, key_access)
+    spec, denial = check_line(user, spec, args)
     if denial is None:
         return None
     obj = spec.name.encode() if denial.reason == DENIED_CMD else denial.obj

@@ -199,3 +199,18 @@ def test_acl_log_groups_and_is_bounded() -> None:
     shown = log.show(2, 6000)
     assert [m[b"object"] for m in shown] == [b"k9", b"k8"]
     assert shown[0][b"age-seconds"] == 1.0
+
+
+def test_a_session_is_no_way_around_the_rules() -> None:
+    from raftredis.server.acl_guard import check_line
+
+    user = UserTable().setuser(b"u", [b"on", b"+@all", b"-flushall", b"~app:*"])
+    spec, d = check_line(user, lookup(b"SESSION.EXEC"), [b"SESSION.EXEC", b"1", b"1",
+                                                         b"FLUSHALL"])
+    assert spec.name == "flushall" and d is not None and d.reason == DENIED_CMD
+    _, d = check_line(user, lookup(b"SESSION.EXEC"), [b"SESSION.EXEC", b"1", b"1", b"SET",
+                                                      b"x", b"v"])
+    assert d is not None and (d.reason, d.obj) == (DENIED_KEY, b"x")
+    _, d = check_line(user, lookup(b"SESSION.EXEC"), [b"SESSION.EXEC", b"1", b"1", b"SET",
+                                                      b"app:1", b"v"])
+    assert d is None
