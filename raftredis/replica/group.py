@@ -465,7 +465,16 @@ class ReplicaGroup:
             return NOT_A_MEMBER  # removed, or not joined yet: no data to serve, no leader to name
         # A script that cannot write (no-writes) is a read: no log entry, ReadIndex.
         route = spec.route if spec.group != "scripting" else self.sm.route(spec, args)
+        # A script of an ACL-limited user runs as that user (its calls are checked), and
+        # always through the log: the user travels with the entry.
+        as_user = conn.user.name if spec.group == "scripting" and \
+            getattr(conn, "acl_limited", False) else None
         if self.router.is_leader:
+            if as_user is not None:
+                if route == Route.WRITE and _needs_memory(spec, args) and \
+                        (oom := self.duties.admit_write()) is not None:
+                    return oom
+                return self.proposals.submit(logops.command_as(as_user, args))
             if route == Route.WRITE:
                 if _needs_memory(spec, args) and (oom := self.duties.admit_write()) is not None:
                     return oom  # refused before the log, as Redis refuses it
@@ -479,6 +488,8 @@ class ReplicaGroup:
                 self.membership.is_member():
             # (A node removed or not yet joined never serves reads: it may be far behind.)
             # READONLY: a possibly stale read from this replica, as Redis Cluster replicas do.
+            if as_user is not None:
+                return self.sm.read_as(as_user, args, self.stamps.now())
             return self.sm.read(args, self.stamps.now())
         keys = spec.keys(args)
         return self.router.redirect(key_slot(keys[0]) if keys else 0,

@@ -44,6 +44,7 @@ class OpKind(enum.IntEnum):
     EVICT = 5  # eviction: delete these keys (the leader chose them; memory is not consulted)
     EVICT_VOLATILE = 6  # the same under a volatile-* policy: only keys that have a TTL
     ACL = 9  # ACL SETUSER / DELUSER (passwords hashed by the leader, never in clear)
+    COMMAND_AS = 10  # a script run by an ACL-limited user: its redis.call()s are checked
     # (3 was reserved for sessions, which travel as SESSION.EXEC commands instead.)
 
 
@@ -124,6 +125,25 @@ _BY_KIND[OpKind.ACL] = AclChange
 
 def acl_change(args: list[bytes]) -> AclChange:
     return AclChange(OpKind.ACL, args)
+
+
+class CommandAs(NamedTuple):
+    """[user name, command args]: every replica checks the script's calls against that
+    user's rules as they are at this entry (the user table is replicated state)."""
+
+    kind: int
+    fields: list
+
+    def size(self) -> int:
+        return _OP_OVERHEAD + len(self.fields[0]) + sum(map(len, self.fields[1])) + \
+            _ARG_OVERHEAD * (len(self.fields[1]) + 1)
+
+
+_BY_KIND[OpKind.COMMAND_AS] = CommandAs
+
+
+def command_as(user: bytes, args: list[bytes]) -> CommandAs:
+    return CommandAs(OpKind.COMMAND_AS, [user, args])
 
 
 def publish(channel: bytes, message: bytes, shard: bool, origin: int = 0,

@@ -33,7 +33,13 @@ class LocalBackend:
         return self._seed
 
     def execute(self, conn: ConnInfo, spec: CommandSpec, args: list[bytes]) -> object:
-        if self.sm.route(spec, args) is Route.READ:
+        read = self.sm.route(spec, args) is Route.READ
+        if spec.group == "scripting" and getattr(conn, "acl_limited", False):
+            user = conn.user.name  # type: ignore[attr-defined]
+            if read:
+                return self.sm.read_as(user, args, self._now_ms())
+            return self.sm.apply_as(user, args, self._now_ms(), self._next_seed())
+        if read:
             return self.sm.read(args, self._now_ms())
         return self.sm.apply(args, self._now_ms(), self._next_seed())
 

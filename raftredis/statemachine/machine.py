@@ -11,7 +11,10 @@ import importlib
 import logging
 from typing import BinaryIO
 
+from raftredis.acl.check import DENIED_CMD, DENIED_KEY, check
+from raftredis.acl.selector import READ, WRITE
 from raftredis.acl.table import UserTable
+from raftredis.acl.user import User
 from raftredis.commands import COMMANDS, Route
 from raftredis.commands.spec import CommandSpec
 from raftredis.reply import (
@@ -96,6 +99,8 @@ class StateMachine:
         self._ctx.scripting = self.scripting
         # ACL users: changed by ACL SETUSER/DELUSER entries, carried by snapshots.
         self.acl = UserTable()
+        # The user a script runs as (apply_as / read_as): its redis.call()s are checked.
+        self._acting: User | None = None
         # What applied writes changed, while someone listens (see record_changes).
         self._changes: list[Change] | None = None
         # INFO stats: evictions are replicated (the same on every node); hits and misses
@@ -204,6 +209,44 @@ class StateMachine:
             for key in spec.keys(args):
                 db.touch(key, now_ms)
 
+    def apply_as(self, user: bytes, args: list[bytes], now_ms: int, seed: int = 0) -> object:
+        """apply() of a script run by an ACL user: its calls are checked against the
+        user's rules at this entry (the same on every replica)."""
+        return self._as(user, lambda: self.apply(args, now_ms, seed))
+
+    def read_as(self, user: bytes, args: list[bytes], now_ms: int) -> object:
+        return self._as(user, lambda: self.read(args, now_ms))
+
+    def _as(self, user: bytes, run) -> object:
+        found = self.acl.get(user)
+        if found is None:  # deleted before the entry applied: it may run nothing
+            return Error("ERR ACL failure in script: the user no longer exists")
+        self._acting = found
+        try:
+            return run()
+        finally:
+            self._acting = None
+
+    def _acl_refusal(self, spec: CommandSpec, args: list[bytes]) -> Error | None:
+        """A script's call its user may not make, in Redis 7.2's words. Keys need read
+        access, and write access too for a write command (the state machine has no key
+        specs; the server's own check uses them)."""
+        user = self._acting
+        if user is None or user.unrestricted:
+            return None
+        access = READ | WRITE if spec.route is Route.WRITE else READ
+        denial = check(user, spec, args, lambda s, a: [(k, access) for k in s.keys(a)])
+        if denial is None:
+            return None
+        name = user.name.decode("utf-8", "replace")
+        if denial.reason == DENIED_CMD:
+            why = f"User {name} has no permissions to run the '{spec.name}' command"
+        elif denial.reason == DENIED_KEY:
+            why = "No permissions to access a key"
+        else:
+            why = "No permissions to access a channel"
+        return Error("ERR ACL failure in script: " + why)
+
     def read(self, args: list[bytes], now_ms: int) -> object:
         """Serve a read-only command without changing anything (expired keys look missing)."""
         if not args:
@@ -304,6 +347,8 @@ class StateMachine:
                 return Status("PONG") if len(args) == 1 else args[1]
             if known.name == "echo" and len(args) == 2:
                 return args[1]
+            if self._acting is not None and (refused := self._acl_refusal(known, args)):
+                return refused
             if known.name in ("publish", "spublish"):
                 return self._script_publish(known.name, args, read_only)
             if known.name == "select" and len(args) == 2:  # one database, as the server
@@ -322,6 +367,8 @@ class StateMachine:
             spec = next((s for s in spec.subcommands if s.name.endswith("|" + sub)), spec)
         if "noscript" in spec.flags:
             return Error("ERR This Redis command is not allowed from script")
+        if self._acting is not None and (refused := self._acl_refusal(spec, args)):
+            return refused
         if spec.route is Route.WRITE and (read_only or not self._ctx.write):
             return Error("ERR Write commands are not allowed from read-only scripts.")
         ctx = self._ctx

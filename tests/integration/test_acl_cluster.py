@@ -123,6 +123,22 @@ def test_users_are_the_same_on_every_node(cluster: Cluster) -> None:
         admin.close()
     check_everywhere(c)
 
+    # A script runs as its user on every node: its calls are checked there.
+    app = client(c, lead, "app", APP_PW)
+    try:
+        assert app.eval("return redis.call('set', 'app:script', 'v')", 0) in (b"OK", "OK")
+        with pytest.raises(redis.exceptions.ResponseError) as e:
+            app.eval("return redis.call('get', 'other')", 0)
+        assert str(e.value).startswith("ACL failure in script: No permissions to access a key")
+    finally:
+        app.close()
+    for i in c.nodes:
+        f = client(c, i, readonly=True)
+        try:
+            wait_for(lambda f=f: f.get("app:script") == b"v", 15, f"node{i} to apply the script")
+        finally:
+            f.close()
+
     # A follower connection authenticated as app sees app's rules change.
     f = next(i for i in c.nodes if i != lead)
     app = client(c, f, "app", APP_PW, readonly=True)

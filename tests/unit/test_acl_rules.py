@@ -214,3 +214,19 @@ def test_a_session_is_no_way_around_the_rules() -> None:
     _, d = check_line(user, lookup(b"SESSION.EXEC"), [b"SESSION.EXEC", b"1", b"1", b"SET",
                                                       b"app:1", b"v"])
     assert d is None
+
+
+def test_a_script_runs_as_its_user() -> None:
+    sm = StateMachine()
+    assert sm.apply_acl([b"setuser", b"sc", b"on", b"nopass", b"~app:*", b"&*", b"+@all",
+                         b"-del"]) is OK
+    ok = sm.apply_as(b"sc", [b"EVAL", b"return redis.call('set', 'app:1', 'v')", b"0"], 1000)
+    assert ok == b"OK" or str(ok) == "OK"
+    refused = sm.apply_as(b"sc", [b"EVAL", b"return redis.pcall('del', 'app:1')", b"0"], 1000)
+    assert refused == "ERR ACL failure in script: User sc has no permissions to run the 'del' " \
+                      "command"
+    refused = sm.apply_as(b"sc", [b"EVAL", b"return redis.pcall('get', 'other')", b"0"], 1000)
+    assert refused == "ERR ACL failure in script: No permissions to access a key"
+    # The same script run by nobody in particular (the default user) is not checked.
+    assert sm.apply([b"EVAL", b"return redis.pcall('del', 'app:1')", b"0"], 1000) == 1
+    assert isinstance(sm.apply_as(b"gone", [b"EVAL", b"return 1", b"0"], 1000), Error)
