@@ -22,6 +22,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from raftredis.acl.table import UserTable
 from raftredis.commands.sessions import wrapped_spec
 from raftredis.commands.slots import key_slot
 from raftredis.commands.spec import CommandSpec, Route, lookup
@@ -559,8 +560,8 @@ class ReplicaGroup:
 
     # ------------------------------------------------------------------ ACL
     @property
-    def acl(self):
-        """The replicated user table (raftredis.acl.UserTable), part of the state."""
+    def acl(self) -> UserTable:
+        """The replicated user table, part of the state machine's state."""
         return self.sm.acl
 
     def acl_change(self, conn, op: list[bytes]) -> object:

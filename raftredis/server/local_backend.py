@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 
+from raftredis.acl.table import UserTable
 from raftredis.commands.slots import key_slot
 from raftredis.commands.spec import CommandSpec, Route
 from raftredis.reply import Error, Map, Status, Verbatim
@@ -48,7 +49,7 @@ class LocalBackend:
         return self.sm.apply_multi([a for _, a in commands], self._now_ms(), self._next_seed())
 
     @property
-    def acl(self):
+    def acl(self) -> UserTable:
         return self.sm.acl
 
     def acl_change(self, conn: ConnInfo, op: list[bytes]) -> object:
