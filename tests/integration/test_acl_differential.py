@@ -275,3 +275,27 @@ def test_acl_script_answers_as_redis(redis_port: int, ours: ServerProc) -> None:
                  if ":" in line)
     assert all(int(stats[f"acl_access_denied_{k}"]) > 0 for k in ("auth", "cmd", "key",
                                                                  "channel")), stats
+
+
+def test_categories_hold_the_same_commands(redis_port: int, ours: ServerProc) -> None:
+    """ACL CAT <category> names the same commands as redis-server's, among the commands
+    both servers have (each has some the other lacks: our SESSION.*, Redis's CLUSTER
+    slot management)."""
+    def categories(port: int) -> dict[bytes, set[bytes]]:
+        conn = Conn(port)
+        try:
+            reader = hiredis.Reader()
+            reader.feed(conn.call("ACL", "CAT"))
+            out = {}
+            for cat in reader.gets():
+                reader.feed(conn.call("ACL", "CAT", cat))
+                out[cat] = set(reader.gets())
+            return out
+        finally:
+            conn.close()
+
+    theirs, mine = categories(redis_port), categories(ours.port)
+    assert list(theirs) == list(mine)
+    both = set().union(*theirs.values()) & set().union(*mine.values())
+    for cat in theirs:
+        assert theirs[cat] & both == mine[cat] & both, cat

@@ -230,3 +230,17 @@ def test_a_script_runs_as_its_user() -> None:
     # The same script run by nobody in particular (the default user) is not checked.
     assert sm.apply([b"EVAL", b"return redis.pcall('del', 'app:1')", b"0"], 1000) == 1
     assert isinstance(sm.apply_as(b"gone", [b"EVAL", b"return 1", b"0"], 1000), Error)
+
+
+def test_dangerous_commands_are_categorised() -> None:
+    """-@dangerous keeps a user from emptying the store, changing settings or the
+    membership (CLUSTER FORGET / JOIN / PROMOTE ...), and -@admin likewise."""
+    for rules in ("on ~* &* +@all -@dangerous", "on ~* &* +@all -@admin"):
+        for line in ([b"FLUSHALL"], [b"CONFIG", b"SET", b"maxclients", b"1"],
+                     [b"CLUSTER", b"FORGET", b"2"], [b"CLUSTER", b"PROMOTE", b"2"],
+                     [b"CLUSTER", b"JOIN", b"4", b"h:1", b"h:2"], [b"ACL", b"SETUSER", b"x"]):
+            if rules.endswith("-@admin") and line[0] == b"FLUSHALL":
+                continue  # (FLUSHALL is @keyspace @write @slow @dangerous, not @admin)
+            assert denial(rules, *line) == (DENIED_CMD, b""), (rules, line)
+        assert denial(rules, b"CLUSTER", b"SLOTS") is None
+        assert denial(rules, b"GET", b"k") is None
