@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from raftredis.acl.table import UserTable
-from raftredis.commands.sessions import wrapped_spec
+from raftredis.commands.sessions import runs_script, wrapped_spec
 from raftredis.commands.slots import key_slot
 from raftredis.commands.spec import CommandSpec, Route, lookup
 from raftredis.config import NodeConfig
@@ -145,6 +145,14 @@ def _needs_memory(spec: CommandSpec, args: list[bytes]) -> bool:
         inner = wrapped_spec(args)
         return inner is None or "denyoom" in inner.flags
     return True
+
+
+def _script_user(conn, spec: CommandSpec, args: list[bytes]) -> bytes | None:
+    """The user a script runs as: an ACL-limited connection's (its calls are checked),
+    else None (nobody to check)."""
+    if getattr(conn, "acl_limited", False) and runs_script(spec, args):
+        return conn.user.name
+    return None
 
 
 class ReplicaGroup:
@@ -468,8 +476,7 @@ class ReplicaGroup:
         route = spec.route if spec.group != "scripting" else self.sm.route(spec, args)
         # A script of an ACL-limited user runs as that user (its calls are checked), and
         # always through the log: the user travels with the entry.
-        as_user = conn.user.name if spec.group == "scripting" and \
-            getattr(conn, "acl_limited", False) else None
+        as_user = _script_user(conn, spec, args)
         if self.router.is_leader:
             if as_user is not None:
                 if route == Route.WRITE and _needs_memory(spec, args) and \
@@ -499,15 +506,19 @@ class ReplicaGroup:
     def execute_multi(self, conn, commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
         # The marks are read now: dispatch clears conn.watched once this returns, and a
         # retry after an election must still honour them.
-        return self._execute_multi(commands, dict(getattr(conn, "watched", None) or {}))
+        as_user = next((u for spec, args in commands
+                        if (u := _script_user(conn, spec, args)) is not None), None)
+        return self._execute_multi(commands, dict(getattr(conn, "watched", None) or {}),
+                                   as_user)
 
     def _execute_multi(self, commands: list[tuple[CommandSpec, list[bytes]]],
-                       marks: dict) -> object:
+                       marks: dict, as_user: bytes | None = None) -> object:
         if self.router.is_leader:
             if any(_needs_memory(spec, args) for spec, args in commands) and \
                     self.duties.admit_write() is not None:
                 return EXEC_OOM
-            multi = logops.multi([args for _, args in commands])
+            lines = [args for _, args in commands]
+            multi = logops.multi(lines) if as_user is None else logops.multi_as(as_user, lines)
             if marks:
                 return self.proposals.submit(WatchedExec(WATCHED_EXEC, marks, multi))
             return self.proposals.submit(multi)
@@ -517,7 +528,8 @@ class ReplicaGroup:
             if keys:
                 slot = key_slot(keys[0])
                 break
-        return self.router.redirect(slot, lambda: self._execute_multi(commands, marks))
+        return self.router.redirect(slot, lambda: self._execute_multi(commands, marks,
+                                                                      as_user))
 
     def check_route(self, conn, spec: CommandSpec, args: list[bytes]) -> Error | None:
         """Inside MULTI: None if this node can run the command, else the redirect now."""

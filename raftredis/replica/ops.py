@@ -45,6 +45,7 @@ class OpKind(enum.IntEnum):
     EVICT_VOLATILE = 6  # the same under a volatile-* policy: only keys that have a TTL
     ACL = 9  # ACL SETUSER / DELUSER (passwords hashed by the leader, never in clear)
     COMMAND_AS = 10  # a script run by an ACL-limited user: its redis.call()s are checked
+    MULTI_AS = 11  # the same for a MULTI/EXEC that holds a script
     # (3 was reserved for sessions, which travel as SESSION.EXEC commands instead.)
 
 
@@ -144,6 +145,24 @@ _BY_KIND[OpKind.COMMAND_AS] = CommandAs
 
 def command_as(user: bytes, args: list[bytes]) -> CommandAs:
     return CommandAs(OpKind.COMMAND_AS, [user, args])
+
+
+class MultiAs(NamedTuple):
+    """[user name, commands]: a MULTI/EXEC holding a script of an ACL-limited user."""
+
+    kind: int
+    fields: list
+
+    def size(self) -> int:
+        return _OP_OVERHEAD + len(self.fields[0]) + sum(
+            sum(map(len, a)) + _ARG_OVERHEAD * len(a) for a in self.fields[1])
+
+
+_BY_KIND[OpKind.MULTI_AS] = MultiAs
+
+
+def multi_as(user: bytes, commands: list[list[bytes]]) -> MultiAs:
+    return MultiAs(OpKind.MULTI_AS, [user, commands])
 
 
 def publish(channel: bytes, message: bytes, shard: bool, origin: int = 0,

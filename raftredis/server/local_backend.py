@@ -7,6 +7,7 @@ import os
 import time
 
 from raftredis.acl.table import UserTable
+from raftredis.commands.sessions import runs_script
 from raftredis.commands.slots import key_slot
 from raftredis.commands.spec import CommandSpec, Route
 from raftredis.reply import Error, Map, Status, Verbatim
@@ -35,7 +36,7 @@ class LocalBackend:
 
     def execute(self, conn: ConnInfo, spec: CommandSpec, args: list[bytes]) -> object:
         read = self.sm.route(spec, args) is Route.READ
-        if spec.group == "scripting" and getattr(conn, "acl_limited", False):
+        if getattr(conn, "acl_limited", False) and runs_script(spec, args):
             user = conn.user.name  # type: ignore[attr-defined]
             if read:
                 return self.sm.read_as(user, args, self._now_ms())
@@ -46,7 +47,11 @@ class LocalBackend:
 
     def execute_multi(self, conn: ConnInfo,
                       commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
-        return self.sm.apply_multi([a for _, a in commands], self._now_ms(), self._next_seed())
+        lines = [a for _, a in commands]
+        if getattr(conn, "acl_limited", False) and any(runs_script(s, a) for s, a in commands):
+            return self.sm.apply_multi_as(conn.user.name, lines,  # type: ignore[attr-defined]
+                                          self._now_ms(), self._next_seed())
+        return self.sm.apply_multi(lines, self._now_ms(), self._next_seed())
 
     @property
     def acl(self) -> UserTable:

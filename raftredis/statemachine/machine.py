@@ -214,6 +214,10 @@ class StateMachine:
         user's rules at this entry (the same on every replica)."""
         return self._as(user, lambda: self.apply(args, now_ms, seed))
 
+    def apply_multi_as(self, user: bytes, commands: list[list[bytes]], now_ms: int,
+                       seed: int = 0) -> object:
+        return self._as(user, lambda: self.apply_multi(commands, now_ms, seed))
+
     def read_as(self, user: bytes, args: list[bytes], now_ms: int) -> object:
         return self._as(user, lambda: self.read(args, now_ms))
 

@@ -130,6 +130,12 @@ def test_users_are_the_same_on_every_node(cluster: Cluster) -> None:
         with pytest.raises(redis.exceptions.ResponseError) as e:
             app.eval("return redis.call('get', 'other')", 0)
         assert str(e.value).startswith("ACL failure in script: No permissions to access a key")
+        # Inside MULTI too: the transaction's entry names the user.
+        pipe = app.pipeline(transaction=True)
+        pipe.set("app:multi", "v")
+        pipe.eval("return redis.pcall('get', 'other')", 0)
+        done, refused = pipe.execute(raise_on_error=False)
+        assert done is True and str(refused).startswith("ACL failure in script: No perm")
     finally:
         app.close()
     for i in c.nodes:

@@ -244,3 +244,16 @@ def test_dangerous_commands_are_categorised() -> None:
             assert denial(rules, *line) == (DENIED_CMD, b""), (rules, line)
         assert denial(rules, b"CLUSTER", b"SLOTS") is None
         assert denial(rules, b"GET", b"k") is None
+
+
+def test_scripts_in_a_transaction_and_a_session_run_as_their_user() -> None:
+    sm = StateMachine()
+    sm.apply_acl([b"setuser", b"sc", b"on", b"nopass", b"~*", b"&*", b"+@all", b"-del"])
+    script = b"return redis.pcall('del', 'k')"
+    replies = sm.apply_multi_as(b"sc", [[b"SET", b"k", b"v"], [b"EVAL", script, b"0"]], 1000)
+    assert replies[1] == "ERR ACL failure in script: User sc has no permissions to run the " \
+                         "'del' command"
+    session = sm.apply([b"SESSION.OPEN"], 1000)
+    refused = sm.apply_as(b"sc", [b"SESSION.EXEC", b"%d" % session, b"1", b"EVAL", script,
+                                  b"0"], 1000)
+    assert str(refused).startswith("ERR ACL failure in script: User sc has no permissions")
