@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from raftredis.commands.spec import CommandSpec, register
 
+# Subcommands that change or expose the membership: admin, as Redis's CLUSTER FAILOVER /
+# FORGET / REPLICAS (and our JOIN / ADDLEARNER / PROMOTE, Redis's MEET in spirit), so
+# -@admin or -@dangerous keeps an ACL user away from them.
+_ADMIN_SUBS = frozenset({"replicas", "failover", "forget", "join", "addlearner", "promote"})
+
 
 def _sub(sub: str, arity: int, summary: str, since: str = "3.0.0") -> CommandSpec:
-    return CommandSpec(name=f"cluster|{sub}", arity=arity, flags=frozenset({"stale"}),
-                       acl_categories=frozenset({"@slow"}), summary=summary, since=since,
-                       group="cluster")
+    admin = sub in _ADMIN_SUBS
+    return CommandSpec(name=f"cluster|{sub}", arity=arity,
+                       flags=frozenset({"admin", "stale"} if admin else {"stale"}),
+                       acl_categories=frozenset({"@admin", "@slow", "@dangerous"} if admin
+                                                else {"@slow"}),
+                       summary=summary, since=since, group="cluster")
 
 
 register(

@@ -35,8 +35,9 @@ register(
     _spec("publish", 3, "Posts a message to a channel.", "2.0.0", flags=_PUB_FLAGS, acl=_FAST),
     _spec("spublish", 3, "Post a message to a shard channel", "7.0.0", flags=_PUB_FLAGS,
           acl=_FAST, first_key=1, last_key=1, step=1),
+    # (The container and HELP are @slow only, as Redis: +@pubsub must not bring them.)
     _spec("pubsub", -2, "A container for Pub/Sub commands.", "2.8.0", flags=frozenset(),
-          subcommands=(
+          acl=frozenset({"@slow"}), subcommands=(
               _spec("pubsub|channels", -2, "Returns the active channels.", "2.8.0",
                     flags=_INFO_FLAGS),
               _spec("pubsub|numsub", -2, "Returns a count of subscribers to channels.", "2.8.0",
@@ -48,6 +49,6 @@ register(
               _spec("pubsub|shardnumsub", -2, "Returns the count of subscribers of shard "
                     "channels.", "7.0.0", flags=_INFO_FLAGS),
               _spec("pubsub|help", 2, "Returns helpful text about the different subcommands.",
-                    "6.2.0", flags=frozenset({"loading", "stale"})),
+                    "6.2.0", flags=frozenset({"loading", "stale"}), acl=frozenset({"@slow"})),
           )),
 )

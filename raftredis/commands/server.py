@@ -78,3 +78,45 @@ register(
         ),
     ),
 )
+
+# ACL: answered by the node (SETUSER and DELUSER then go through the log); flags and
+# categories as Redis 7's COMMAND INFO gives them.
+_ACL_ADMIN_FLAGS = {"admin", "noscript", "loading", "stale"}
+_ACL_PLAIN_FLAGS = {"noscript", "loading", "stale"}
+register(
+    _spec(
+        "acl", -2, set(), {"@slow"}, "A container for Access List Control commands.", "6.0.0",
+        subcommands=tuple(
+            _spec(f"acl|{name}", arity, flags, _ADMIN if "admin" in flags else {"@slow"},
+                  summary, since)
+            for name, arity, flags, summary, since in (
+                ("cat", -2, _ACL_PLAIN_FLAGS,
+                 "Lists the ACL categories, or the commands inside a category.", "6.0.0"),
+                ("deluser", -3, _ACL_ADMIN_FLAGS,
+                 "Deletes ACL users, and terminates their connections.", "6.0.0"),
+                ("dryrun", -4, _ACL_ADMIN_FLAGS,
+                 "Simulates the execution of a command by a user, without executing the "
+                 "command.", "7.0.0"),
+                ("genpass", -2, _ACL_PLAIN_FLAGS,
+                 "Generates a pseudorandom, secure password that can be used to identify ACL "
+                 "users.", "6.0.0"),
+                ("getuser", 3, _ACL_ADMIN_FLAGS, "Lists the ACL rules of a user.", "6.0.0"),
+                ("help", 2, {"loading", "stale"},
+                 "Returns helpful text about the different subcommands.", "6.0.0"),
+                ("list", 2, _ACL_ADMIN_FLAGS, "Dumps the effective rules in ACL file format.",
+                 "6.0.0"),
+                ("load", 2, _ACL_ADMIN_FLAGS, "Reloads the rules from the configured ACL file.",
+                 "6.0.0"),
+                ("log", -2, _ACL_ADMIN_FLAGS,
+                 "Lists recent security events generated due to ACL rejections.", "6.0.0"),
+                ("save", 2, _ACL_ADMIN_FLAGS,
+                 "Saves the effective ACL rules in the configured ACL file.", "6.0.0"),
+                ("setuser", -3, _ACL_ADMIN_FLAGS, "Creates and modifies an ACL user and its rules.",
+                 "6.0.0"),
+                ("users", 2, _ACL_ADMIN_FLAGS, "Lists all ACL users.", "6.0.0"),
+                ("whoami", 2, _ACL_PLAIN_FLAGS,
+                 "Returns the authenticated username of the current connection.", "6.0.0"),
+            )
+        ),
+    ),
+)

@@ -39,6 +39,15 @@ def wrapped_spec(args: list[bytes]) -> CommandSpec | None:
     return spec
 
 
+def runs_script(spec: CommandSpec, args: list[bytes]) -> bool:
+    """EVAL, FCALL & co., also wrapped in SESSION.EXEC (an ACL-limited user's scripts
+    run as that user)."""
+    if spec.name == "session.exec":
+        inner = wrapped_spec(args)
+        return inner is not None and inner.group == "scripting"
+    return spec.group == "scripting"
+
+
 def _exec_keys(args: list[bytes]) -> list[int]:
     spec = wrapped_spec(args)
     if spec is None or not spec.check_arity(len(args) - WRAP_OFFSET):

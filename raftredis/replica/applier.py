@@ -118,6 +118,15 @@ class Applier:
                     reply = sm.apply_expire(op.keys, now)
                 elif kind == logops.OpKind.CONFIG:
                     reply = self._apply_config(op.pairs, index)
+                elif kind == logops.OpKind.ACL:
+                    reply = sm.apply_acl(op.args)
+                elif kind == logops.OpKind.COMMAND_AS:
+                    user, args = op.fields
+                    reply = sm.apply_as(bytes(user), args, now, logops.seed_for(index, pos))
+                elif kind == logops.OpKind.MULTI_AS:
+                    user, commands = op.fields
+                    reply = sm.apply_multi_as(bytes(user), commands, now,
+                                              logops.seed_for(index, pos))
                 elif kind == logops.OpKind.PUBLISH:
                     reply = self.publish(op)
                 elif kind == logops.OpKind.EVICT or kind == logops.OpKind.EVICT_VOLATILE:

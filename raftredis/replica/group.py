@@ -23,7 +23,8 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from raftredis.commands.sessions import wrapped_spec
+from raftredis.acl.table import UserTable
+from raftredis.commands.sessions import runs_script, wrapped_spec
 from raftredis.commands.slots import key_slot
 from raftredis.commands.spec import CommandSpec, Route, lookup
 from raftredis.config import NodeConfig
@@ -167,6 +168,14 @@ def _needs_memory(spec: CommandSpec, args: list[bytes]) -> bool:
         inner = wrapped_spec(args)
         return inner is None or "denyoom" in inner.flags
     return True
+
+
+def _script_user(conn, spec: CommandSpec, args: list[bytes]) -> bytes | None:
+    """The user a script runs as: an ACL-limited connection's (its calls are checked),
+    else None (nobody to check)."""
+    if getattr(conn, "acl_limited", False) and runs_script(spec, args):
+        return conn.user.name
+    return None
 
 
 class ReplicaGroup:
@@ -492,7 +501,15 @@ class ReplicaGroup:
             return NOT_A_MEMBER  # removed, or not joined yet: no data to serve, no leader to name
         # A script that cannot write (no-writes) is a read: no log entry, ReadIndex.
         route = spec.route if spec.group != "scripting" else self.sm.route(spec, args)
+        # A script of an ACL-limited user runs as that user (its calls are checked), and
+        # always through the log: the user travels with the entry.
+        as_user = _script_user(conn, spec, args)
         if self.router.is_leader:
+            if as_user is not None:
+                if route == Route.WRITE and _needs_memory(spec, args) and \
+                        (oom := self.duties.admit_write()) is not None:
+                    return oom
+                return self.proposals.submit(logops.command_as(as_user, args))
             if route == Route.WRITE:
                 if _needs_memory(spec, args) and (oom := self.duties.admit_write()) is not None:
                     return oom  # refused before the log, as Redis refuses it
@@ -510,6 +527,8 @@ class ReplicaGroup:
                 self.membership.is_member():
             # (A node removed or not yet joined never serves reads: it may be far behind.)
             # READONLY: a possibly stale read from this replica, as Redis Cluster replicas do.
+            if as_user is not None:
+                return self.sm.read_as(as_user, args, self.stamps.now())
             return self.sm.read(args, self.stamps.now())
         keys = spec.keys(args)
         return self.router.redirect(key_slot(keys[0]) if keys else 0,
@@ -518,16 +537,19 @@ class ReplicaGroup:
     def execute_multi(self, conn, commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
         # The marks are read now: dispatch clears conn.watched once this returns, and a
         # retry after an election must still honour them.
+        as_user = next((u for spec, args in commands
+                        if (u := _script_user(conn, spec, args)) is not None), None)
         return self._execute_multi(commands, dict(getattr(conn, "watched", None) or {}),
-                                   _tls(conn))
+                                   _tls(conn), as_user)
 
     def _execute_multi(self, commands: list[tuple[CommandSpec, list[bytes]]],
-                       marks: dict, tls: bool) -> object:
+                       marks: dict, tls: bool, as_user: bytes | None = None) -> object:
         if self.router.is_leader:
             if any(_needs_memory(spec, args) for spec, args in commands) and \
                     self.duties.admit_write() is not None:
                 return EXEC_OOM
-            multi = logops.multi([args for _, args in commands])
+            lines = [args for _, args in commands]
+            multi = logops.multi(lines) if as_user is None else logops.multi_as(as_user, lines)
             if marks:
                 return self.proposals.submit(WatchedExec(WATCHED_EXEC, marks, multi))
             return self.proposals.submit(multi)
@@ -537,8 +559,8 @@ class ReplicaGroup:
             if keys:
                 slot = key_slot(keys[0])
                 break
-        return self.router.redirect(slot, lambda: self._execute_multi(commands, marks, tls),
-                                    tls)
+        return self.router.redirect(slot, lambda: self._execute_multi(commands, marks, tls,
+                                                                      as_user), tls)
 
     def check_route(self, conn, spec: CommandSpec, args: list[bytes]) -> Error | None:
         """Inside MULTI: None if this node can run the command, else the redirect now."""
@@ -580,6 +602,18 @@ class ReplicaGroup:
             pairs, self.router.is_leader,
             lambda: self.router.redirect(0, lambda: self.config_set(conn, pairs), _tls(conn)),
             lambda op: self.proposals.submit(op))
+
+    # ------------------------------------------------------------------ ACL
+    @property
+    def acl(self) -> UserTable:
+        """The replicated user table, part of the state machine's state."""
+        return self.sm.acl
+
+    def acl_change(self, conn, op: list[bytes]) -> object:
+        """ACL SETUSER / DELUSER, checked and with passwords hashed: through the log."""
+        if not self.router.is_leader:
+            return self.router.redirect(0, lambda: self.acl_change(conn, op))
+        return self.proposals.submit(logops.acl_change(op))
 
     # ------------------------------------------------------------------ events
     def attach_events(self, events) -> None:

@@ -43,6 +43,9 @@ class OpKind(enum.IntEnum):
     PUBLISH = 8  # PUBLISH / SPUBLISH: every node delivers it to its own subscribers
     EVICT = 5  # eviction: delete these keys (the leader chose them; memory is not consulted)
     EVICT_VOLATILE = 6  # the same under a volatile-* policy: only keys that have a TTL
+    ACL = 9  # ACL SETUSER / DELUSER (passwords hashed by the leader, never in clear)
+    COMMAND_AS = 10  # a script run by an ACL-limited user: its redis.call()s are checked
+    MULTI_AS = 11  # the same for a MULTI/EXEC that holds a script
     # (3 was reserved for sessions, which travel as SESSION.EXEC commands instead.)
 
 
@@ -106,6 +109,60 @@ class Publish(NamedTuple):
 
 
 _BY_KIND[OpKind.PUBLISH] = Publish
+
+
+class AclChange(NamedTuple):
+    """[b"setuser", name, rule...] or [b"deluser", name...]."""
+
+    kind: int
+    args: list[bytes]
+
+    def size(self) -> int:
+        return _OP_OVERHEAD + sum(map(len, self.args)) + _ARG_OVERHEAD * len(self.args)
+
+
+_BY_KIND[OpKind.ACL] = AclChange
+
+
+def acl_change(args: list[bytes]) -> AclChange:
+    return AclChange(OpKind.ACL, args)
+
+
+class CommandAs(NamedTuple):
+    """[user name, command args]: every replica checks the script's calls against that
+    user's rules as they are at this entry (the user table is replicated state)."""
+
+    kind: int
+    fields: list
+
+    def size(self) -> int:
+        return _OP_OVERHEAD + len(self.fields[0]) + sum(map(len, self.fields[1])) + \
+            _ARG_OVERHEAD * (len(self.fields[1]) + 1)
+
+
+_BY_KIND[OpKind.COMMAND_AS] = CommandAs
+
+
+def command_as(user: bytes, args: list[bytes]) -> CommandAs:
+    return CommandAs(OpKind.COMMAND_AS, [user, args])
+
+
+class MultiAs(NamedTuple):
+    """[user name, commands]: a MULTI/EXEC holding a script of an ACL-limited user."""
+
+    kind: int
+    fields: list
+
+    def size(self) -> int:
+        return _OP_OVERHEAD + len(self.fields[0]) + sum(
+            sum(map(len, a)) + _ARG_OVERHEAD * len(a) for a in self.fields[1])
+
+
+_BY_KIND[OpKind.MULTI_AS] = MultiAs
+
+
+def multi_as(user: bytes, commands: list[list[bytes]]) -> MultiAs:
+    return MultiAs(OpKind.MULTI_AS, [user, commands])
 
 
 def publish(channel: bytes, message: bytes, shard: bool, origin: int = 0,

@@ -26,6 +26,9 @@ log = logging.getLogger("raftredis.replica")
 NODE_LOCAL_SETTINGS = frozenset({"appendfsync"})
 # Node settings (config.py fields) whose CONFIG name is not the field's own.
 _CONFIG_NAME = {"snapshot_threshold": "raft-snapshot-threshold"}
+# Settings whose parsed value (a hash) is what the log and cluster-config.json carry,
+# never the text given (a clear password).
+HASHED_SETTINGS = frozenset({"requirepass"})
 
 
 class ClusterSettings:
@@ -63,10 +66,16 @@ class ClusterSettings:
         try:
             with open(self._path(), encoding="utf-8") as fp:
                 saved = json.load(fp)
+            rewrite = False
             for name, value in saved.items():
                 for parsed_name, parsed in settings.validate([(name.encode(), value.encode())]):
                     settings.set_value(parsed_name, parsed)
                     self._logged[parsed_name] = parsed
+                    if parsed_name in HASHED_SETTINGS and parsed != value:
+                        saved[name] = parsed  # written in clear by an older version
+                        rewrite = True
+            if rewrite:
+                self._write_saved(saved)
         except FileNotFoundError:
             pass
         except (ValueError, OSError) as exc:
@@ -96,6 +105,8 @@ class ClusterSettings:
                 [(_, value)] = settings.validate([(name.encode(), raw.encode())])
             except ConfigError:
                 continue  # not settable (port, bind, ...): a node setting, not the cluster's
+            if name in HASHED_SETTINGS:
+                raw = str(value)  # what leading() proposes: the hash, not the password
             # Every explicit flag overrides what the log replays (the log may hold a value
             # that the file of saved values does not have yet).
             self._overrides[name] = (raw, value)
@@ -165,7 +176,8 @@ class ClusterSettings:
         except ConfigError as exc:
             return Error(str(exc))
         local = [(n, v) for n, v in parsed if n in NODE_LOCAL_SETTINGS]
-        shared = [[n.encode(), raw] for (n, _), (_, raw) in zip(parsed, pairs, strict=True)
+        shared = [[n.encode(), str(v).encode() if n in HASHED_SETTINGS else raw]
+                  for (n, v), (_, raw) in zip(parsed, pairs, strict=True)
                   if n not in NODE_LOCAL_SETTINGS]
 
         def apply_local() -> object:
@@ -217,12 +229,17 @@ class ClusterSettings:
         with contextlib.suppress(FileNotFoundError, ValueError), \
                 open(path, encoding="utf-8") as fp:
             saved = json.load(fp)
-        for n, v in pairs:
-            saved[bytes(n).decode()] = bytes(v).decode("utf-8", "replace")
+        for (n, v), (parsed_name, value) in zip(pairs, parsed, strict=True):
+            saved[bytes(n).decode()] = str(value) if parsed_name in HASHED_SETTINGS \
+                else bytes(v).decode("utf-8", "replace")
+        self._write_saved(saved)
+        return OK
+
+    def _write_saved(self, saved: dict[str, str]) -> None:
+        path = self._path()
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fp:
             json.dump(saved, fp)
             fp.flush()
             os.fsync(fp.fileno())
         os.replace(tmp, path)
-        return OK

@@ -6,6 +6,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 
+from raftredis.acl.user import User
 from raftredis.commands.spec import CommandSpec
 from raftredis.events.tracking import TrackingMode
 
@@ -49,14 +50,29 @@ class ClientState:
     patterns: set[bytes] = field(default_factory=set)
     shard_channels: set[bytes] = field(default_factory=set)
     tracking: TrackingMode | None = None  # CLIENT TRACKING ON: how
-    # Every command takes the full dispatch (RESP2 subscribe mode, tracking): the fast
-    # lane does neither the subscribe-mode check nor tracking's key recording.
+    # Every command takes the full dispatch (RESP2 subscribe mode, tracking, a limited
+    # ACL user): the fast lane does neither the subscribe-mode check, nor tracking's key
+    # recording, nor the ACL check. `hooked`: the first two (dispatch's _run_hooked).
     full_dispatch: bool = False
+    hooked: bool = False
     # WAIT: the reply future of this connection's last write (raftredis.server.replication).
     last_write: object = None
+    # ACL: the user this connection runs as (None until the server sets it: the default
+    # user), and whether its commands must be checked (any user not allowed everything).
+    # A limited user takes the full dispatch, so the fast lane never checks.
+    user: User | None = None
+    acl_limited: bool = False
 
-    def reset(self, auth_required: bool) -> None:
+    def set_user(self, user: User) -> None:
+        """Run as `user` from now on (AUTH, RESET, or the user's rules changed)."""
+        self.user = user
+        self.acl_limited = not user.unrestricted
+        self.update_dispatch()
+
+    def reset(self, auth_required: bool, default_user: User | None = None) -> None:
         """RESET: back to a fresh connection's state (keeps id and addresses)."""
+        if default_user is not None:
+            self.set_user(default_user)
         self.name = ""
         self.resp = 2
         self.authenticated = not auth_required
@@ -71,6 +87,9 @@ class ClientState:
         # (subscriptions and tracking are dropped by the RESET handler, which also
         # updates the node's indexes)
 
+    def username(self) -> str:
+        return "default" if self.user is None else self.user.name.decode("utf-8", "replace")
+
     def subscriptions(self) -> int:
         """Channels and patterns: the count SUBSCRIBE and PSUBSCRIBE answer with."""
         return len(self.channels) + len(self.patterns)
@@ -80,7 +99,8 @@ class ClientState:
 
     def update_dispatch(self) -> None:
         """After (un)subscribing or a tracking change: which dispatch path to take."""
-        self.full_dispatch = (self.resp == 2 and self.in_pubsub()) or self.tracking is not None
+        self.hooked = (self.resp == 2 and self.in_pubsub()) or self.tracking is not None
+        self.full_dispatch = self.hooked or self.acl_limited
 
     def output_class(self) -> str:
         """The client-output-buffer-limit class: pubsub while subscribed, else normal
@@ -118,6 +138,6 @@ class ClientState:
             f"psub={len(self.patterns)} ssub={len(self.shard_channels)} multi={multi} "
             f"watch={len(self.watched)} qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 "
             f"rbs=0 rbp=0 obl=0 oll={pending} omem=0 tot-mem=0 events=r cmd={self.last_cmd} "
-            f"user=default redir={redir} resp={self.resp} lib-name={self.lib_name} "
+            f"user={self.username()} redir={redir} resp={self.resp} lib-name={self.lib_name} "
             f"lib-ver={self.lib_ver}"
         )

@@ -3,7 +3,6 @@ READONLY/READWRITE/ASKING, CLIENT *, MULTI/EXEC/DISCARD/WATCH/UNWATCH, CLUSTER."
 
 from __future__ import annotations
 
-import hmac
 import time
 
 import raftredis.server.pubsub  # noqa: F401  (registers the pub/sub handlers)
@@ -19,6 +18,7 @@ from raftredis.reply import (
     Verbatim,
     wrong_arity,
 )
+from raftredis.server.acl_guard import note as note_acl_event
 from raftredis.server.client import ClientState
 from raftredis.server.dispatch import EXECABORT, NO_REPLY, Dispatcher, handler
 from raftredis.server.state import REDIS_VERSION, SERVER_NAME, ServerState
@@ -32,13 +32,17 @@ def _valid_attr(value: bytes) -> bool:
     return all(33 <= b <= 126 for b in value)
 
 
-def _check_password(srv: ServerState, user: bytes, password: bytes) -> bool:
-    if user != b"default":
+def _authenticate(srv: ServerState, client: ClientState, verb: bytes, user: bytes,
+                  password: bytes) -> bool:
+    """AUTH / HELLO AUTH: on success the connection runs as that user; a failure goes
+    to the ACL LOG (object: the command as sent, as Redis logs it)."""
+    found = srv.acl.get(user)
+    if found is None or not found.password_ok(password):
+        note_acl_event(srv, client, "auth", verb, user)
         return False
-    required = srv.settings["requirepass"]
-    if not required:  # the default user is "nopass": any password is accepted
-        return True
-    return hmac.compare_digest(str(required).encode(), password)
+    client.authenticated = True
+    client.set_user(found)
+    return True
 
 
 @handler("ping")
@@ -66,7 +70,7 @@ def auth(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
     if len(args) > 3:
         return SYNTAX_ERR
     if len(args) == 2:
-        if not srv.settings["requirepass"]:
+        if srv.acl.default.nopass:
             return Error(
                 "ERR AUTH <password> called without any password configured for the default "
                 "user. Are you sure your configuration is correct?"
@@ -74,9 +78,8 @@ def auth(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
         user, password = b"default", args[1]
     else:
         user, password = args[1], args[2]
-    if not _check_password(srv, user, password):
+    if not _authenticate(srv, client, args[0], user, password):
         return WRONGPASS
-    client.authenticated = True
     return OK
 
 
@@ -106,10 +109,9 @@ def hello(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
             i += 2
         else:
             return Error(f"ERR Syntax error in HELLO option '{args[i].decode('utf-8', 'replace')}'")
-    if user is not None and password is not None:
-        if not _check_password(srv, user, password):
-            return WRONGPASS
-        client.authenticated = True
+    if user is not None and password is not None \
+            and not _authenticate(srv, client, args[0], user, password):
+        return WRONGPASS
     if not client.authenticated:
         return Error(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
@@ -149,7 +151,7 @@ def select(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
 @handler("reset")
 def reset(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
     _settle(srv, client)
-    client.reset(srv.auth_required())
+    client.reset(srv.auth_required(), srv.acl.default)
     conn = srv.clients.get(client.id)
     if conn is not None:
         srv.events.drop(conn)  # subscriptions and tracking end with RESET
@@ -297,6 +299,8 @@ def client_kill(srv: ServerState, client: ClientState, args: list[bytes]) -> obj
                 what = "client ID" if opt == b"id" else "maxage"
                 return Error(f"ERR Invalid {what}" if opt == b"id" else "ERR syntax error")
             filters.append((opt, val))
+        elif opt == b"user" and srv.acl.get(val) is None:
+            return Error(f"ERR No such user '{val.decode('utf-8', 'replace')}'")
         elif opt in (b"addr", b"laddr", b"user", b"type"):
             filters.append((opt, val))
         else:
@@ -322,7 +326,7 @@ def _matches(c: ClientState, opt: bytes, val: bytes, now: float) -> bool:
     if opt == b"laddr":
         return c.laddr == text
     if opt == b"user":
-        return text == "default"
+        return c.username() == text
     if opt == b"type":
         return text.lower() == c.output_class()
     if opt == b"maxage":

@@ -11,6 +11,8 @@ from time import perf_counter_ns
 from raftredis.commands import COMMANDS, lookup
 from raftredis.commands.spec import CommandSpec, Route, find_subcommand
 from raftredis.reply import QUEUED, CommandError, Error, unknown_command, wrong_arity
+from raftredis.server.acl_guard import denied as acl_denied
+from raftredis.server.acl_guard import denied_at_exec as acl_changed
 from raftredis.server.client import ClientState
 from raftredis.server.cmdstats import note_outcome
 from raftredis.server.replication import note_write
@@ -170,10 +172,21 @@ class Dispatcher:
             if client.multi is not None:
                 client.multi_error = True
             return NOAUTH
+        if client.acl_limited:  # the one ACL check (an unrestricted user costs this test)
+            refused = acl_denied(self.srv, client, spec, args)
+            if refused is not None:
+                if spec.name == "exec":  # as Redis: a refused EXEC discards, saying why
+                    client.multi = None
+                    client.multi_error = False
+                    client.watched.clear()
+                    return Error("EXECABORT Transaction discarded because of: " + refused)
+                if client.multi is not None:
+                    client.multi_error = True
+                return refused
         if client.multi is not None and "no_multi" in spec.flags:
             client.multi_error = True  # SAVE, SHUTDOWN: never queued, as in Redis
             return NO_MULTI
-        if client.full_dispatch:
+        if client.hooked:
             return self._run_hooked(client, spec, args)
         if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
             if spec.route is not Route.LOCAL:
@@ -198,7 +211,7 @@ class Dispatcher:
                 client.multi_error = True
             return subscribe_mode_error(spec.name)
         if client.multi is not None and spec.name.split("|", 1)[0] not in _NOT_QUEUED:
-            client.full_dispatch = False  # queue it the common way
+            client.hooked = False  # queue it the common way
             try:
                 return self._run(client, args)
             finally:
@@ -232,7 +245,9 @@ class Dispatcher:
         replies: list[object] = []
         slots: list[int] = []
         for spec, args in queued:
-            if spec.route is Route.LOCAL:
+            if client.acl_limited and (refused := acl_changed(self.srv, client, spec, args)):
+                replies.append(refused)  # its rules changed since it was queued (Redis)
+            elif spec.route is Route.LOCAL:
                 replies.append(self.execute(client, spec, args))
             else:
                 slots.append(len(replies))

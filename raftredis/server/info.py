@@ -85,6 +85,9 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
             ("pubsub_patterns", srv.events.pubsub.numpat()),
             ("pubsubshard_channels", len(srv.events.pubsub.shard_channels())),
             ("tracking_total_keys", srv.events.tracking.tracked_keys()),
+            *((f"acl_access_denied_{name}", st.acl_denied.get(reason, 0))
+              for name, reason in (("auth", "auth"), ("cmd", "command"), ("key", "key"),
+                                   ("channel", "channel"))),
         ],
         "replication": [("role", "master"), ("connected_slaves", 0)],
         "cpu": [

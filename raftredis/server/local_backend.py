@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import time
 
+from raftredis.acl.table import UserTable
+from raftredis.commands.sessions import runs_script
 from raftredis.commands.slots import key_slot
 from raftredis.commands.spec import CommandSpec, Route
 from raftredis.reply import Error, Map, Status, Verbatim
@@ -33,13 +35,30 @@ class LocalBackend:
         return self._seed
 
     def execute(self, conn: ConnInfo, spec: CommandSpec, args: list[bytes]) -> object:
-        if self.sm.route(spec, args) is Route.READ:
+        read = self.sm.route(spec, args) is Route.READ
+        if getattr(conn, "acl_limited", False) and runs_script(spec, args):
+            user = conn.user.name  # type: ignore[attr-defined]
+            if read:
+                return self.sm.read_as(user, args, self._now_ms())
+            return self.sm.apply_as(user, args, self._now_ms(), self._next_seed())
+        if read:
             return self.sm.read(args, self._now_ms())
         return self.sm.apply(args, self._now_ms(), self._next_seed())
 
     def execute_multi(self, conn: ConnInfo,
                       commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
-        return self.sm.apply_multi([a for _, a in commands], self._now_ms(), self._next_seed())
+        lines = [a for _, a in commands]
+        if getattr(conn, "acl_limited", False) and any(runs_script(s, a) for s, a in commands):
+            return self.sm.apply_multi_as(conn.user.name, lines,  # type: ignore[attr-defined]
+                                          self._now_ms(), self._next_seed())
+        return self.sm.apply_multi(lines, self._now_ms(), self._next_seed())
+
+    @property
+    def acl(self) -> UserTable:
+        return self.sm.acl
+
+    def acl_change(self, conn: ConnInfo, op: list[bytes]) -> object:
+        return self.sm.apply_acl(op)
 
     def dbsize(self) -> int:
         return self.sm.dbsize()

@@ -86,6 +86,7 @@ class RespProtocol(asyncio.Protocol):
             authenticated=not srv.auth_required(),
             tls=transport.get_extra_info("ssl_object") is not None,
         )
+        self.client.set_user(srv.acl.default)
         self.parser = RequestParser(self._limits_source())
         self.parser.auth_required = not self.client.authenticated
         self.flow = FlowControl(transport)

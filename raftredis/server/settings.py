@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from raftredis.acl.user import hashed_requirepass
 from raftredis.events.notify import canonical as notify_canonical
 
 # Kinds of values. INT/UINT and MEMORY/UMEMORY differ as Redis's signed and unsigned
@@ -336,7 +337,9 @@ def _define_defaults(s: ServerSettings) -> None:
 
     big = 2**63 - 1
     # Settings with an effect on this server.
-    s.define("requirepass", STRING, "")
+    # Kept hashed ("sha256:<hex>"), never in clear: CONFIG GET shows the hash (Redis
+    # shows the password itself) and the log and cluster-config.json carry only it.
+    s.define("requirepass", STRING, "", check=hashed_requirepass)
     s.define("maxclients", UINT, 10000, minimum=1, maximum=rp.UINT_MAX)
     s.define("timeout", INT, 0, minimum=0, maximum=rp.INT_MAX)
     s.define("proto-max-bulk-len", MEMORY, 512 * 1024 * 1024, minimum=1024 * 1024, maximum=big)

@@ -42,6 +42,8 @@ def shown_args(name: str, args: list[bytes]) -> tuple[bytes, ...]:
     each at most 128 bytes (saying how many more), secrets redacted."""
     if name.split("|", 1)[0] in _REDACTED:
         args = [args[0]] + [b"(redacted)"] * (len(args) - 1)
+    elif name == "acl|setuser":  # passwords among the rules: Redis hides them all
+        args = args[:2] + [b"(redacted)"] * (len(args) - 2)
     elif name == "config|set":
         args = [a if i < 2 or i % 2 == 0 or args[i - 1].lower() not in
                 (b"requirepass", b"masterauth") else b"(redacted)" for i, a in enumerate(args)]

@@ -9,6 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from raftredis.acl.check import may_stay_subscribed
+from raftredis.acl.log import AclLog
+from raftredis.acl.table import UserTable
+from raftredis.acl.user import User
 from raftredis.events import EventHub
 from raftredis.server.backend import Backend
 from raftredis.server.client import ClientState
@@ -50,6 +54,8 @@ class Stats:
     commands: dict[str, int] = field(default_factory=dict)  # calls by command name
     error_kinds: dict[str, int] = field(default_factory=dict)  # error replies by first word
     cmdstats: CommandStats = field(default_factory=CommandStats)  # INFO commandstats
+    # ACL refusals by reason (auth, command, key, channel): INFO's acl_access_denied_*
+    acl_denied: dict[str, int] = field(default_factory=dict)
 
     def note_error(self, text: str) -> None:
         """Count an error reply by its code (ERR, MOVED, ...); at most ERROR_KINDS_LIMIT
@@ -80,12 +86,45 @@ class ServerState:
     # Connections accepted on the TLS port and still in their handshake (they count
     # against maxclients); set by the server that has a TLS listener.
     handshaking: Callable[[], int] = lambda: 0
+    # ACL users: the backend's replicated table (or one of our own), and this node's
+    # ACL LOG.
+    acl: UserTable = field(init=False)
+    acl_log: AclLog = field(default_factory=AclLog)
 
     def __post_init__(self) -> None:
         self.events = EventHub(self.settings, self.clients.get)
         self.slowlog = SlowLog(int(self.settings["slowlog-log-slower-than"]),  # type: ignore[call-overload]
                                int(self.settings["slowlog-max-len"]))  # type: ignore[call-overload]
         self.settings.on_change(self.slowlog.setting_changed)
+        table = getattr(self.backend, "acl", None)
+        self.acl = table if isinstance(table, UserTable) else UserTable()
+        # requirepass is the default user's password, as in Redis.
+        self.acl.take_requirepass(str(self.settings["requirepass"]))
+        self.settings.on_change(self._setting_changed)
+        self.acl.listen(self._user_changed)
+
+    def _setting_changed(self, name: str, value: object) -> None:
+        if name == "requirepass":
+            self.acl.take_requirepass(str(value))
+
+    def _user_changed(self, user: User, deleted: bool) -> None:
+        """Connections running as a changed user take its new rules (and are closed if
+        subscribed to channels the rules no longer allow); those of a deleted user are
+        closed (as Redis does), back to the default user first."""
+        for conn in list(self.clients.values()):
+            client = conn.client
+            if client.user is not user:
+                continue
+            if deleted:
+                client.authenticated = False
+                client.set_user(self.acl.default)
+                conn.kill()
+            else:
+                client.set_user(user)
+                if client.in_pubsub() and not may_stay_subscribed(
+                        user, client.channels | client.shard_channels, client.patterns):
+                    conn.kill()  # subscribed to what it may no longer hear (as Redis)
 
     def auth_required(self) -> bool:
-        return bool(self.settings["requirepass"])
+        default = self.acl.default
+        return not default.nopass or not default.enabled

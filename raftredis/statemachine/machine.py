@@ -11,6 +11,10 @@ import importlib
 import logging
 from typing import BinaryIO
 
+from raftredis.acl.check import DENIED_CMD, DENIED_KEY, check
+from raftredis.acl.selector import READ, WRITE
+from raftredis.acl.table import UserTable
+from raftredis.acl.user import User
 from raftredis.commands import COMMANDS, Route
 from raftredis.commands.spec import CommandSpec
 from raftredis.reply import (
@@ -104,6 +108,10 @@ class StateMachine:
         # Script cache, function libraries and their Lua state (EVAL, FCALL, ...).
         self.scripting = Scripting(self._script_call)
         self._ctx.scripting = self.scripting
+        # ACL users: changed by ACL SETUSER/DELUSER entries, carried by snapshots.
+        self.acl = UserTable()
+        # The user a script runs as (apply_as / read_as): its redis.call()s are checked.
+        self._acting: User | None = None
         # What applied writes changed, while someone listens (see record_changes).
         self._changes: list[Change] | None = None
         # INFO stats: evictions are replicated (the same on every node); hits and misses
@@ -223,6 +231,48 @@ class StateMachine:
             for key in spec.keys(args):
                 db.touch(key, now_ms)
 
+    def apply_as(self, user: bytes, args: list[bytes], now_ms: int, seed: int = 0) -> object:
+        """apply() of a script run by an ACL user: its calls are checked against the
+        user's rules at this entry (the same on every replica)."""
+        return self._as(user, lambda: self.apply(args, now_ms, seed))
+
+    def apply_multi_as(self, user: bytes, commands: list[list[bytes]], now_ms: int,
+                       seed: int = 0) -> object:
+        return self._as(user, lambda: self.apply_multi(commands, now_ms, seed))
+
+    def read_as(self, user: bytes, args: list[bytes], now_ms: int) -> object:
+        return self._as(user, lambda: self.read(args, now_ms))
+
+    def _as(self, user: bytes, run) -> object:
+        found = self.acl.get(user)
+        if found is None:  # deleted before the entry applied: it may run nothing
+            return Error("ERR ACL failure in script: the user no longer exists")
+        self._acting = found
+        try:
+            return run()
+        finally:
+            self._acting = None
+
+    def _acl_refusal(self, spec: CommandSpec, args: list[bytes]) -> Error | None:
+        """A script's call its user may not make, in Redis 7.2's words. Keys need read
+        access, and write access too for a write command (the state machine has no key
+        specs; the server's own check uses them)."""
+        user = self._acting
+        if user is None or user.unrestricted:
+            return None
+        access = READ | WRITE if spec.route is Route.WRITE else READ
+        denial = check(user, spec, args, lambda s, a: [(k, access) for k in s.keys(a)])
+        if denial is None:
+            return None
+        name = user.name.decode("utf-8", "replace")
+        if denial.reason == DENIED_CMD:
+            why = f"User {name} has no permissions to run the '{spec.name}' command"
+        elif denial.reason == DENIED_KEY:
+            why = "No permissions to access a key"
+        else:
+            why = "No permissions to access a channel"
+        return Error("ERR ACL failure in script: " + why)
+
     def read(self, args: list[bytes], now_ms: int) -> object:
         """Serve a read-only command without changing anything (expired keys look missing)."""
         if not args:
@@ -323,6 +373,8 @@ class StateMachine:
                 return Status("PONG") if len(args) == 1 else args[1]
             if known.name == "echo" and len(args) == 2:
                 return args[1]
+            if self._acting is not None and (refused := self._acl_refusal(known, args)):
+                return refused
             if known.name in ("publish", "spublish"):
                 return self._script_publish(known.name, args, read_only)
             if known.name == "select" and len(args) == 2:  # one database, as the server
@@ -341,6 +393,8 @@ class StateMachine:
             spec = next((s for s in spec.subcommands if s.name.endswith("|" + sub)), spec)
         if "noscript" in spec.flags:
             return Error("ERR This Redis command is not allowed from script")
+        if self._acting is not None and (refused := self._acl_refusal(spec, args)):
+            return refused
         if spec.route is Route.WRITE and (read_only or not self._ctx.write):
             return Error("ERR Write commands are not allowed from read-only scripts.")
         ctx = self._ctx
@@ -367,6 +421,10 @@ class StateMachine:
         return 0
 
     # ---- expiry -------------------------------------------------------------------------
+    def apply_acl(self, args: list[bytes]) -> object:
+        """An ACL SETUSER / DELUSER entry (passwords already hashed by the leader)."""
+        return self.acl.apply_op(args)
+
     def apply_expire(self, keys: list[bytes], now_ms: int) -> int:
         """Delete the given keys whose deadline <= now_ms (the leader's expiry entry)."""
         # Which were there before, with what is left after, says which keys this entry
@@ -407,7 +465,9 @@ class StateMachine:
     def write_snapshot(self, fp: BinaryIO) -> None:
         """Stream the whole state to fp. Do not apply commands while this runs."""
         sc = self.scripting
-        snapshot.write(self.db, fp, self.sessions, None if sc.is_empty() else sc.records())
+        acl = None if self.acl.is_default_state() else self.acl.records()
+        snapshot.write(self.db, fp, self.sessions, None if sc.is_empty() else sc.records(),
+                       acl)
 
     def restore_snapshot(self, fp: BinaryIO) -> None:
         """Replace the whole state from fp; on bad input raise SnapshotError and keep
@@ -418,17 +478,22 @@ class StateMachine:
     def decode_snapshot(fp: BinaryIO) -> tuple:
         """Read and check a snapshot without touching the current state (SnapshotError
         on bad input): a received snapshot is checked before it is made durable."""
-        decoded = snapshot.read_all(fp)
+        decoded = snapshot.read_full(fp)
         probe = Scripting(lambda args, ro: None)  # checks the records, runs no Lua
         try:
             probe.load_records(decoded[3])
         except ValueError as e:
             raise snapshot.SnapshotError(f"snapshot scripting records are corrupt: {e}") from e
+        try:
+            UserTable().load_records(decoded[4])
+        except (ValueError, TypeError) as e:
+            raise snapshot.SnapshotError(f"snapshot ACL records are corrupt: {e}") from e
         return decoded
 
     def load_snapshot(self, decoded: tuple) -> None:
         """Replace the whole state with what decode_snapshot() returned."""
-        data, expires, sessions, scripting = decoded
+        data, expires, sessions, scripting, acl = decoded
         self.db.load(data, expires)
         self.sessions = sessions
         self.scripting.load_records(scripting)
+        self.acl.load_records(acl)

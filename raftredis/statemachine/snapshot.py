@@ -12,6 +12,9 @@ Version 2 (written once any client session was ever opened) appends the session 
 in the same framing: frames of msgpack records, then an end marker with the record
 count; the records are SessionTable.records(). Version 1 snapshots still load (no
 sessions).
+Version 4 (written once any ACL user or rule differs from the initial default user)
+appends, after the scripting records (possibly none), the ACL records
+(UserTable.records(): password hashes only, never a clear password).
 Frames are flushed at ~1 MiB so memory stays flat whatever the keyspace size; the CRC
 per frame catches corruption msgpack alone would happily parse. Reading validates
 everything and builds a fresh state, so a bad snapshot changes nothing.
@@ -35,6 +38,7 @@ MAGIC = b"RRSM"
 VERSION = 1
 VERSION_SESSIONS = 2  # keyspace, then the session table
 VERSION_SCRIPTS = 3  # keyspace, session table, scripting records
+VERSION_ACL = 4  # keyspace, session table, scripting records, ACL records
 MAX_SESSION_RECORDS = 1 << 20
 _FRAME = struct.Struct(">II")
 _COUNT = struct.Struct(">Q")
@@ -49,11 +53,13 @@ class SnapshotError(ValueError):
 
 
 def write(db: Keyspace, fp: BinaryIO, sessions: SessionTable | None = None,
-          scripting: Iterable[list] | None = None) -> None:
-    """`scripting`: the scripting records, or None when there are none."""
+          scripting: Iterable[list] | None = None, acl: Iterable[list] | None = None) -> None:
+    """`scripting`, `acl`: their records, or None when there are none."""
+    if acl is not None and scripting is None:
+        scripting = ()
     with_sessions = (sessions is not None and sessions.next_id > 1) or scripting is not None
-    version = VERSION_SCRIPTS if scripting is not None else (
-        VERSION_SESSIONS if with_sessions else VERSION)
+    version = VERSION_ACL if acl is not None else VERSION_SCRIPTS if scripting is not None \
+        else (VERSION_SESSIONS if with_sessions else VERSION)
     fp.write(MAGIC + bytes([version]))
     packer = msgpack.Packer(use_bin_type=True)
     expires = db.expires
@@ -76,6 +82,8 @@ def write(db: Keyspace, fp: BinaryIO, sessions: SessionTable | None = None,
         _write_records(fp, (sessions or SessionTable()).records(), packer)
     if scripting is not None:
         _write_records(fp, scripting, packer)
+    if acl is not None:
+        _write_records(fp, acl, packer)
 
 
 def _write_records(fp: BinaryIO, records, packer: msgpack.Packer) -> None:
@@ -132,21 +140,29 @@ def read_all(
 ) -> tuple[dict[bytes, object], dict[bytes, int], SessionTable, list]:
     """Parse and validate a whole snapshot: (data, expires, session table, scripting
     records; [] when the snapshot has none)."""
+    return read_full(fp)[:4]  # type: ignore[return-value]
+
+
+def read_full(
+    fp: BinaryIO,
+) -> tuple[dict[bytes, object], dict[bytes, int], SessionTable, list, list]:
+    """read_all() and the ACL records ([] when the snapshot has none)."""
     head = _read_exact(fp, len(MAGIC) + 1, "header")
     if head[: len(MAGIC)] != MAGIC:
         raise SnapshotError("not a raftredis state machine snapshot (bad magic)")
-    if head[-1] not in (VERSION, VERSION_SESSIONS, VERSION_SCRIPTS):
+    if head[-1] not in (VERSION, VERSION_SESSIONS, VERSION_SCRIPTS, VERSION_ACL):
         raise SnapshotError(f"unsupported snapshot version {head[-1]}")
     data, expires = _read_keyspace(fp)
     if head[-1] == VERSION:
-        return data, expires, SessionTable(), []
+        return data, expires, SessionTable(), [], []
     records = _read_records(fp)
     try:
         table = SessionTable.from_records(records)
     except (ValueError, TypeError) as e:
         raise SnapshotError(f"snapshot session table is corrupt: {e}") from e
-    scripting = _read_records(fp) if head[-1] == VERSION_SCRIPTS else []
-    return data, expires, table, scripting
+    scripting = _read_records(fp) if head[-1] >= VERSION_SCRIPTS else []
+    acl = _read_records(fp) if head[-1] >= VERSION_ACL else []
+    return data, expires, table, scripting, acl
 
 
 def _read_records(fp: BinaryIO) -> list[object]:
