@@ -15,8 +15,8 @@ from raftredis.commands.spec import CommandSpec
 from raftredis.reply import OK, Error, Map, Set
 from raftredis.server.acl_guard import check_line, dryrun_text
 from raftredis.server.client import ClientState
-from raftredis.server.conn_commands import help_lines
-from raftredis.server.dispatch import handler, resolve
+from raftredis.server.dispatch import resolve
+from raftredis.server.registry import handler, help_lines
 from raftredis.server.state import ServerState
 
 NOT_INTEGER = Error("ERR value is not an integer or out of range")

@@ -26,10 +26,10 @@ from raftredis.reply import (
 from raftredis.server import replication
 from raftredis.server.client import ClientState
 from raftredis.server.command_docs import all_names, command_doc, command_entry, find
-from raftredis.server.conn_commands import help_lines
-from raftredis.server.dispatch import NO_REPLY, handler, resolve
+from raftredis.server.dispatch import NO_REPLY, resolve
 from raftredis.server.info import render_info
 from raftredis.server.keyspecs import has_key_specs, keys_and_flags
+from raftredis.server.registry import handler, help_lines
 from raftredis.server.settings import ConfigError, parse_ll
 from raftredis.server.state import REDIS_VERSION, ServerState, Stats
 

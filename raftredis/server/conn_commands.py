@@ -20,7 +20,8 @@ from raftredis.reply import (
 )
 from raftredis.server.acl_guard import note as note_acl_event
 from raftredis.server.client import ClientState
-from raftredis.server.dispatch import EXECABORT, NO_REPLY, Dispatcher, handler
+from raftredis.server.dispatch import EXECABORT, NO_REPLY, Dispatcher
+from raftredis.server.registry import handler, help_lines
 from raftredis.server.state import REDIS_VERSION, SERVER_NAME, ServerState
 
 WRONGPASS = Error("WRONGPASS invalid username-password pair or user is disabled.")
@@ -370,11 +371,6 @@ def client_reply(srv: ServerState, client: ClientState, args: list[bytes]) -> ob
         client.reply_mode = mode.decode()
         return NO_REPLY
     return SYNTAX_ERR
-
-
-def help_lines(name: str, lines: list[str]) -> list[object]:
-    head = f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    return [Status(x) for x in [head, *lines, "HELP", "    Print this help."]]
 
 
 @handler("client|help")

@@ -13,7 +13,7 @@ import time
 
 from raftredis.reply import OK, Error
 from raftredis.server.client import ClientState
-from raftredis.server.dispatch import handler
+from raftredis.server.registry import handler
 from raftredis.server.state import ServerState
 
 NOT_ALLOWED = Error(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from time import perf_counter_ns
 
 from raftredis.commands import COMMANDS, lookup
@@ -15,14 +14,14 @@ from raftredis.server.acl_guard import denied as acl_denied
 from raftredis.server.acl_guard import denied_at_exec as acl_changed
 from raftredis.server.client import ClientState
 from raftredis.server.cmdstats import note_outcome
+from raftredis.server.pubsub import SUBSCRIBE_MODE_COMMANDS, subscribe_mode_error
+from raftredis.server.registry import HANDLERS
 from raftredis.server.replication import note_write
 from raftredis.server.state import ServerState
+from raftredis.server.tracking import note_command
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[ServerState, ClientState, list[bytes]], object]
-# Local handlers by spec name ("ping", "config|get", ...); filled by the handler modules.
-HANDLERS: dict[str, Handler] = {}
 
 
 class _NoReply:
@@ -39,15 +38,6 @@ NO_MULTI = Error("ERR Command not allowed inside a transaction")
 EXECABORT = Error("EXECABORT Transaction discarded because of previous errors.")
 # Not queued inside MULTI (Redis's processCommand).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
-
-
-def handler(*names: str) -> Callable[[Handler], Handler]:
-    def deco(fn: Handler) -> Handler:
-        for n in names:
-            HANDLERS[n] = fn
-        return fn
-
-    return deco
 
 
 def resolve(args: list[bytes]) -> CommandSpec | Error:
@@ -203,9 +193,6 @@ class Dispatcher:
 
     def _run_hooked(self, client: ClientState, spec: CommandSpec, args: list[bytes]) -> object:
         """A connection in RESP2 subscribe mode or tracking keys (see ClientState)."""
-        from raftredis.server.pubsub import SUBSCRIBE_MODE_COMMANDS, subscribe_mode_error
-        from raftredis.server.tracking import note_command
-
         if client.resp == 2 and client.in_pubsub() and spec.name not in SUBSCRIBE_MODE_COMMANDS:
             if client.multi is not None:
                 client.multi_error = True

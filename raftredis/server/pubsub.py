@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from raftredis.reply import Error, Push, Replies
 from raftredis.server.client import ClientState
-from raftredis.server.dispatch import handler
+from raftredis.server.registry import handler, help_lines
 from raftredis.server.state import ServerState
 
 # What a RESP2 connection may run while subscribed (Redis's processCommand).
@@ -158,8 +158,6 @@ def pubsub_numpat(srv: ServerState, client: ClientState, args: list[bytes]) -> o
 
 @handler("pubsub|help")
 def pubsub_help(srv: ServerState, client: ClientState, args: list[bytes]) -> object:
-    from raftredis.server.conn_commands import help_lines
-
     return help_lines("PUBSUB", [
         "CHANNELS [<pattern>]",
         "    Return the currently active channels matching a <pattern> (default: '*').",

@@ -9,7 +9,7 @@ from raftredis.commands.spec import CommandSpec, Route
 from raftredis.events.tracking import TrackingMode
 from raftredis.reply import OK, SYNTAX_ERR, Error, Map, Set
 from raftredis.server.client import ClientState
-from raftredis.server.dispatch import handler
+from raftredis.server.registry import handler
 from raftredis.server.state import ServerState
 
 _SWITCH = ("ERR You can't switch {} before disabling tracking for this client, and then "

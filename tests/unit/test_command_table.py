@@ -13,7 +13,8 @@ from raftredis.commands.data import spec_of
 from raftredis.commands.spec import Route
 from raftredis.reply import Error, Map
 from raftredis.server.command_docs import command_doc, command_entry, find
-from raftredis.server.dispatch import HANDLERS, resolve
+from raftredis.server.dispatch import resolve
+from raftredis.server.registry import HANDLERS
 from raftredis.statemachine.registry import DEFS, Family
 from raftredis.statemachine.registry import HANDLERS as SM_HANDLERS
 
