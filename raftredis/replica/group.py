@@ -121,7 +121,8 @@ def bootstrap_conf(config: NodeConfig) -> ConfState:
 def client_addresses(config: NodeConfig) -> dict[str, str]:
     """What this node tells its peers in the handshake: where clients reach it, plain
     and over TLS (a follower's MOVED names the leader's TLS port to a TLS client)."""
-    meta = {"client": f"{config.announce_host}:{config.announce_port}"}
+    meta = {"client": f"{config.announce_host}:{config.announce_port}",
+            "peer": f"{config.peer_host}:{config.peer_port}"}  # (for a peer new to them)
     if config.tls_port:
         meta["tls-client"] = f"{config.announce_host}:{config.announce_tls_port}"
     return meta
@@ -266,6 +267,9 @@ class ReplicaGroup:
                            raft_cfg.election_tick * cfg.tick_ms)
         if self._ports.transport is not None:
             self._transport = self._ports.transport(self._on_peer_message, self._on_peer_meta)
+            admission = getattr(self._transport, "set_admission", None)
+            if admission is not None:  # authenticated peers new to us: membership decides
+                admission(self.membership.admit_peer)
             await self._transport.start()
         if self._ports.keepalive is not None:
             self.membership.on_peers = self._ports.keepalive.set_peers  # new members too

@@ -163,6 +163,8 @@ class PeerTransport:
         self._on_message = on_message
         self._meta = check_meta(dict(meta or {}))
         self._on_peer_meta = on_peer_meta
+        # Decides on an authenticated peer id not in the table (None: refuse them all).
+        self._admission: Callable[[int, dict[str, str]], tuple[str, int] | None] | None = None
         self.max_frame = max_frame
         self.queue_limit = queue_limit
         self.handshake_timeout = handshake_timeout
@@ -275,6 +277,12 @@ class PeerTransport:
                 p.task.cancel()
             self._close_writer(p.writer)
             self._spawn(p)
+
+    def set_admission(self, admit: Callable[[int, dict[str, str]], tuple[str, int] | None]
+                      ) -> None:
+        """`admit(peer_id, meta)` is asked, once the peer has proved the secret, about an
+        id this transport does not know: the address to dial it at, or None to refuse."""
+        self._admission = admit
 
     def remove_peer(self, node_id: int) -> None:
         p = self._peers.pop(node_id, None)
@@ -477,6 +485,10 @@ class PeerTransport:
 
     # ---- incoming side --------------------------------------------------------------------
 
+    def _may_know(self, peer_id: int) -> bool:
+        """At the hello (before any proof): a known peer, or one admission may accept."""
+        return peer_id in self._peers or self._admission is not None
+
     def _tell_meta(self, peer_id: int, meta: dict[str, str]) -> None:
         if self._on_peer_meta is None:
             return
@@ -612,7 +624,7 @@ class PeerTransport:
         try:
             session = await accept_handshake(
                 reader, writer, self.node_id, self._secret, self._meta,
-                self._peers.__contains__, self.handshake_timeout,
+                self._may_know, self.handshake_timeout,
                 step_timeout=self.step_timeout, on_hello=lambda _pid: self._on_hello(task),
             )
         except (HandshakeError, TimeoutError) as exc:
@@ -639,6 +651,20 @@ class PeerTransport:
 
         peer_id = session.peer_id
         p = self._peers.get(peer_id)
+        if p is None and self._admission is not None and not self._closing:
+            dial = self._admission(peer_id, session.peer_meta)
+            if dial is None:
+                self._ratelog.event("refused:unknown", logging.WARNING,
+                                    f"node {self.node_id}: authenticated peer {peer_id} from "
+                                    f"{addr} not admitted (removed, or no address given)")
+                return
+            if dial[0] in ("", "0.0.0.0", "::") and isinstance(addr, tuple):
+                dial = (str(addr[0]), dial[1])  # it listens everywhere: where it came from
+            self.set_peer(peer_id, *dial)
+            self._ratelog.event(f"admit:{peer_id}", logging.INFO,
+                                f"node {self.node_id}: admitted peer {peer_id} at "
+                                f"{dial[0]}:{dial[1]}, new to this node")
+            p = self._peers.get(peer_id)
         if p is None or self._closing:  # removed while we were shaking hands
             return
         if p.inbound is not None and p.inbound is not writer:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -344,6 +345,51 @@ def test_unknown_node_id_is_refused() -> None:
             assert sa.msgs == []
         finally:
             await stop_all([a, b, x])
+
+    run(main())
+
+
+def test_admission_lets_an_authenticated_newcomer_in_and_dials_it_back() -> None:
+    """A node that has not applied the entry adding a newer member (that member may
+    lead by now) admits it once it proves the secret, at the address it announces."""
+    async def main() -> None:
+        (a, b), (sa, _sb) = await cluster(2)
+        asked: list[tuple[int, dict[str, str]]] = []
+
+        def admit(pid: int, meta: dict[str, str]) -> tuple[str, int] | None:
+            asked.append((pid, meta))
+            host, _, port = meta.get("peer", "").rpartition(":")
+            return (host, int(port)) if pid == 7 and port else None
+
+        a.set_admission(admit)
+        sx = Sink()
+        with socket.socket() as probe:  # a free port, so x can announce it
+            probe.bind((HOST, 0))
+            x_port = probe.getsockname()[1]
+        # It says it listens everywhere: a dials it back where it came from.
+        x = PeerTransport(7, SECRET, HOST, x_port, {1: (HOST, a.listen_port)}, sx,
+                          meta={"peer": f"0.0.0.0:{x_port}"})
+        await x.start()
+        y = PeerTransport(8, SECRET, HOST, 0, {1: (HOST, a.listen_port)}, Sink(),
+                          meta={"peer": f"{HOST}:1"})
+        await y.start()
+        forged = PeerTransport(9, b"another-secret-entirely!", HOST, 0,
+                               {1: (HOST, a.listen_port)}, Sink(), meta={"peer": f"{HOST}:1"})
+        await forged.start()
+        try:
+            x.send(hb(7, 1, 0))
+            await sa.until(lambda: any(m.src == 7 for m in sa.msgs))
+            assert 7 in a.status()  # and a dials back: its heartbeat reaches x
+            a.send(hb(1, 7, 0))
+            await sx.until(lambda: any(m.src == 1 for m in sx.msgs))
+            y.send(hb(8, 1, 0))  # authenticated, but admission says no
+            forged.send(hb(9, 1, 0))  # never proves the secret: admission is not even asked
+            await until(lambda: any(p == 8 for p, _ in asked))
+            await until(lambda: forged.status()[1]["last_error"] != "")
+            assert 8 not in a.status() and not any(m.src in (8, 9) for m in sa.msgs)
+            assert [p for p, _ in asked if p == 9] == []
+        finally:
+            await stop_all([a, b, x, y, forged])
 
     run(main())
 
