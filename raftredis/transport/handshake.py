@@ -206,8 +206,10 @@ async def accept_handshake(
     timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
     step_timeout: float | None = None,
     on_hello: Callable[[int], None] | None = None,
+    may_admit: Callable[[int, dict[str, str]], bool] | None = None,
 ) -> Session:
-    """Run the acceptor's side. Returns the Session (its sealer has used counter 0 for the
+    """Run the acceptor's side (`may_admit(id, meta)`: whether an id `is_known` does not
+    know may go on to prove the secret; nothing is decided on it before the proof). Returns the Session (its sealer has used counter 0 for the
     confirmation); raises HandshakeError after telling the dialer why (the reason is also
     meant for the local log). Each read must finish within `step_timeout`, if given;
     `on_hello(peer_id)` is told when a well-formed HELLO from a known id is in."""
@@ -227,7 +229,8 @@ async def accept_handshake(
         if type(msg[2]) is not bytes or len(msg[2]) != NONCE_LEN:
             raise refuse("bad nonce")
         peer_meta = check_meta(msg[3])
-        if peer_id == node_id or not is_known(peer_id):
+        if peer_id == node_id or not (is_known(peer_id) or (
+                may_admit is not None and may_admit(peer_id, peer_meta))):
             raise refuse(f"unknown node id {peer_id}")
         if on_hello is not None:
             on_hello(peer_id)

@@ -485,9 +485,10 @@ class PeerTransport:
 
     # ---- incoming side --------------------------------------------------------------------
 
-    def _may_know(self, peer_id: int) -> bool:
-        """At the hello (before any proof): a known peer, or one admission may accept."""
-        return peer_id in self._peers or self._admission is not None
+    def _may_admit(self, peer_id: int, meta: dict[str, str]) -> bool:
+        """At the hello, before any proof: would admission take this unknown id? A no is
+        said at once, so a removed node's dialer backs off instead of redialling."""
+        return self._admission is not None and self._admission(peer_id, meta) is not None
 
     def _tell_meta(self, peer_id: int, meta: dict[str, str]) -> None:
         if self._on_peer_meta is None:
@@ -624,8 +625,9 @@ class PeerTransport:
         try:
             session = await accept_handshake(
                 reader, writer, self.node_id, self._secret, self._meta,
-                self._may_know, self.handshake_timeout,
+                self._peers.__contains__, self.handshake_timeout,
                 step_timeout=self.step_timeout, on_hello=lambda _pid: self._on_hello(task),
+                may_admit=self._may_admit,
             )
         except (HandshakeError, TimeoutError) as exc:
             reason = "handshake timed out" if isinstance(exc, TimeoutError) else str(exc)

@@ -29,6 +29,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import asdict
 from pathlib import Path
 
@@ -177,6 +178,9 @@ class Nemesis(threading.Thread):
         self.kinds: dict[str, int] = {}
         self.error: BaseException | None = None
         self.t0 = time.monotonic()
+        # Nodes a membership fault took out of the cluster: no fault picks them again
+        # (a killed one has no process to signal) and healing does not restart them.
+        self.retired: set[int] = set()
 
     def log(self, what: str) -> None:
         self.events.append(f"{time.monotonic():.3f} (+{time.monotonic() - self.t0:.2f}s) {what}")
@@ -193,7 +197,7 @@ class Nemesis(threading.Thread):
                         self.membership_faults >= self.MAX_MEMBERSHIP_FAULTS:
                     fault = self.rng.choice(self.FAULTS)
                 hold = self.rng.uniform(0.2, 3.0)
-                ids = sorted(self.cluster.nodes)
+                ids = sorted(i for i in self.cluster.nodes if i not in self.retired)
                 victim = self.rng.choice(ids)
                 if fault.endswith("leader"):
                     victim = self.cluster.leader() or victim
@@ -238,7 +242,7 @@ class Nemesis(threading.Thread):
         except BaseException as exc:  # reported by the test, not lost in a thread
             self.error = exc
         finally:
-            heal(self.cluster)
+            heal(self.cluster, self.retired)
 
     def membership_change(self, fault: str) -> None:
         """Take one voter out (killed, or the leader left running) and bring a new id in."""
@@ -258,6 +262,7 @@ class Nemesis(threading.Thread):
         member_command(f"127.0.0.1:{c.nodes[via].port}", "CLUSTER", "FORGET", victim,
                        deadline_s=30)
         self.log(f"node{victim} removed")
+        self.retired.add(victim)
         c.add_node(new, join_via=via)
         c.start_node(new)
 
@@ -290,10 +295,12 @@ class Nemesis(threading.Thread):
         self.log("healed the network")
 
 
-def heal(cluster: Cluster) -> None:
+def heal(cluster: Cluster, retired: Collection[int] = ()) -> None:
     if cluster.net is not None:
         cluster.heal()
     for i, node in cluster.nodes.items():
+        if i in retired:
+            continue
         if node.alive() and node.paused:
             cluster.resume(i)
         elif not node.alive():
