@@ -31,6 +31,8 @@ from types import ModuleType
 # "Compiled modules"). Their annotations are checked at run time once compiled, so
 # a module joins this list only if its annotations tell the truth.
 COMPILED: tuple[str, ...] = (
+    "raftredis.replica.applier",
+    "raftredis.replica.ops",
     "raftredis.statemachine.access",
     "raftredis.statemachine.db",
     "raftredis.statemachine.machine",
