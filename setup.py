@@ -46,7 +46,14 @@ def _compiler_missing() -> str | None:
     return None
 
 
+# Commands that build the package (the backend also runs setup.py for its metadata,
+# where type-checking and generating C would only cost time).
+_BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
+
+
 def ext_modules() -> list:
+    if not _BUILDS.intersection(sys.argv[1:]):
+        return []
     if os.environ.get("RAFTREDIS_PURE", "") not in ("", "0"):
         return _fall_back("RAFTREDIS_PURE is set")
     missing = _compiler_missing()

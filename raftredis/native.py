@@ -12,6 +12,12 @@ placed first on sys.meta_path loads those modules from their .py files: a source
 after a build (an editable install, a work tree) runs as edited, never a stale binary.
 All or none: compiled modules call each other natively, so they are never mixed.
 
+What compiling changes, and what a module in COMPILED must respect: its annotations are
+checked at run time (a wrong hint is a TypeError, compiled only); its classes take no
+attributes beyond those assigned in __init__; its calls to its own functions and
+methods are bound when compiled, so monkeypatching one reaches only outside callers
+(module-level values, e.g. a limit a test lowers, are still read at each use).
+
 This module imports the standard library only: setup.py reads COMPILED from it.
 """
 
