@@ -39,6 +39,7 @@ from types import ModuleType
 COMPILED: tuple[str, ...] = (
     "raftredis.replica.applier",
     "raftredis.replica.ops",
+    "raftredis.resp.parser",
     "raftredis.statemachine.access",
     "raftredis.statemachine.db",
     "raftredis.statemachine.machine",
