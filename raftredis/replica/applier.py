@@ -74,8 +74,8 @@ class Applier:
         elif ent.kind == EntryKind.CONFIG:
             self.conf = ConfState.decode(ent.data)
         self.applied = ent.index
-        for fn in self._observers:
-            fn(ent.index, ent)
+        for observe in self._observers:
+            observe(ent.index, ent)
         return replies
 
     def _apply_normal(self, ent: Entry, ops: list | None, want_replies: bool) -> list | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -198,7 +198,7 @@ class UnknownOp(NamedTuple):
     """An operation this version cannot read: every replica skips it the same way."""
 
     kind: int
-    raw: object
+    raw: Any  # (Any, not object: mypyc builds NamedTuple fields from these names)
 
 
 def encode_entry(stamp_ms: int, ops: list) -> bytes:

@@ -27,6 +27,7 @@ sdssplitargs. Error texts are Redis 7's (networking.c), word for word.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import hiredis
 
@@ -211,6 +212,8 @@ class RequestParser:
         self.auth_required = False
         # Received bytes. A read that arrives while nothing is buffered is kept as the
         # bytes object it came in (no copy); it becomes a bytearray once more is added.
+        # (hiredis's type stub says feed() takes str | bytes; it takes any buffer, hence
+        # the type: ignore on each feed of this buffer.)
         self._buf: bytes | bytearray = b""
         self._start = 0  # first byte of the command being framed
         self._pos = 0  # scan position inside that command
@@ -267,7 +270,7 @@ class RequestParser:
             if kind is None:  # an inline command (already split) or an empty request
                 cmd = end
             else:
-                self._reader.feed(self._buf, self._start, end - self._start)
+                self._reader.feed(self._buf, self._start, end - self._start)  # type: ignore[arg-type]
                 cmd = self._reader.gets()
             self._start = self._pos = end if kind is not None else self._pos
             if cmd:
@@ -314,7 +317,7 @@ class RequestParser:
                 raise
             return out
         if run_count:
-            reader.feed(self._buf, run_start, self._start - run_start)
+            reader.feed(self._buf, run_start, self._start - run_start)  # type: ignore[arg-type]
             gets = reader.gets
             for _ in range(run_count):
                 cmd = gets()
@@ -336,7 +339,7 @@ class RequestParser:
         if n == start:
             return False
         reader = self._fast
-        reader.feed(buf, start, n - start)
+        reader.feed(buf, start, n - start)  # type: ignore[arg-type]
         max_bulk = self.limits.proto_max_bulk_len
         pos = start
         gets = reader.gets
@@ -378,7 +381,7 @@ class RequestParser:
         return False
 
     def _drain_run(self, out: list[list[bytes]], start: int, end: int, count: int) -> None:
-        self._reader.feed(self._buf, start, end - start)
+        self._reader.feed(self._buf, start, end - start)  # type: ignore[arg-type]
         for _ in range(count):
             cmd = self._reader.gets()
             if cmd:
@@ -390,10 +393,11 @@ class RequestParser:
             self._buf = b""
             self._start = self._pos = self._seen = 0
         elif start > _COMPACT_AT:
-            if type(self._buf) is bytes:
-                self._buf = bytearray(memoryview(self._buf)[start:])
+            buf = self._buf
+            if isinstance(buf, bytes):
+                self._buf = bytearray(memoryview(buf)[start:])
             else:
-                del self._buf[:start]
+                del buf[:start]
             self._pos -= start
             self._seen = max(0, self._seen - start)
             self._start = 0
@@ -405,7 +409,7 @@ class RequestParser:
         self._seen = n if found < 0 else found
         return found
 
-    def _frame_one(self) -> tuple[object, object] | None:
+    def _frame_one(self) -> tuple[str | None, Any] | None:
         """Advance over one request. Returns None (need more data), ("mb", end) for a
         complete multibulk request ending at `end`, or (None, args) for an inline or
         empty request (self._pos then points past it)."""
@@ -469,7 +473,7 @@ class RequestParser:
         self._pos = pos
         return ("mb", pos)
 
-    def _inline(self) -> tuple[object, object] | None:
+    def _inline(self) -> tuple[str | None, Any] | None:
         buf = self._buf
         start = self._start
         n = len(buf)

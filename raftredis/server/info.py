@@ -7,6 +7,7 @@ import platform
 import resource
 import time
 
+from raftredis import native
 from raftredis.server.cmdstats import parse_percentiles
 from raftredis.server.state import REDIS_VERSION, ServerState
 
@@ -51,6 +52,8 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
             ("server_time_usec", int(time.time() * 1_000_000)),
             ("uptime_in_seconds", uptime), ("uptime_in_days", uptime // 86400),
             ("hz", srv.settings.get("hz", 10)), ("executable", ""), ("config_file", ""),
+            # 1: the hot modules run compiled by mypyc (raftredis.native), 0: pure Python.
+            ("raftredis_compiled", int(native.compiled())),
         ],
         "clients": [
             ("connected_clients", len(srv.clients)), ("cluster_connections", 0),

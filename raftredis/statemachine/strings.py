@@ -238,12 +238,9 @@ def cmd_msetnx(ctx: Ctx, args: list[bytes]) -> object:
 
 def _incr(ctx: Ctx, key: bytes, delta: int) -> object:
     old = _get_str(ctx, key, True)
-    if old is None:
-        cur = 0
-    else:
-        cur = to_int(old)
-        if cur is None:
-            raise fail(NOT_INTEGER)
+    cur = 0 if old is None else to_int(old)
+    if cur is None:
+        raise fail(NOT_INTEGER)
     new = cur + delta
     if new > INT64_MAX or new < INT64_MIN:
         raise fail(OVERFLOW)

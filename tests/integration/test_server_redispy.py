@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
 import pytest
 import redis
 
+import raftredis
+from raftredis import native
 from tests.integration.conftest import ServerProc, wait_until
+
+PACKAGE_DIR = os.path.dirname(raftredis.__file__)
 
 
 def client(srv: ServerProc, protocol: int = 2, **kw) -> redis.Redis:
@@ -57,6 +62,8 @@ def test_basic_commands(server: ServerProc, protocol: int) -> None:
     info = r.info()
     assert info["redis_version"] and info["cluster_enabled"] == 1
     assert r.info("server")["redis_mode"] == "cluster"
+    # The server runs this tree's build: compiled exactly when it is there and current.
+    assert info["raftredis_compiled"] == int(native.why_not_compiled(PACKAGE_DIR) is None)
     r.close()
 
 
