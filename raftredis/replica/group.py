@@ -118,7 +118,7 @@ def bootstrap_conf(config: NodeConfig) -> ConfState:
     return ConfState() if config.join else ConfState(voters=config.voters)
 
 
-def client_addresses(config: NodeConfig) -> dict[str, str]:
+def handshake_meta(config: NodeConfig) -> dict[str, str]:
     """What this node tells its peers in the handshake: where clients reach it, plain
     and over TLS (a follower's MOVED names the leader's TLS port to a TLS client)."""
     meta = {"client": f"{config.announce_host}:{config.announce_port}",
@@ -144,7 +144,7 @@ def production_ports(config: NodeConfig) -> Ports:
 
             return PeerTransport(
                 config.id, config.secret.encode(), config.peer_host, config.peer_port, peers,
-                on_message=on_message, meta=client_addresses(config),
+                on_message=on_message, meta=handshake_meta(config),
                 on_peer_meta=on_peer_meta,
                 tls=peer_contexts(config.tls_files) if config.tls_cluster == "yes"
                 and config.tls_files is not None else None,
@@ -230,7 +230,7 @@ class ReplicaGroup:
         self.router = Router(self.id, f"{config.announce_host}:{config.announce_port}",
                               self._clock, self._tasks, loop, timeout_s,
                               config.cluster_down_wait_ms / 1000, lambda: self._running,
-                              client_addresses(config).get("tls-client", ""))
+                              handshake_meta(config).get("tls-client", ""))
         self.core: RaftCore | None = None
         own = MemberAddr(f"{config.peer_host}:{config.peer_port}",
                          f"{config.announce_host}:{config.announce_port}")

@@ -11,7 +11,7 @@ import pytest
 
 from raftredis.config import ConfigError, NodeConfig
 from raftredis.raft.types import Role, SoftState
-from raftredis.replica.group import client_addresses
+from raftredis.replica.group import handshake_meta
 from raftredis.replica.routing import Router
 from raftredis.replica.tasks import TaskSet
 from raftredis.tls import TlsError, TlsFiles, client_port_context, peer_contexts
@@ -52,10 +52,12 @@ def test_bad_tls_values_name_the_setting(kw: dict, name: str) -> None:
 def test_with_the_plain_port_off_the_tls_port_is_the_base(tmp_path: Path) -> None:
     cfg = _cfg(port=0, tls_port=7443, **_files(tmp_path))
     assert (cfg.peer_port, cfg.announce_port, cfg.announce_tls_port) == (17443, 7443, 7443)
-    assert client_addresses(cfg) == {"client": "127.0.0.1:7443", "tls-client": "127.0.0.1:7443"}
+    assert handshake_meta(cfg) == {"client": "127.0.0.1:7443", "tls-client": "127.0.0.1:7443",
+                                   "peer": "127.0.0.1:17443"}
     both = _cfg(port=7000, tls_port=7443, announce_tls_port=8443, **_files(tmp_path))
-    assert client_addresses(both) == {"client": "127.0.0.1:7000", "tls-client": "127.0.0.1:8443"}
-    assert client_addresses(_cfg(port=7000)) == {"client": "127.0.0.1:7000"}
+    assert handshake_meta(both) == {"client": "127.0.0.1:7000", "tls-client": "127.0.0.1:8443",
+                                    "peer": "127.0.0.1:17000"}
+    assert handshake_meta(_cfg(port=7000)) == {"client": "127.0.0.1:7000", "peer": "127.0.0.1:17000"}
 
 
 def test_contexts_verify_as_configured(tmp_path: Path) -> None:
