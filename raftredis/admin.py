@@ -64,6 +64,7 @@ def member_command(addr: str, *args: str | int, password: str | None = None,
                 # (or, for FORGET, that the node is no member: what was asked).
                 uncertain = True
                 last = text
+                target = addr  # not the old leader again: it may have removed itself
                 continue
             if uncertain and args[:2] == ("CLUSTER", "FORGET") and text.startswith(
                     "ERR Unknown node"):
@@ -71,6 +72,7 @@ def member_command(addr: str, *args: str | int, password: str | None = None,
             if word not in RETRYABLE:
                 raise AdminError(text)
             last = text
+            target = addr  # a node that cannot serve it now: start over where we began
         elif reply is not None:
             return reply
         if time.monotonic() + backoff > end:

@@ -682,6 +682,8 @@ class ReplicaGroup:
             got = self.membership.propose(op, node_id, addr)
             if got is not None:
                 return got
+        elif not self.router.known_leader() and not self.membership.is_member():
+            return NOT_A_MEMBER  # removed: no leader will ever be heard to redirect to
         return self.router.redirect(0, lambda: self.change_membership(op, node_id, addr))
 
     def members(self) -> tuple[int, list[int]]:

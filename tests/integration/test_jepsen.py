@@ -375,7 +375,8 @@ def run_jepsen(tmp_path: Path, seed: int, seconds: float,
         nemesis.start()
         nemesis.join(timeout=seconds + 30)
         assert not nemesis.is_alive(), "nemesis did not finish"
-        assert nemesis.error is None, f"nemesis failed: {nemesis.error!r}"
+        assert nemesis.error is None, f"nemesis failed: {nemesis.error!r}; its faults:\n  " + \
+            "\n  ".join(nemesis.events)
         # A short healthy phase: the cluster must serve again after the faults.
         healed_at = time.monotonic()
         wait_for(lambda: any(o.invoke > healed_at and o.outcome == OK for o in history[-50:]),
