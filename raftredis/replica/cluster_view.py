@@ -80,6 +80,10 @@ def redis_node_id(raft_id: int) -> str:
     return hashlib.sha1(f"raftredis-node-{raft_id}".encode()).hexdigest()
 
 
+# The group is one shard: every node answers the same shard id (Redis 7.2's MYSHARDID).
+SHARD_ID = hashlib.sha1(b"raftredis-shard").hexdigest()
+
+
 def _split_addr(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     return host, int(port)
@@ -122,6 +126,8 @@ class ClusterView:
             "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "INFO", "    Return information about the cluster.",
             "MYID", "    Return the node id.",
+            "MYSHARDID", "    Return the shard id (the same on every node of the group).",
+            "LINKS", "    Return the cluster bus links (none: the nodes talk Raft).",
             "NODES", "    Return cluster configuration seen by node.",
             "SLOTS", "    Return information about slots range mappings.",
             "SHARDS", "    Return information about slot range mappings and the nodes.",
@@ -141,6 +147,17 @@ class ClusterView:
         if rest:
             return self._arity("myid")
         return redis_node_id(self.node.id).encode()
+
+    def _cmd_myshardid(self, conn, rest: list[bytes]) -> object:
+        if rest:
+            return self._arity("myshardid")
+        return SHARD_ID.encode()
+
+    def _cmd_links(self, conn, rest: list[bytes]) -> object:
+        if rest:
+            return self._arity("links")
+        # Redis Cluster's gossip bus links; Raft's peer links are not those: none.
+        return []
 
     def _cmd_keyslot(self, conn, rest: list[bytes]) -> object:
         if len(rest) != 1:

@@ -5,7 +5,7 @@ decodes the same bytes and the TTL is made absolute from the entry's time."""
 from __future__ import annotations
 
 from raftredis.reply import OK, SYNTAX_ERR, Error
-from raftredis.statemachine import rdbcodec
+from raftredis.statemachine import rdbcodec, rdbstream
 from raftredis.statemachine.errors import fail
 from raftredis.statemachine.parse import parse_int
 from raftredis.statemachine.registry import Ctx, Family
@@ -29,6 +29,8 @@ def cmd_dump(ctx: Ctx, args: list[bytes]) -> object:
         return None
     vt = type_of(value)
     try:
+        if vt.name == "stream":
+            return rdbstream.encode(vt.encode(value))
         return rdbcodec.encode(vt.name, vt.encode(value))
     except rdbcodec.BadPayload as e:
         return Error(f"ERR {e}")
@@ -67,7 +69,10 @@ def cmd_restore(ctx: Ctx, args: list[bytes]) -> object:
     if not rdbcodec.verify(payload):
         raise fail(BAD_PAYLOAD)
     try:
-        kind, plain = rdbcodec.decode(payload)
+        if payload[0] in rdbstream.STREAM_TYPES:
+            kind, plain = "stream", rdbstream.decode(payload)
+        else:
+            kind, plain = rdbcodec.decode(payload)
         value = TYPES_BY_NAME[kind].decode(plain)
     except (rdbcodec.BadPayload, ValueError, TypeError, KeyError):
         raise fail(BAD_FORMAT) from None

@@ -6,8 +6,9 @@ Written: string (type 0), list (18: quicklist of listpacks), set (2), hash (4) a
 sorted set (5: binary scores), at RDB version 10 (Redis 7.0), which Redis 7.0 and
 later load. Read: those, plus what Redis 7.x dumps (intset 11, hash / zset / set
 listpacks 16 / 17 / 20, plain quicklist nodes) and the older plain list (1) and
-zset with text scores (3); integer and LZF-compressed strings. Streams are not
-handled. Every length is checked against the bytes left before anything is built.
+zset with text scores (3); integer and LZF-compressed strings. Streams are rdbstream's
+(on these primitives). Every length is checked against the bytes left before anything
+is built.
 """
 
 from __future__ import annotations
@@ -61,8 +62,12 @@ def rdb_len(n: int) -> bytes:
     return b"\x81" + struct.pack(">Q", n)
 
 
-def _str(s: bytes) -> bytes:
+def rdb_string(s: bytes) -> bytes:
+    """A length-prefixed RDB string, stored plain (Redis reads it whatever it holds)."""
     return rdb_len(len(s)) + s
+
+
+_str = rdb_string
 
 
 def _backlen(n: int) -> bytes:
@@ -77,7 +82,8 @@ def _backlen(n: int) -> bytes:
     return bytes([groups[0]] + [g | 128 for g in groups[1:]])
 
 
-def _lp_entry(s: bytes) -> bytes:
+def lp_entry(s: bytes) -> bytes:
+    """One listpack element holding a string."""
     n = len(s)
     if n < 64:
         head = bytes([0x80 | n])
@@ -89,10 +95,38 @@ def _lp_entry(s: bytes) -> bytes:
     return body + _backlen(len(body))
 
 
+def lp_int_entry(v: int) -> bytes:
+    """One listpack element holding a signed 64-bit integer, in its smallest encoding."""
+    if 0 <= v < 128:
+        body = bytes([v])
+    elif -4096 <= v < 4096:
+        u = v & 0x1FFF
+        body = bytes([0xC0 | (u >> 8), u & 0xFF])
+    else:
+        for tag, size in ((0xF1, 2), (0xF2, 3), (0xF3, 4), (0xF4, 8)):
+            if -(1 << (8 * size - 1)) <= v < 1 << (8 * size - 1):
+                body = bytes([tag]) + v.to_bytes(size, "little", signed=True)
+                break
+        else:
+            raise BadPayload("integer out of the listpack's range")
+    return body + _backlen(len(body))
+
+
+def listpack_of(entries: list[bytes]) -> bytes:
+    """A listpack of already encoded elements (lp_entry, lp_int_entry)."""
+    blob = b"".join(entries)
+    total = 6 + len(blob) + 1
+    return struct.pack("<IH", total, min(len(entries), 0xFFFF)) + blob + b"\xff"
+
+
 def listpack(items: list[bytes]) -> bytes:
-    entries = b"".join(_lp_entry(s) for s in items)
-    total = 6 + len(entries) + 1
-    return struct.pack("<IH", total, min(len(items), 0xFFFF)) + entries + b"\xff"
+    return listpack_of([lp_entry(s) for s in items])
+
+
+def frame(body: bytes) -> bytes:
+    """A DUMP payload: the value, then the RDB version and the CRC64 of all before."""
+    body += struct.pack("<H", RDB_VERSION)
+    return body + struct.pack("<Q", crc64(body))
 
 
 def encode(kind: str, plain: object) -> bytes:
@@ -120,8 +154,7 @@ def encode(kind: str, plain: object) -> bytes:
         body = b"".join(parts)
     else:
         raise BadPayload(f"DUMP of a {kind} is not supported here")
-    body += struct.pack("<H", RDB_VERSION)
-    return body + struct.pack("<Q", crc64(body))
+    return frame(body)
 
 
 # ------------------------------------------------------------------ reading
@@ -136,7 +169,9 @@ def verify(payload: bytes) -> bool:
     return crc == 0 or crc == crc64(payload[:-8])  # Redis skips a zero CRC too
 
 
-class _Reader:
+class Reader:
+    """A cursor over an RDB value: every read is checked against the bytes left."""
+
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.pos = 0
@@ -166,6 +201,13 @@ class _Reader:
         if b == 0x81:
             return struct.unpack(">Q", self.take(8))[0], False
         raise BadPayload("bad length")
+
+    def number(self) -> int:
+        """An integer in length encoding (an ID part, a counter): any 64-bit value."""
+        n, special = self.length()
+        if special:
+            raise BadPayload("encoded value where a number was expected")
+        return n
 
     def plain_len(self) -> int:
         n, special = self.length()
@@ -299,7 +341,7 @@ def decode(payload: bytes) -> tuple[str, object]:
 def _decode(payload: bytes) -> tuple[str, object]:
     # Redis reads the value from the whole payload and ignores what follows it (a
     # string's length may even reach into the version and CRC): so do we.
-    r = _Reader(payload)
+    r = Reader(payload)
     t = r.byte()
     if t == T_STRING:
         kind, plain = "string", r.string()

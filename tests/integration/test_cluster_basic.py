@@ -88,6 +88,12 @@ def test_cluster_commands_describe_one_shard(cluster):
     assert r.execute_command("CLUSTER", "KEYSLOT", "foo") == 12182
     myid = r.execute_command("CLUSTER", "MYID")
     assert len(myid) == 40
+    # One shard: MYSHARDID is the same on every node (and no node's id); no bus links.
+    shard_ids = {redis.Redis(port=n.port).execute_command("CLUSTER", "MYSHARDID")
+                 for n in cluster.nodes.values()}
+    assert len(shard_ids) == 1 and len(next(iter(shard_ids))) == 40
+    assert myid not in shard_ids
+    assert r.execute_command("CLUSTER", "LINKS") == []
     assert "cluster_enabled:1" in r.info("cluster").__repr__() or r.info("cluster")[
         "cluster_enabled"] == 1
     assert r.info("replication")["role"] == "slave"

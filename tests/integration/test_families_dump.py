@@ -77,6 +77,19 @@ def _fill(r) -> None:
     r.zadd("z:small", {"m": 1.5, "n": -2, "o": 1e300})
     r.zadd("z:big", {f"m{i}": i / 3 for i in range(300)})
     r.pexpire("s:short", 500_000)
+    for i in range(250):  # several nodes, and entries whose fields differ from the master's
+        r.xadd("x:big", {"a": str(i), "b": "v" * (i % 7)} if i % 3 else {"c": str(-i * 1000)},
+               id=f"{1_700_000_000_000 + i // 4}-{i % 4}")
+    r.xdel("x:big", "1700000000001-1")
+    r.xgroup_create("x:big", "g1", id="0")
+    r.xreadgroup("g1", "alice", {"x:big": ">"}, count=5)
+    r.xreadgroup("g1", "bob", {"x:big": ">"}, count=2)
+    r.xack("x:big", "g1", "1700000000000-1")
+    r.xgroup_create("x:big", "g2", id="$")
+    r.xgroup_createconsumer("x:big", "g2", "carol")
+    r.xadd("x:emptied", {"f": "v"}, id="5-1")
+    r.xdel("x:emptied", "5-1")
+    r.xgroup_create("x:groupless", "g", id="$", mkstream=True)
 
 
 def _content(r, key: str) -> object:
@@ -89,11 +102,29 @@ def _content(r, key: str) -> object:
         return sorted(r.smembers(key))
     if t == "hash":
         return sorted(r.hgetall(key).items())
+    if t == "stream":
+        return _stream_content(r, key)
     return r.zrange(key, 0, -1, withscores=True)
 
 
+def _stream_content(r, key: str) -> object:
+    """Entries, counters, groups, pending entries and consumers (not idle times)."""
+    info = r.xinfo_stream(key)
+    out: list[object] = [r.xrange(key), [info[k] for k in (
+        "length", "last-generated-id", "max-deleted-entry-id", "entries-added",
+        "recorded-first-entry-id", "groups")]]
+    for g in r.xinfo_groups(key):
+        name = g["name"]
+        out.append(sorted(g.items()))
+        out.append([(p["message_id"], p["consumer"], p["times_delivered"])
+                    for p in r.xpending_range(key, name, "-", "+", 1000)])
+        out.append([(c["name"], c["pending"]) for c in r.xinfo_consumers(key, name)])
+    return out
+
+
 KEYS = ["s:short", "s:int", "s:neg", "s:long", "s:bin", "l:small", "l:big", "set:ints",
-        "set:words", "h:small", "h:big", "z:small", "z:big"]
+        "set:words", "h:small", "h:big", "z:small", "z:big", "x:big", "x:emptied",
+        "x:groupless"]
 
 
 @pytest.mark.parametrize("direction", ["redis->raftredis", "raftredis->redis"])
