@@ -22,6 +22,10 @@ SAMPLE = {
     "conf-change-before-first-commit": 10,
     "two-conf-changes-in-flight": 10,
     "conf-applied-at-commit": 10,
+    # issue 16's last three: two by the scenario files, one by the election timer checker
+    "commit-not-clamped-to-append": 10,
+    "earlier-read-ack-confirms-later-round": 10,
+    "election-timer-not-reset-on-vote": 10,
 }
 
 
