@@ -3,8 +3,9 @@ a simulated network and clock, crashes and restarts, all driven by one seed.
 
 The application's Ready loop is modelled step by step (send -> persist -> send the
 after-persist messages -> apply -> advance) so a crash can fall between any two
-steps; a crash loses everything not yet handed to storage. Checkers run after every
-event and raise SimFailure naming the seed.
+steps; a crash loses everything not yet handed to storage. In slow-link seeds a
+partition holds the messages it cuts off and delivers them, in order, when it heals.
+Checkers run after every event and raise SimFailure naming the seed.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ class SimParams:
     # configuration, that may be added; the chance per client action of a change.
     spares: int = 0
     membership: float = 0.0
+    # Slow-link seeds: a partition holds what it cuts off, as a stalled connection does,
+    # and delivers the backlog in order once it heals (an acknowledgement sent before a
+    # leader was deposed then lands after a new leader wrote); their partitions last up
+    # to two election timeouts longer, so a new leader is elected behind them. Decided by
+    # a random stream of its own: the other seeds replay exactly as before.
+    slow_link_seeds: float = 0.3
+    max_held: int = 4000  # a backlog bound (messages), past which they are lost
 
 
 @dataclass
@@ -124,6 +132,10 @@ class Cluster:
             self._start(n)
             self._push(self.rng.randrange(TICK), "tick", i)
         self.blocked: set[tuple[int, int]] = set()
+        self._link_rng = random.Random(seed ^ 0x5EED11)
+        self.slow_links = self._link_rng.random() < self.p.slow_link_seeds
+        self.holding = False  # the standing partition holds what it cuts off
+        self.held: list[Message] = []
         self.faults = True
         self.trace: deque[str] | None = deque(maxlen=400) if trace else None
         # Checker state.
@@ -186,6 +198,7 @@ class Cluster:
     # ---- network ---------------------------------------------------------------------------
     def _send(self, m: Message) -> None:
         if (m.src, m.dst) in self.blocked:
+            self._hold(m)
             return
         if self.faults and self.rng.random() < self.p.loss:
             return
@@ -195,6 +208,20 @@ class Cluster:
             if self.faults and self.rng.random() < 0.05:
                 d *= 6  # late straggler: reordering
             self._push(self.now + d, "msg", m)
+
+    def _hold(self, m: Message) -> None:
+        if self.holding and len(self.held) < self.p.max_held:
+            self.held.append(m)
+
+    def _heal(self) -> None:
+        """The partition ends; a held backlog goes first, in the order it was sent."""
+        self.blocked.clear()
+        self.holding = False
+        if self.held:
+            self._log(f"HEAL: {len(self.held)} held messages delivered")
+        for m in self.held:
+            self._push(self.now + 1, "msg", m)
+        self.held = []
 
     # ---- the application's Ready loop ------------------------------------------------------
     def _process(self, n: _Node) -> None:
@@ -595,7 +622,11 @@ class Cluster:
                         if not one_way:
                             self.blocked.add((b, a))
             dur = self.p.min_partition + self.rng.randrange(6 * TICK)
-            self._log(f"PARTITION {sorted(side)} one_way={one_way} for {dur}")
+            if self.slow_links:
+                self.holding = True
+                dur += TICK * self._link_rng.randrange(2 * self.p.election_tick)
+            self._log(f"PARTITION {sorted(side)} one_way={one_way} for {dur}"
+                      + (" (holding)" if self.holding else ""))
             self._push(self.now + dur, "heal", None)
         elif r < 0.4:
             live = self._live()
@@ -616,7 +647,9 @@ class Cluster:
                     self._process(n)
             elif kind == "msg":
                 n = self.nodes[payload.dst]
-                if n.core is not None and (payload.src, payload.dst) not in self.blocked:
+                if (payload.src, payload.dst) in self.blocked:
+                    self._hold(payload)
+                elif n.core is not None:
                     self._step(n, n.core, payload)
                     self._process(n)
             elif kind == "client":
@@ -628,7 +661,7 @@ class Cluster:
                     self._fault()
                     self._push(at + self.rng.randint(1, self.p.fault_every), "fault", None)
             elif kind == "heal":
-                self.blocked.clear()
+                self._heal()
             elif kind == "restart":
                 n = self.nodes[payload]
                 if n.core is None:
@@ -651,7 +684,7 @@ class Cluster:
 
     def heal_all(self) -> None:
         self.faults = False
-        self.blocked.clear()
+        self._heal()
         for n in self.nodes.values():
             if n.core is None:
                 self._start(n)
