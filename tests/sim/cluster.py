@@ -19,18 +19,11 @@ from dataclasses import dataclass, field
 from raftredis.raft.config import RaftConfig
 from raftredis.raft.core import NotLeaderError, ProposalDroppedError, RaftCore
 from raftredis.raft.memory_storage import MemoryStorage
-from raftredis.raft.messages import (
-    Append,
-    Heartbeat,
-    InstallSnapshot,
-    Message,
-    PreVote,
-    Vote,
-    VoteResp,
-)
+from raftredis.raft.messages import Message
 from raftredis.raft.ready import Ready
 from raftredis.raft.storage import CompactedError, UnavailableError
 from raftredis.raft.types import ConfState, Entry, EntryKind, Role
+from tests.sim.election_timer import ElectionTimerWatch
 
 TICK = 10  # time units per node tick
 
@@ -85,10 +78,7 @@ class _Node:
     digest: int = 0  # CRC chain over applied entries: the state machine's state
     up_since: int = 0
     commit_seen: int = 0
-    # Ticks since this node's election timer last had to restart (§3.4: it heard its
-    # leader, granted a vote, changed role or term, or started): the election timer
-    # checker's own count, kept apart from the core's.
-    quiet: int = 0
+    timer: ElectionTimerWatch | None = None  # §3.4, counted apart from the core
     # Reads: ctx -> (invoke floor); read states waiting for apply: (index, ctx)
     reads: dict[bytes, int] = field(default_factory=dict)
     waiting: list[tuple[int, bytes]] = field(default_factory=list)
@@ -184,7 +174,7 @@ class Cluster:
         n.core = RaftCore(n.id, n.storage, self.cfg, random.Random(self.rng.random()), n.applied)
         n.commit_seen = n.core.commit
         n.up_since = self.now
-        n.quiet = 0
+        n.timer = ElectionTimerWatch(self.cfg.election_tick)
 
     def _crash(self, n: _Node, where: str) -> None:
         self._log(f"CRASH n{n.id} ({where})")
@@ -351,37 +341,7 @@ class Cluster:
                 keep.append((idx, ctx))
         n.waiting = keep
 
-    def _tick(self, n: _Node, c: RaftCore) -> None:
-        before = (c.role, c.term)
-        n.quiet += 1
-        c.tick()
-        campaigned = (c.role == Role.LEADER and before[0] != Role.LEADER) or any(
-            isinstance(m, (PreVote, Vote)) and m.src == n.id for m in c.msgs)
-        if campaigned:
-            self._check_election_timer(n, c)
-        if campaigned or (c.role, c.term) != before:
-            n.quiet = 0
-
-    def _step(self, n: _Node, c: RaftCore, m: Message) -> None:
-        before = (c.role, c.term)
-        c.step(m)
-        if (c.role, c.term) != before or (
-            isinstance(m, (Append, Heartbeat, InstallSnapshot))
-            and c.role == Role.FOLLOWER and c.term == m.term
-        ) or any(isinstance(r, VoteResp) and r.granted for r in c.msgs):
-            n.quiet = 0
-
     # ---- checkers --------------------------------------------------------------------------
-    def _check_election_timer(self, n: _Node, c: RaftCore) -> None:
-        """§3.4: a node starts an election only after a whole election timeout (at least
-        election_tick ticks) without hearing its leader or granting a vote. Sooner, it
-        deposes a leader it just helped elect: a cost in liveness no other checker sees,
-        since elections still converge."""
-        if n.quiet < self.cfg.election_tick:
-            self.fail(f"election timer: n{n.id} campaigned for term {c.term} after "
-                      f"{n.quiet} quiet ticks (< election_tick {self.cfg.election_tick}) "
-                      "since it last heard its leader, granted a vote or changed role")
-
     def _check_node(self, n: _Node, c: RaftCore) -> None:
         if c.role == Role.LEADER:
             prev = self.leaders.setdefault(c.term, n.id)
@@ -642,15 +602,17 @@ class Cluster:
             if kind == "tick":
                 n = self.nodes[payload]
                 self._push(at + TICK, "tick", payload)
-                if n.core is not None:
-                    self._tick(n, n.core)
+                if n.core is not None and n.timer is not None:
+                    bad = n.timer.tick(n.core)
+                    if bad:
+                        self.fail(bad)
                     self._process(n)
             elif kind == "msg":
                 n = self.nodes[payload.dst]
                 if (payload.src, payload.dst) in self.blocked:
                     self._hold(payload)
-                elif n.core is not None:
-                    self._step(n, n.core, payload)
+                elif n.core is not None and n.timer is not None:
+                    n.timer.step(n.core, payload)
                     self._process(n)
             elif kind == "client":
                 if self.faults:

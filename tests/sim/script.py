@@ -48,10 +48,11 @@ The older assertion verbs stay for unit tests that drive a Script from Python wi
 text` (the last propose/read failed with it), `expect-read N ctx v`.
 
 Every node runs the real RaftCore on a MemoryStorage through the same Ready loop the
-simulator uses. Two checkers raise CheckerFailure, which is what a broken core trips on:
-entries applied by any two nodes at the same index must match, and a read's index
-must cover every entry applied anywhere before the read was asked (linearizability:
-those writes may have been acknowledged).
+simulator uses. Three checkers raise CheckerFailure, which is what a broken core trips
+on: entries applied by any two nodes at the same index must match; a read's index must
+cover every entry applied anywhere before the read was asked (linearizability: those
+writes may have been acknowledged); and no node campaigns before a whole election
+timeout since it last heard its leader or granted a vote (election_timer.py).
 
     python3 -m tests.sim.script [--rewrite] [file ...]    run (or rewrite) testdata files
 """
@@ -88,6 +89,7 @@ from raftredis.raft.messages import (
 from raftredis.raft.status import RaftStatus
 from raftredis.raft.types import ConfState, Entry, EntryKind, Role
 from tests.sim.datadriven import DataDrivenError, TestData, parse, run_file
+from tests.sim.election_timer import ElectionTimerWatch
 
 TESTDATA = Path(__file__).parent / "testdata"
 
@@ -106,6 +108,7 @@ class _SNode:
     core: RaftCore | None = None
     applied: list[tuple[int, int, bytes]] = field(default_factory=list)
     term_vote: tuple[int, int] = (0, 0)  # last shown in the trace
+    timer: ElectionTimerWatch | None = None
 
 
 # ---- trace formatting ------------------------------------------------------------------------
@@ -253,6 +256,7 @@ class Script:
     def _start(self, i: int) -> None:
         n = self.nodes[i]
         n.core = RaftCore(i, n.storage, self.cfg, random.Random(i))
+        n.timer = ElectionTimerWatch(self.cfg.election_tick)
         n.applied = []
         hs = n.storage.initial_state()[0]
         n.term_vote = (hs.term, hs.vote)
@@ -262,6 +266,16 @@ class Script:
         if c is None:
             raise ScriptError(f"node {i} is down")
         return c
+
+    def _timer(self, i: int) -> ElectionTimerWatch:
+        t = self.nodes[i].timer
+        assert t is not None
+        return t
+
+    def _tick(self, i: int) -> None:
+        bad = self._timer(i).tick(self.core(i))
+        if bad:
+            raise CheckerFailure(bad)
 
     def _say(self, s: str) -> None:
         self.out.append(s)
@@ -320,7 +334,7 @@ class Script:
                 self._say(f"{fmt_msg(m)} (down)")
                 continue
             self._say(fmt_msg(m))
-            self.core(m.dst).step(m)
+            self._timer(m.dst).step(self.core(m.dst), m)
             self._process(m.dst)
 
     def run(self, text: str) -> None:
@@ -350,7 +364,7 @@ class Script:
         i = int(args[0])
         c = self.core(i)
         for _ in range(3 * self.cfg.election_tick):
-            c.tick()
+            self._tick(i)
             if c.role != Role.FOLLOWER:
                 break
         self._process(i)
@@ -503,7 +517,7 @@ class Script:
     def cmd_tick(self, args: list[str]) -> None:
         i = int(args[0])
         for _ in range(int(args[1]) if len(args) > 1 else 1):
-            self.core(i).tick()
+            self._tick(i)
         self._process(i)
 
     def cmd_compact(self, args: list[str]) -> None:
