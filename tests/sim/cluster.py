@@ -568,7 +568,7 @@ class Cluster:
         r = self.rng.random()
         ids = list(self.nodes)
         ld = self.leader()
-        if r < 0.25 and not self.blocked:
+        if r < 0.25 and not self.blocked and len(ids) > 1:  # one node: nothing to cut
             k = self.rng.randint(1, len(ids) // 2)
             side = set(self.rng.sample(ids, k))
             if ld is not None and self.rng.random() < 0.5 and ld.id not in side:
