@@ -39,8 +39,8 @@ class ElectionTimerWatch:
         before, sent = (c.role, c.term), len(c.msgs)
         self.quiet += 1
         c.tick()
-        campaigned = (c.role == Role.LEADER and before[0] != Role.LEADER) or any(
-            isinstance(m, (PreVote, Vote)) for m in c.msgs[sent:])
+        campaigned = (c.role == Role.LEADER and before[0] != Role.LEADER) or (
+            len(c.msgs) > sent and any(isinstance(m, (PreVote, Vote)) for m in c.msgs[sent:]))
         quiet = self.quiet
         if campaigned or (c.role, c.term) != before:
             self.quiet = 0
@@ -56,5 +56,6 @@ class ElectionTimerWatch:
         c.step(m)
         if (c.role, c.term) != before or (
             isinstance(m, _LEADER_MSGS) and c.role == Role.FOLLOWER and c.term == m.term
-        ) or any(isinstance(r, VoteResp) and r.granted for r in c.msgs[sent:]):
+        ) or (isinstance(m, Vote) and any(
+                isinstance(r, VoteResp) and r.granted for r in c.msgs[sent:])):
             self.quiet = 0
