@@ -3,8 +3,9 @@ a simulated network and clock, crashes and restarts, all driven by one seed.
 
 The application's Ready loop is modelled step by step (send -> persist -> send the
 after-persist messages -> apply -> advance) so a crash can fall between any two
-steps; a crash loses everything not yet handed to storage. Checkers run after every
-event and raise SimFailure naming the seed.
+steps; a crash loses everything not yet handed to storage. In slow-link seeds a
+partition holds the messages it cuts off and delivers them, in order, when it heals.
+Checkers run after every event and raise SimFailure naming the seed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from raftredis.raft.messages import Message
 from raftredis.raft.ready import Ready
 from raftredis.raft.storage import CompactedError, UnavailableError
 from raftredis.raft.types import ConfState, Entry, EntryKind, Role
+from tests.sim.election_timer import ElectionTimerWatch
 
 TICK = 10  # time units per node tick
 
@@ -31,7 +33,9 @@ class SimFailure(AssertionError):
 
 
 # What a membership seed adds to SimParams (tests/sim/test_sim.py runs both kinds).
-MEMBERSHIP = {"spares": 3, "membership": 0.04}
+# Slow links stay out of them: they made these seeds 25% dearer (longer partitions in
+# the middle of membership changes) for what the plain seeds already cover.
+MEMBERSHIP = {"spares": 3, "membership": 0.04, "slow_link_seeds": 0.0}
 
 
 def replay_command(seed: int, nodes: int, membership: bool = False) -> str:
@@ -58,6 +62,13 @@ class SimParams:
     # configuration, that may be added; the chance per client action of a change.
     spares: int = 0
     membership: float = 0.0
+    # Slow-link seeds: a partition holds what it cuts off, as a stalled connection does,
+    # and delivers the backlog in order once it heals (an acknowledgement sent before a
+    # leader was deposed then lands after a new leader wrote); their partitions last up
+    # to two election timeouts longer, so a new leader is elected behind them. Decided by
+    # a random stream of its own: the other seeds replay exactly as before.
+    slow_link_seeds: float = 0.3
+    max_held: int = 4000  # a backlog bound (messages), past which they are lost
 
 
 @dataclass
@@ -69,6 +80,7 @@ class _Node:
     digest: int = 0  # CRC chain over applied entries: the state machine's state
     up_since: int = 0
     commit_seen: int = 0
+    timer: ElectionTimerWatch | None = None  # §3.4, counted apart from the core
     # Reads: ctx -> (invoke floor); read states waiting for apply: (index, ctx)
     reads: dict[bytes, int] = field(default_factory=dict)
     waiting: list[tuple[int, bytes]] = field(default_factory=list)
@@ -112,6 +124,10 @@ class Cluster:
             self._start(n)
             self._push(self.rng.randrange(TICK), "tick", i)
         self.blocked: set[tuple[int, int]] = set()
+        self._link_rng = random.Random(seed ^ 0x5EED11)
+        self.slow_links = self._link_rng.random() < self.p.slow_link_seeds
+        self.holding = False  # the standing partition holds what it cuts off
+        self.held: list[Message] = []
         self.faults = True
         self.trace: deque[str] | None = deque(maxlen=400) if trace else None
         # Checker state.
@@ -160,6 +176,7 @@ class Cluster:
         n.core = RaftCore(n.id, n.storage, self.cfg, random.Random(self.rng.random()), n.applied)
         n.commit_seen = n.core.commit
         n.up_since = self.now
+        n.timer = ElectionTimerWatch(self.cfg.election_tick)
 
     def _crash(self, n: _Node, where: str) -> None:
         self._log(f"CRASH n{n.id} ({where})")
@@ -173,6 +190,7 @@ class Cluster:
     # ---- network ---------------------------------------------------------------------------
     def _send(self, m: Message) -> None:
         if (m.src, m.dst) in self.blocked:
+            self._hold(m)
             return
         if self.faults and self.rng.random() < self.p.loss:
             return
@@ -182,6 +200,20 @@ class Cluster:
             if self.faults and self.rng.random() < 0.05:
                 d *= 6  # late straggler: reordering
             self._push(self.now + d, "msg", m)
+
+    def _hold(self, m: Message) -> None:
+        if self.holding and len(self.held) < self.p.max_held:
+            self.held.append(m)
+
+    def _heal(self) -> None:
+        """The partition ends; a held backlog goes first, in the order it was sent."""
+        self.blocked.clear()
+        self.holding = False
+        if self.held:
+            self._log(f"HEAL: {len(self.held)} held messages delivered")
+        for m in self.held:
+            self._push(self.now + 1, "msg", m)
+        self.held = []
 
     # ---- the application's Ready loop ------------------------------------------------------
     def _process(self, n: _Node) -> None:
@@ -538,7 +570,7 @@ class Cluster:
         r = self.rng.random()
         ids = list(self.nodes)
         ld = self.leader()
-        if r < 0.25 and not self.blocked:
+        if r < 0.25 and not self.blocked and len(ids) > 1:  # one node: nothing to cut
             k = self.rng.randint(1, len(ids) // 2)
             side = set(self.rng.sample(ids, k))
             if ld is not None and self.rng.random() < 0.5 and ld.id not in side:
@@ -552,7 +584,11 @@ class Cluster:
                         if not one_way:
                             self.blocked.add((b, a))
             dur = self.p.min_partition + self.rng.randrange(6 * TICK)
-            self._log(f"PARTITION {sorted(side)} one_way={one_way} for {dur}")
+            if self.slow_links:
+                self.holding = True
+                dur += TICK * self._link_rng.randrange(2 * self.p.election_tick)
+            self._log(f"PARTITION {sorted(side)} one_way={one_way} for {dur}"
+                      + (" (holding)" if self.holding else ""))
             self._push(self.now + dur, "heal", None)
         elif r < 0.4:
             live = self._live()
@@ -568,13 +604,17 @@ class Cluster:
             if kind == "tick":
                 n = self.nodes[payload]
                 self._push(at + TICK, "tick", payload)
-                if n.core is not None:
-                    n.core.tick()
+                if n.core is not None and n.timer is not None:
+                    bad = n.timer.tick(n.core)
+                    if bad:
+                        self.fail(bad)
                     self._process(n)
             elif kind == "msg":
                 n = self.nodes[payload.dst]
-                if n.core is not None and (payload.src, payload.dst) not in self.blocked:
-                    n.core.step(payload)
+                if (payload.src, payload.dst) in self.blocked:
+                    self._hold(payload)
+                elif n.core is not None and n.timer is not None:
+                    n.timer.step(n.core, payload)
                     self._process(n)
             elif kind == "client":
                 if self.faults:
@@ -585,7 +625,7 @@ class Cluster:
                     self._fault()
                     self._push(at + self.rng.randint(1, self.p.fault_every), "fault", None)
             elif kind == "heal":
-                self.blocked.clear()
+                self._heal()
             elif kind == "restart":
                 n = self.nodes[payload]
                 if n.core is None:
@@ -608,7 +648,7 @@ class Cluster:
 
     def heal_all(self) -> None:
         self.faults = False
-        self.blocked.clear()
+        self._heal()
         for n in self.nodes.values():
             if n.core is None:
                 self._start(n)

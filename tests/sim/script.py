@@ -20,6 +20,13 @@ controls exactly who hears what:
                           hands every message queued before it to its receiver
     stabilize             deliver rounds until nothing is queued
     drop [from=N] [to=N]  discard queued messages (all, or matching)
+    hold [from=N] [to=N]  take matching queued messages aside: a slow link, whose
+                          messages arrive only once released, however late
+    release               put the held messages back at the head of the queue
+    heartbeat-at N to=M prev=I   node N (the leader) sends M an Append with no entries
+                          at prev index I and its commit, as a Figure 2 leader does
+                          while it walks nextIndex back one entry at a time (ours
+                          jumps by the conflict hint and never sends this one)
     cut N...              isolate nodes: their messages are dropped on delivery
     mend                  undo every cut
     crash N...            lose the nodes' volatile state and their queued messages
@@ -41,8 +48,11 @@ The older assertion verbs stay for unit tests that drive a Script from Python wi
 text` (the last propose/read failed with it), `expect-read N ctx v`.
 
 Every node runs the real RaftCore on a MemoryStorage through the same Ready loop the
-simulator uses; entries applied by any two nodes at the same index must match (a
-violation raises ScriptError, which is what a broken core trips on).
+simulator uses. Three checkers raise CheckerFailure, which is what a broken core trips
+on: entries applied by any two nodes at the same index must match; a read's index must
+cover every entry applied anywhere before the read was asked (linearizability: those
+writes may have been acknowledged); and no node campaigns before a whole election
+timeout since it last heard its leader or granted a vote (election_timer.py).
 
     python3 -m tests.sim.script [--rewrite] [file ...]    run (or rewrite) testdata files
 """
@@ -78,7 +88,8 @@ from raftredis.raft.messages import (
 )
 from raftredis.raft.status import RaftStatus
 from raftredis.raft.types import ConfState, Entry, EntryKind, Role
-from tests.sim.datadriven import DataDrivenError, TestData, run_file
+from tests.sim.datadriven import DataDrivenError, TestData, parse, run_file
+from tests.sim.election_timer import ElectionTimerWatch
 
 TESTDATA = Path(__file__).parent / "testdata"
 
@@ -87,12 +98,17 @@ class ScriptError(AssertionError):
     pass
 
 
+class CheckerFailure(ScriptError):
+    """A checker saw the core break a Raft property (not a script that went wrong)."""
+
+
 @dataclass
 class _SNode:
     storage: MemoryStorage
     core: RaftCore | None = None
     applied: list[tuple[int, int, bytes]] = field(default_factory=list)
     term_vote: tuple[int, int] = (0, 0)  # last shown in the trace
+    timer: ElectionTimerWatch | None = None
 
 
 # ---- trace formatting ------------------------------------------------------------------------
@@ -197,10 +213,13 @@ class Script:
         self.nodes = {i: _SNode(MemoryStorage(conf if i <= n_voters else ConfState()))
                       for i in range(1, nodes + 1)}
         self.queue: list[Message] = []
+        self.held: list[Message] = []  # taken aside by `hold`, back with `release`
         self.cut: set[int] = set()
         self.applied: dict[int, tuple[int, bytes]] = {}
         self.last_error = ""
         self.reads: dict[tuple[int, bytes], int] = {}  # (node, ctx) -> read index; -1 dropped
+        # (node, ctx) -> the highest index applied anywhere when the read was asked
+        self.read_floor: dict[tuple[int, bytes], int] = {}
         self.out: list[str] = []  # the trace of the command being run
         self.verbs: dict[str, Callable[[list[str]], None]] = {
             "campaign": self.cmd_campaign,
@@ -213,6 +232,9 @@ class Script:
             "deliver": self.cmd_deliver,
             "stabilize": self.cmd_stabilize,
             "drop": self.cmd_drop,
+            "hold": self.cmd_hold,
+            "release": self.cmd_release,
+            "heartbeat-at": self.cmd_heartbeat_at,
             "cut": self.cmd_cut,
             "mend": self.cmd_mend,
             "crash": self.cmd_crash,
@@ -234,6 +256,7 @@ class Script:
     def _start(self, i: int) -> None:
         n = self.nodes[i]
         n.core = RaftCore(i, n.storage, self.cfg, random.Random(i))
+        n.timer = ElectionTimerWatch(self.cfg.election_tick)
         n.applied = []
         hs = n.storage.initial_state()[0]
         n.term_vote = (hs.term, hs.vote)
@@ -243,6 +266,16 @@ class Script:
         if c is None:
             raise ScriptError(f"node {i} is down")
         return c
+
+    def _timer(self, i: int) -> ElectionTimerWatch:
+        t = self.nodes[i].timer
+        assert t is not None
+        return t
+
+    def _tick(self, i: int) -> None:
+        bad = self._timer(i).tick(self.core(i))
+        if bad:
+            raise CheckerFailure(bad)
 
     def _say(self, s: str) -> None:
         self.out.append(s)
@@ -271,13 +304,19 @@ class Script:
             for e in rd.committed_entries:
                 seen = self.applied.setdefault(e.index, (e.term, e.data))
                 if seen != (e.term, e.data):
-                    raise ScriptError(
+                    raise CheckerFailure(
                         f"state machine safety: node {i} applied {e.index}@{e.term} "
                         f"but {e.index}@{seen[0]} was applied elsewhere"
                     )
                 n.applied.append((e.index, e.term, e.data))
                 self._say(f"{i}: apply {fmt_entry(e)}")
             for rs in rd.read_states:
+                floor = self.read_floor.get((i, rs.ctx), 0)
+                if rs.index < floor:
+                    raise CheckerFailure(
+                        f"linearizability: node {i} answered read {_ctx(rs.ctx)} at index "
+                        f"{rs.index}, but {floor} was applied before the read was asked"
+                    )
                 self.reads[(i, rs.ctx)] = rs.index
                 self._say(f"{i}: read {_ctx(rs.ctx)} at {rs.index}")
             for ctx in rd.dropped_reads:
@@ -295,7 +334,7 @@ class Script:
                 self._say(f"{fmt_msg(m)} (down)")
                 continue
             self._say(fmt_msg(m))
-            self.core(m.dst).step(m)
+            self._timer(m.dst).step(self.core(m.dst), m)
             self._process(m.dst)
 
     def run(self, text: str) -> None:
@@ -325,7 +364,7 @@ class Script:
         i = int(args[0])
         c = self.core(i)
         for _ in range(3 * self.cfg.election_tick):
-            c.tick()
+            self._tick(i)
             if c.role != Role.FOLLOWER:
                 break
         self._process(i)
@@ -358,6 +397,7 @@ class Script:
     def cmd_read(self, args: list[str]) -> None:
         i = int(args[0])
         self.last_error = ""
+        self.read_floor[(i, args[1].encode())] = max(self.applied, default=0)
         try:
             self.core(i).read_index(args[1].encode())
         except NotLeaderError as e:
@@ -424,6 +464,34 @@ class Script:
                 keep.append(m)
         self.queue = keep
 
+    def cmd_hold(self, args: list[str]) -> None:
+        kw = dict(a.split("=") for a in args)
+        src, dst = int(kw.get("from", 0)), int(kw.get("to", 0))
+        keep = []
+        for m in self.queue:
+            if src in (0, m.src) and dst in (0, m.dst):
+                self._say(f"{fmt_msg(m)} (held)")
+                self.held.append(m)
+            else:
+                keep.append(m)
+        self.queue = keep
+
+    def cmd_release(self, args: list[str]) -> None:
+        # First in line, as a stalled connection delivers its backlog before anything new.
+        self.queue[:0], self.held = self.held, []
+
+    def cmd_heartbeat_at(self, args: list[str]) -> None:
+        i = int(args[0])
+        kw = dict(a.split("=") for a in args[1:])
+        to, prev = int(kw["to"]), int(kw["prev"])
+        c = self.core(i)
+        if c.role != Role.LEADER:
+            raise ScriptError(f"node {i} is not the leader")
+        term = c.log.term_or_none(prev)
+        if term is None:
+            raise ScriptError(f"node {i} holds no entry at {prev}")
+        self.queue.append(Append(i, to, c.term, prev, term, (), c.commit))
+
     def cmd_cut(self, args: list[str]) -> None:
         self.cut.update(int(a) for a in args)
 
@@ -449,7 +517,7 @@ class Script:
     def cmd_tick(self, args: list[str]) -> None:
         i = int(args[0])
         for _ in range(int(args[1]) if len(args) > 1 else 1):
-            self.core(i).tick()
+            self._tick(i)
         self._process(i)
 
     def cmd_compact(self, args: list[str]) -> None:
@@ -537,12 +605,24 @@ class ScenarioRunner:
             raise d.fatal("no cluster yet: start the file with `new nodes=N`")
         try:
             return self.script.command([d.cmd, *d.words()])
+        except CheckerFailure as e:
+            raise CheckerFailure(f"{d.pos}: `{d.cmd_line}`: {e}") from None
         except ScriptError as e:
             raise DataDrivenError(f"{d.pos}: `{d.cmd_line}`: {e}") from None
 
 
 def run_scenario_file(path: str | Path, rewrite: bool | None = None) -> None:
     run_file(path, ScenarioRunner(), rewrite=rewrite)
+
+
+def check_scenario_file(path: str | Path) -> None:
+    """Run every case of the file for its checkers alone, not comparing outputs: what
+    the mutation suite runs (tests/sim/mutate.py), where a changed trace means nothing
+    but a CheckerFailure means a broken property."""
+    path = Path(path)
+    runner = ScenarioRunner()
+    for d in parse(path.read_text(), str(path)):
+        runner(d)
 
 
 def scenario_files() -> list[Path]:

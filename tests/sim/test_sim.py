@@ -53,6 +53,14 @@ def test_fault_phase_exercises_the_protocol() -> None:
     assert total["elections"] > 20
 
 
+@pytest.mark.parametrize("nodes", [1, 2, 4])
+def test_small_and_even_clusters(nodes: int) -> None:
+    """A lone voter (its own quorum), a pair (needs both), four (a quorum of three):
+    a few seeds each (~2 s together); `python3 -m tests.sim.run --nodes 4` runs more."""
+    for seed in range(10):
+        assert run_seed(seed, nodes)["elections"] >= 1
+
+
 @pytest.mark.parametrize("seed", range(MEMBERSHIP_SEEDS))
 def test_membership_seed(seed: int) -> None:
     stats = run_membership_seed(seed, _nodes(seed))
