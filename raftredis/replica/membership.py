@@ -97,8 +97,6 @@ class Membership:
         self.on_peers: Callable[[dict[int, tuple[str, int]]], None] | None = None
         # Peers the transport was told of (--peers seeds it), so removals reach it too.
         self._linked: set[int] = set(bootstrap_peers) - {node_id}
-        # Members this node saw removed by a configuration: their handshakes stay refused.
-        self._removed: set[int] = set()
         self._pending: _Pending | None = None
         self.changes_applied = 0
 
@@ -152,24 +150,24 @@ class Membership:
                 with contextlib.suppress(ValueError):
                     peers[nid] = split_hostport(self.addr(nid).peer)
             self.on_peers(peers)
-        self._removed -= members
         remove = getattr(self._transport(), "remove_peer", None)
         if conf.voters and remove is not None:
             for nid in sorted(self._linked - keep):
                 remove(nid)
                 self._linked.discard(nid)
-                self._removed.add(nid)
         if old is not None and old[0] != conf:
             log.info("node %d: configuration now voters=%s learners=%s", self.id,
                      sorted(conf.voters), sorted(conf.learners))
 
     def admit_peer(self, node_id: int, meta: dict[str, str]) -> tuple[str, int] | None:
-        """An authenticated peer (it proved the cluster secret) that the transport does not
-        know yet: where to dial it back, or None to refuse. A node that joined, or lags,
-        may not have applied the entry that added a newer member, and that member may
-        lead by now: refusing it would leave this node waiting for entries it can only
-        get from that leader. A member this node saw removed stays refused."""
-        if node_id == self.id or node_id in self._removed:
+        """A peer the transport does not know (it has yet to prove the cluster secret):
+        where to dial it back, or None to refuse. Every peer with an address is let in:
+        this node's configuration may be stale (a joiner, a lagging node, a snapshot
+        older than the latest changes), and the unknown peer may lead by now; refusing
+        it would leave this node waiting for entries only that leader can send. Raft
+        keeps a removed node harmless without help from the transport: its terms and
+        votes lose to an up-to-date majority (pre-vote, leader stickiness)."""
+        if node_id == self.id:
             return None
         try:
             return split_hostport(meta.get("peer", ""))
