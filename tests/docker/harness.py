@@ -132,9 +132,10 @@ def build_image(base: str, workdir: Path) -> float:
     start = time.monotonic()
     ctx = workdir / "context"
     ctx.mkdir()
-    shutil.copy2(REPO / "pyproject.toml", ctx)
-    shutil.copy2(REPO / "README.md", ctx)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.whl")
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(REPO / name, ctx)
+    # (A local compiled build's .so files and manifest stay out: the image builds its own.)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.whl", "*.so", "compiled.json")
     shutil.copytree(REPO / "raftredis", ctx / "raftredis", ignore=ignore)
     shutil.copytree(DOCKER_DIR, ctx / "docker", ignore=ignore)
     run([str(DOCKER_DIR / "fetch-wheels.sh"), str(ctx / "docker" / "wheelhouse")], timeout=360)
