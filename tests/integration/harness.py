@@ -309,3 +309,18 @@ class Cluster:
 
     def commit_index(self, i: int) -> int:
         return int(self.info(i)["raft_commit_index"])
+
+
+def auth_ok(port: int, user: str, password: str) -> bool:
+    """AUTH on a bare connection: redis-py's own handshake may need the password, and it
+    retries a refused AUTH with backoff."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        args = [b"AUTH", user.encode(), password.encode()]
+        sock.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                return False
+            reply += chunk
+        return reply == b"+OK\r\n"

@@ -6,14 +6,13 @@ password is ever written in clear to a node's files."""
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.integration.harness import Cluster, wait_for
+from tests.integration.harness import Cluster, auth_ok, wait_for
 
 READER_PW = "reader-secret-3141592"
 APP_PW = "app-secret-2718281"
@@ -56,17 +55,7 @@ def denied(fn) -> str:
 
 
 def authenticates(c: Cluster, i: int, user: str, password: str) -> bool:
-    """AUTH on a bare connection (redis-py's own handshake may need the password)."""
-    with socket.create_connection(("127.0.0.1", c.nodes[i].port), timeout=10) as sock:
-        args = [b"AUTH", user.encode(), password.encode()]
-        sock.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
-        reply = b""
-        while not reply.endswith(b"\r\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                return False
-            reply += chunk
-        return reply == b"+OK\r\n"
+    return auth_ok(c.nodes[i].port, user, password)
 
 
 def check_node(c: Cluster, i: int, leader: bool) -> None:

@@ -19,6 +19,7 @@ from tests.integration.conftest import (
     start_server,
     wait_until,
 )
+from tests.integration.harness import auth_ok
 
 
 def _answers(port: int) -> bool:
@@ -41,20 +42,6 @@ def restart(tmp_path: Path) -> ServerProc:
         srv.stop()
         raise
     return srv
-
-
-def auth_ok(port: int, user: str, password: str) -> bool:
-    """AUTH on a bare connection (redis-py retries a refused AUTH with backoff)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        args = [b"AUTH", user.encode(), password.encode()]
-        sock.sendall(b"*3\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
-        reply = b""
-        while not reply.endswith(b"\r\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                return False
-            reply += chunk
-        return reply == b"+OK\r\n"
 
 
 def test_default_user_passwords_replay_in_log_order(tmp_path: Path) -> None:
