@@ -116,9 +116,13 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         secret = path.read_text().strip()
     peers = ",".join(f"{i}={args.host}:{args.port + 10000 + i - 1}" for i in range(1, n + 1))
     procs: list[tuple[int, subprocess.Popen]] = []
+    # The nodes run the very raftredis this command runs (the installed, compiled one),
+    # not a source tree that happens to be the working directory: -P drops the cwd.
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     for i in range(1, n + 1):
         cmd = [
-            sys.executable, "-m", "raftredis", "serve",
+            sys.executable, "-P", "-m", "raftredis", "serve",
             "--id", str(i), "--host", args.host, "--port", str(args.port + i - 1),
             "--peer-port", str(args.port + 10000 + i - 1), "--peers", peers,
             "--data-dir", str(base / f"node{i}"), "--fsync", args.fsync,
@@ -128,7 +132,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         # The secret goes in the environment, readable only by this user (argv is not).
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True,
-                                env={**os.environ, "RAFTREDIS_SECRET": secret})
+                                env={**os.environ, "RAFTREDIS_SECRET": secret,
+                                     "PYTHONPATH": path})
         procs.append((i, proc))
         threading.Thread(target=_pump, args=(f"node{i}", proc.stdout, sys.stdout),
                          daemon=True).start()
