@@ -43,6 +43,7 @@ COMPILED: tuple[str, ...] = (
     "raftredis.statemachine.access",
     "raftredis.statemachine.db",
     "raftredis.statemachine.machine",
+    "raftredis.statemachine.memory",
     "raftredis.statemachine.registry",
     "raftredis.statemachine.strings",
 )

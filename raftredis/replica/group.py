@@ -179,6 +179,22 @@ def _script_user(conn, spec: CommandSpec, args: list[bytes]) -> bytes | None:
     return None
 
 
+# How execute() takes a command at the leader, by spec name (computed once per spec).
+_PLAIN_WRITE = 1  # a write proposed as is: no script, no blocking, no session wrapper
+_PLAIN_WRITE_OOM = 2  # the same, and denyoom: maxmemory may refuse it first
+_OTHER = 3
+
+
+def _lane(spec: CommandSpec) -> int:
+    if spec.route != Route.WRITE or spec.group == "scripting" or "blocking" in spec.flags \
+            or spec.name == "session.exec":
+        return _OTHER
+    return _PLAIN_WRITE_OOM if "denyoom" in spec.flags else _PLAIN_WRITE
+
+
+_LANES: dict[str, int] = {}
+
+
 class ReplicaGroup:
     """One Raft group member. Implements raftredis.server.backend.Backend."""
 
@@ -500,6 +516,16 @@ class ReplicaGroup:
 
     # ------------------------------------------------------------------ Backend: routing
     def execute(self, conn, spec: CommandSpec, args: list[bytes]) -> object:
+        lane = _LANES.get(spec.name)
+        if lane is None:
+            lane = _LANES[spec.name] = _lane(spec)
+        if lane != _OTHER and self.router.is_leader:
+            # The common write: what the general path below does for it, minus the tests
+            # that cannot apply (no script user, not blocking, no wrapper).
+            if lane == _PLAIN_WRITE_OOM and self.sm.memory.maxmemory and \
+                    (oom := self.duties.admit_write()) is not None:
+                return oom  # refused before the log, as Redis refuses it
+            return self.proposals.submit_command(args)
         if not self.router.is_leader and not self.router.known_leader() and \
                 not self.membership.is_member():
             return NOT_A_MEMBER  # removed, or not joined yet: no data to serve, no leader to name

@@ -70,10 +70,21 @@ class Dispatcher:
 
     def dispatch(self, client: ClientState, args: list[bytes]) -> object:
         started = perf_counter_ns()
-        if self.srv.pause.engaged:
+        srv = self.srv
+        if srv.pause.engaged:
             held = self._held(client, args)
             if held is not None:
                 return held
+        elif client.multi is None and client.authenticated and client.reply_mode == "on" \
+                and not client.full_dispatch:
+            # Fast lane for the common case: a data command by its name as sent, no
+            # subcommands, outside MULTI, authenticated, replies on (the same outcome as
+            # the full path below, with its bookkeeping done once).
+            spec = _DATA_BY_RAW.get(args[0])
+            if spec is not None:
+                a, n = spec.arity, len(args)
+                if (n == a) if a >= 0 else (n >= -a):
+                    return self._fast(client, spec, args, started)
         before = client.last_cmd
         client.last_cmd = _UNRESOLVED  # a command that resolves sets its name
         try:
@@ -100,6 +111,35 @@ class Dispatcher:
             slow.consider(name, args, started, client.addr, client.name)
         return reply
 
+    def _fast(self, client: ClientState, spec: CommandSpec, args: list[bytes],
+              started: int) -> object:
+        srv = self.srv
+        stats = srv.stats
+        stats.total_commands_processed += 1
+        name = spec.name
+        client.last_cmd = name
+        calls = stats.commands
+        calls[name] = calls.get(name, 0) + 1
+        try:
+            reply = srv.backend.execute(client, spec, args)
+        except CommandError as e:
+            reply = e.reply()
+        except Exception:
+            log.exception("command %s failed", name)
+            stats.unexpected_error_replies += 1
+            reply = Error("ERR internal error while running the command")
+        if isinstance(reply, asyncio.Future):
+            # Timed where it runs (see dispatch below).
+            if spec.route is Route.WRITE:
+                note_write(client, reply)
+            return reply
+        elapsed = perf_counter_ns() - started
+        note_outcome(stats.cmdstats, name, elapsed, reply)
+        slow = srv.slowlog
+        if slow.threshold_us >= 0 and elapsed >= slow.threshold_us * 1000:
+            slow.consider(name, args, started, client.addr, client.name)
+        return reply
+
     def _held(self, client: ClientState, args: list[bytes]) -> asyncio.Future | None:
         """CLIENT PAUSE: the reply to come once the pause is over (see server.pause)."""
         spec = resolve(args)
@@ -110,27 +150,7 @@ class Dispatcher:
                                    asyncio.get_running_loop())
 
     def _dispatch(self, client: ClientState, args: list[bytes]) -> object:
-        srv = self.srv
-        srv.stats.total_commands_processed += 1
-        if client.multi is None and client.authenticated and client.reply_mode == "on" \
-                and not client.full_dispatch:
-            # Fast lane for the common case: a data command by its name as sent, no
-            # subcommands, outside MULTI, authenticated, replies on (same outcome as _run).
-            spec = _DATA_BY_RAW.get(args[0])
-            if spec is not None:
-                a, n = spec.arity, len(args)
-                if (n == a) if a >= 0 else (n >= -a):
-                    client.last_cmd = spec.name
-                    calls = srv.stats.commands
-                    calls[spec.name] = calls.get(spec.name, 0) + 1
-                    try:
-                        return srv.backend.execute(client, spec, args)
-                    except CommandError as e:
-                        return e.reply()
-                    except Exception:
-                        log.exception("command %s failed", spec.name)
-                        srv.stats.unexpected_error_replies += 1
-                        return Error("ERR internal error while running the command")
+        self.srv.stats.total_commands_processed += 1
         # (last_interaction is stamped once per received batch by the protocol)
         mode = client.reply_mode
         reply = self._run(client, args)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sized
 from dataclasses import dataclass
+from typing import Any
 from itertools import islice
 
 # ---- the size model ------------------------------------------------------------------------
@@ -77,26 +78,26 @@ def value_size(value: object, per_end: int = SAMPLE) -> int:
     return fn(value, per_end) if fn is not None else _OBJECT_BASE
 
 
-def _hash_size(h: dict, k: int) -> int:
+def _hash_size(h: Any, k: int) -> int:
     return _HASH_BASE + _sampled(
         h, lambda f: _HASH_FIELD + bytes_size(len(f)) + bytes_size(len(h[f])), h, k)
 
 
-def _set_size(s: dict, k: int) -> int:
+def _set_size(s: Any, k: int) -> int:
     return _SET_BASE + _sampled(s, lambda m: _SET_MEMBER + bytes_size(len(m)), s, k)
 
 
-def _list_size(items: list, k: int) -> int:
+def _list_size(items: Any, k: int) -> int:
     return _LIST_BASE + _sampled(items, lambda e: _LIST_ELEM + bytes_size(len(e)), items, k)
 
 
-def _zset_size(z: object, k: int) -> int:
-    scores = z.scores  # type: ignore[attr-defined]
+def _zset_size(z: Any, k: int) -> int:
+    scores = z.scores
     return _ZSET_BASE + _sampled(scores, lambda m: _ZSET_MEMBER + bytes_size(len(m)), scores, k)
 
 
-def _stream_size(s: object, k: int) -> int:
-    entries = s.entries  # type: ignore[attr-defined]
+def _stream_size(s: Any, k: int) -> int:
+    entries = s.entries
     fields_of = entries.__getitem__
 
     def entry(sid: object) -> int:
@@ -104,7 +105,7 @@ def _stream_size(s: object, k: int) -> int:
         return _STREAM_ENTRY + 8 * len(fields) + sum(bytes_size(len(f)) for f in fields)
 
     group_cost = 0
-    for g in s.groups.values():  # type: ignore[attr-defined]  # groups are few
+    for g in s.groups.values():  # groups are few
         group_cost += 256 + 128 * len(g.pel) + 128 * len(g.consumers)
     return _STREAM_BASE + _sampled(entries, entry, entries, k) + group_cost
 
