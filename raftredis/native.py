@@ -39,7 +39,9 @@ from types import ModuleType
 COMPILED: tuple[str, ...] = (
     "raftredis.replica.applier",
     "raftredis.replica.ops",
+    "raftredis.replica.proposals",
     "raftredis.resp.parser",
+    "raftredis.server.cmdstats",
     "raftredis.statemachine.access",
     "raftredis.statemachine.db",
     "raftredis.statemachine.machine",

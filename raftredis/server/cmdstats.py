@@ -14,7 +14,7 @@ cost per call is a few integer operations and the memory a fixed list per comman
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from raftredis.commands.spec import find_subcommand, lookup
 from raftredis.reply import Error
@@ -139,10 +139,10 @@ class ServerStateLike(Protocol):
     """The parts of raftredis.server.state.ServerState the recorder reads."""
 
     @property
-    def stats(self): ...  # .cmdstats: CommandStats (replaced by CONFIG RESETSTAT)
+    def stats(self) -> Any: ...  # .cmdstats: CommandStats (replaced by CONFIG RESETSTAT)
 
     @property
-    def slowlog(self): ...  # raftredis.server.slowlog.SlowLog
+    def slowlog(self) -> Any: ...  # raftredis.server.slowlog.SlowLog
 
 
 def parse_percentiles(text: str) -> list[float]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sized
 from dataclasses import dataclass
-from typing import Any
 from itertools import islice
+from typing import Any
 
 # ---- the size model ------------------------------------------------------------------------
 
