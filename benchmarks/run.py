@@ -46,7 +46,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `raftredis` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import failover, hit_ratio, loadgen, memory, peers, report, throughput  # noqa: E402
+from benchmarks import (  # noqa: E402
+    failover,
+    hit_ratio,
+    loadgen,
+    memory,
+    peers,
+    report,
+    servers,
+    throughput,
+)
 from benchmarks.servers import (  # noqa: E402
     RaftCluster,
     RedisServer,
@@ -82,7 +91,9 @@ def machine() -> dict:
         "cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
         "python": platform.python_version(),
         "redis_server": _cmd_output(["redis-server", "--version"]),
-        "git_commit": _cmd_output(["git", "rev-parse", "--short", "HEAD"]),
+        "git_commit": _cmd_output(["git", "-C", str(servers.REPO_ROOT), "rev-parse",
+                                   "--short", "HEAD"]),
+        "raftredis_tree": str(servers.REPO_ROOT),
         "command": " ".join(["python3", "benchmarks/run.py", *sys.argv[1:]]),
     }
 

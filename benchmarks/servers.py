@@ -19,7 +19,10 @@ from typing import TypeVar
 
 from benchmarks.resp_client import RespClient, RespError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The raftredis tree whose nodes run: this checkout, or RAFTREDIS_BENCH_TREE (another
+# checkout, say an earlier commit, measured by this harness for a before/after figure).
+REPO_ROOT = Path(os.environ.get("RAFTREDIS_BENCH_TREE") or
+                 Path(__file__).resolve().parent.parent).resolve()
 T = TypeVar("T")
 
 
