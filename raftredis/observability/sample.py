@@ -22,7 +22,7 @@ class PeerSample:
     id: int
     match: int | None = None  # leader only: the follower's match index
     lag: int | None = None  # leader only: our last index minus its match index
-    active: bool | None = None  # leader only: heard from within the election timeout
+    active: bool | None = None  # leader only: heard from in the last 1-2 election timeouts
     connected: bool = False  # our outgoing link to it is up
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -133,7 +133,7 @@ def take_sample(group: Any, srv: Any = None) -> NodeSample:
             id=nid,
             match=pr.match if pr is not None else None,
             lag=max(0, st.last_index - pr.match) if pr is not None else None,
-            active=pr.recent_active if pr is not None else None,
+            active=pr.heard_recently if pr is not None else None,
             connected=bool(link.get("connected", False)),
             bytes_sent=int(link.get("bytes_sent", 0)),
             bytes_received=int(link.get("bytes_received", 0)),
