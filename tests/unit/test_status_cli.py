@@ -54,3 +54,27 @@ def test_status_table_and_no_leader(three_nodes, capsys) -> None:
     assert "STALL_MS" in out and "learner" in out and "leader sees peer3" in out
     three_nodes[7000] = info(1, "follower", 0)
     assert cli.main(["status", "--port", "7000", "--json"]) == 1
+
+
+def test_watch_redraws_until_ctrl_c(three_nodes, capsys, monkeypatch) -> None:
+    """--watch N: clear the screen and redraw every N seconds, like top; Ctrl-C (during
+    the wait) quits with status 0; --json works under it too."""
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            raise KeyboardInterrupt
+        three_nodes[7001] = info(2, "follower", 1).replace(b"raft_term:4", b"raft_term:5")
+
+    monkeypatch.setattr(cli.time, "sleep", sleep)
+    assert cli.main(["status", "--port", "7000", "--watch", "0.5"]) == 0
+    out = capsys.readouterr().out
+    frames = out.split("\x1b[H\x1b[2J")[1:]
+    assert len(frames) == 3 and waits == [0.5, 0.5, 0.5]
+    assert all("raftredis status (every 0.5 s; Ctrl-C quits)" in f for f in frames)
+    assert " 4 " in frames[0].splitlines()[3] and " 5 " in frames[1].splitlines()[3]
+    waits.clear()
+    assert cli.main(["status", "--port", "7000", "--watch", "1", "--json"]) == 0
+    frame = capsys.readouterr().out.split("\x1b[H\x1b[2J")[1]
+    assert json.loads(frame.split("\n", 1)[1])["leader"] == 1
