@@ -191,6 +191,7 @@ def _node_row(host: str, port: int, password: str | None) -> dict:
         "applied": f.get("raft_applied_index", "?"),
         "lag": str(max(0, int(f.get("raft_commit_index", 0)) - int(f.get("raft_applied_index", 0)))),
         "fsync_ms": f.get("raft_last_fsync_ms", "-"),
+        "fsync_p99_ms": f.get("raft_fsync_p99_ms", "-"),
         "stall_ms": f.get("raft_loop_max_stall_ms", "-"),
         "memory": f.get("used_memory_human", "-"),
         "used_memory": f.get("used_memory", "-"),
@@ -235,8 +236,9 @@ def _status_json(rows: list[dict], voters: str, learners: str) -> str:
                     "used_memory"):
             if isinstance(node.get(key), str) and node[key].isdigit():
                 node[key] = int(node[key])
-        with contextlib.suppress(KeyError, TypeError, ValueError):
-            node["fsync_ms"] = float(node["fsync_ms"])
+        for key in ("fsync_ms", "fsync_p99_ms"):
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                node[key] = float(node[key])
         if r.get("role") == "leader":
             node["followers"] = peers_of(r)
         nodes.append(node)
@@ -248,7 +250,7 @@ def _status_json(rows: list[dict], voters: str, learners: str) -> str:
 
 def _status_table(rows: list[dict], voters: str, learners: str) -> str:
     cols = ["id", "address", "role", "member", "term", "leader", "commit", "applied", "lag",
-            "fsync_ms", "stall_ms", "memory", "healthy"]
+            "fsync_p99_ms", "stall_ms", "memory", "healthy"]
     widths = {c: max(len(c), *(len(str(r.get(c, "-"))) for r in rows)) for c in cols}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in cols)]
     for r in rows:

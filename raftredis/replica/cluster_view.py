@@ -388,6 +388,7 @@ class ClusterView:
             ("raft_fsync_policy", node.config.fsync),
             ("raft_fsyncs", storage_stats.get("fsync_count", 0)),
             ("raft_last_fsync_ms", storage_stats.get("last_fsync_ms", 0)),
+            ("raft_fsync_p99_ms", storage_stats.get("fsync_p99_ms", 0)),
             ("rdb_changes_since_last_save", node.applied - storage_stats.get("snapshot_index", 0)),
             ("rdb_last_save_index", storage_stats.get("snapshot_index", 0)),
             ("rdb_bgsave_in_progress", 0),
