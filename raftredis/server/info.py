@@ -11,8 +11,9 @@ from raftredis import native
 from raftredis.server.cmdstats import parse_percentiles
 from raftredis.server.state import REDIS_VERSION, ServerState
 
+# Redis 7's plain INFO (it has a modules section before errorstats; we have no modules).
 DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-                    "cluster", "keyspace")
+                    "errorstats", "cluster", "keyspace")
 _TITLES = {"cpu": "CPU", "raft": "Raft"}
 
 Pairs = list[tuple[str, object]]

@@ -60,6 +60,39 @@ def test_instantaneous_ops_per_sec_follows_the_load() -> None:
     uvloop.run(asyncio.wait_for(main(), 60))
 
 
+def test_default_info_has_redis_7_sections_in_order() -> None:
+    """Plain INFO lists what Redis 7's does, errorstats included (between cpu and
+    cluster); commandstats and latencystats only with INFO all / everything / by name."""
+    async def main() -> None:
+        srv = RespServer(LocalBackend())
+        await srv.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+
+            async def titles(*section: bytes) -> list[str]:
+                args = [b"INFO", *section]
+                writer.write(b"*%d\r\n" % len(args) +
+                             b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
+                body = await asyncio.wait_for(reader.readexactly(int(head[1:-2]) + 2), 10)
+                return [line[2:] for line in body.decode().split("\r\n")
+                        if line.startswith("# ")]
+
+            writer.write(b"*1\r\n$7\r\nNOSUCHC\r\n")  # one error, for errorstats
+            await asyncio.wait_for(reader.readuntil(b"\r\n"), 10)
+            assert await titles() == ["Server", "Clients", "Memory", "Persistence", "Stats",
+                                      "Replication", "CPU", "Errorstats", "Cluster",
+                                      "Keyspace"]
+            everything = await titles(b"everything")
+            assert {"Errorstats", "Commandstats", "Latencystats"} <= set(everything)
+            assert everything.count("Errorstats") == 1
+            writer.close()
+        finally:
+            await srv.stop()
+
+    uvloop.run(asyncio.wait_for(main(), 60))
+
+
 @pytest.fixture
 def cluster(tmp_path):
     c = Cluster(tmp_path, proxied=True).start()
