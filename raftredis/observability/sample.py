@@ -82,6 +82,8 @@ class NodeSample:
     maxmemory: int
     peers: tuple[PeerSample, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # INFO commandstats by name: (ok, failed, rejected) calls
+    command_results: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def age(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.taken_at
@@ -172,4 +174,5 @@ def take_sample(group: Any, srv: Any = None) -> NodeSample:
         keyspace_misses=sm.keyspace_misses, evicted_keys=sm.evicted_keys,
         expired_keys=sm.expired_count(), used_memory=sm.used_memory,
         maxmemory=sm.memory.maxmemory, peers=tuple(peers),
+        command_results=stats.cmdstats.results() if stats is not None else {},
     )
