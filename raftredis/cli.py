@@ -129,6 +129,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         ]
         if args.snapshot_threshold:
             cmd += ["--snapshot-threshold", str(args.snapshot_threshold)]
+        if args.metrics_port:
+            cmd += ["--metrics-port", str(args.metrics_port + i - 1)]
         # The secret goes in the environment, readable only by this user (argv is not).
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True,
@@ -189,6 +191,7 @@ def _node_row(host: str, port: int, password: str | None) -> dict:
         "applied": f.get("raft_applied_index", "?"),
         "lag": str(max(0, int(f.get("raft_commit_index", 0)) - int(f.get("raft_applied_index", 0)))),
         "fsync_ms": f.get("raft_last_fsync_ms", "-"),
+        "fsync_p99_ms": f.get("raft_fsync_p99_ms", "-"),
         "stall_ms": f.get("raft_loop_max_stall_ms", "-"),
         "memory": f.get("used_memory_human", "-"),
         "used_memory": f.get("used_memory", "-"),
@@ -233,8 +236,9 @@ def _status_json(rows: list[dict], voters: str, learners: str) -> str:
                     "used_memory"):
             if isinstance(node.get(key), str) and node[key].isdigit():
                 node[key] = int(node[key])
-        with contextlib.suppress(KeyError, TypeError, ValueError):
-            node["fsync_ms"] = float(node["fsync_ms"])
+        for key in ("fsync_ms", "fsync_p99_ms"):
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                node[key] = float(node[key])
         if r.get("role") == "leader":
             node["followers"] = peers_of(r)
         nodes.append(node)
@@ -246,7 +250,7 @@ def _status_json(rows: list[dict], voters: str, learners: str) -> str:
 
 def _status_table(rows: list[dict], voters: str, learners: str) -> str:
     cols = ["id", "address", "role", "member", "term", "leader", "commit", "applied", "lag",
-            "fsync_ms", "stall_ms", "memory", "healthy"]
+            "fsync_p99_ms", "stall_ms", "memory", "healthy"]
     widths = {c: max(len(c), *(len(str(r.get(c, "-"))) for r in rows)) for c in cols}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in cols)]
     for r in rows:
@@ -328,38 +332,68 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     cl = sub.add_parser("cluster", help="run a local N-node cluster, one process per node")
-    cl.add_argument("--nodes", type=int, default=3)
-    cl.add_argument("--host", default="127.0.0.1")
-    cl.add_argument("--port", type=int, default=7000, help="client port of node 1; node i: port+i-1")
-    cl.add_argument("--data-dir", default="./raftredis-data")
-    cl.add_argument("--secret", default="", help="cluster secret (default: made once per data dir)")
-    cl.add_argument("--fsync", default="always", choices=config_mod.FSYNC_POLICIES)
-    cl.add_argument("--snapshot-threshold", type=int, default=0)
+    cl.add_argument("--nodes", type=int, default=3, metavar="N",
+                    help="how many nodes (voters) to run, 1-9 (default: %(default)s)")
+    cl.add_argument("--host", default="127.0.0.1",
+                    help="address every node's client and peer ports bind to "
+                         "(default: %(default)s)")
+    cl.add_argument("--port", type=int, default=7000, metavar="N",
+                    help="client port of node 1; node i: port+i-1, its peer port "
+                         "port+10000+i-1 (default: %(default)s)")
+    cl.add_argument("--data-dir", default="./raftredis-data", metavar="DIR",
+                    help="directory holding one data directory per node and the cluster "
+                         "secret (default: %(default)s)")
+    cl.add_argument("--secret", default="",
+                    help="cluster secret, >= 16 bytes (default: RAFTREDIS_SECRET, else one "
+                         "made once per data dir)")
+    cl.add_argument("--fsync", default="always", choices=config_mod.FSYNC_POLICIES,
+                    help="when each node fsyncs its log, as serve --fsync "
+                         "(default: %(default)s)")
+    cl.add_argument("--snapshot-threshold", type=int, default=0, metavar="N",
+                    help="log entries after the last snapshot that trigger a new one "
+                         "(default: 0, the nodes' own default)")
+    cl.add_argument("--metrics-port", type=int, default=0, metavar="N",
+                    help="HTTP port of node 1's /metrics, /healthz and /readyz; node i: "
+                         "N+i-1 (default: 0, off)")
     cl.set_defaults(func=cmd_cluster)
 
     st = sub.add_parser("status", help="print a table of the nodes of a cluster")
-    st.add_argument("--host", default="127.0.0.1")
-    st.add_argument("--port", type=int, default=7000)
-    st.add_argument("--nodes", type=int, default=3)
-    st.add_argument("--ports", default="", help="comma-separated client ports (overrides --port/--nodes)")
-    st.add_argument("--password", default=None)
+    st.add_argument("--host", default="127.0.0.1",
+                    help="host of the nodes' client ports (default: %(default)s)")
+    st.add_argument("--port", type=int, default=7000, metavar="N",
+                    help="client port of node 1; node i: port+i-1 (default: %(default)s)")
+    st.add_argument("--nodes", type=int, default=3, metavar="N",
+                    help="how many nodes to ask, from --port on (default: %(default)s)")
+    st.add_argument("--ports", default="",
+                    help="comma-separated client ports, overriding --port/--nodes "
+                         "(default: none)")
+    st.add_argument("--password", default=None,
+                    help="password to AUTH with (default: none)")
     st.add_argument("--json", action="store_true",
                     help="print one JSON document (leader, voters, learners, nodes) for scripts")
     st.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
-                    help="redraw every SECONDS seconds, like top (0: print once)")
+                    help="redraw every SECONDS seconds, like top (default: 0, print once)")
     st.set_defaults(func=cmd_status)
 
     nd = sub.add_parser("node", help="change the membership: add, remove or promote a node")
-    nd.add_argument("action", choices=("add", "remove", "promote"))
-    nd.add_argument("id", type=int, help="the node's Raft id")
-    nd.add_argument("--cluster", default="127.0.0.1:7000",
-                    help="client address (HOST:PORT) of any member")
-    nd.add_argument("--peer", default="", help="add: the node's peer address HOST:PORT")
-    nd.add_argument("--client", default="", help="add: the node's client address HOST:PORT")
+    nd.add_argument("action", choices=("add", "remove", "promote"),
+                    help="add a node (a learner, promoted once caught up), remove a member, "
+                         "or promote a learner to voter")
+    nd.add_argument("id", type=int, help="the node's Raft id (an integer >= 1)")
+    nd.add_argument("--cluster", default="127.0.0.1:7000", metavar="HOST:PORT",
+                    help="client address of any member (default: %(default)s)")
+    nd.add_argument("--peer", default="", metavar="HOST:PORT",
+                    help="add: the new node's peer address (default: none; required by add)")
+    nd.add_argument("--client", default="", metavar="HOST:PORT",
+                    help="add: the new node's client address (default: none; required by "
+                         "add)")
     nd.add_argument("--learner", action="store_true",
                     help="add: keep it a learner (default: promoted once caught up)")
-    nd.add_argument("--password", default=None)
-    nd.add_argument("--timeout", type=float, default=30.0, help="seconds to keep retrying")
+    nd.add_argument("--password", default=None,
+                    help="password to AUTH with (default: none)")
+    nd.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                    help="how long to keep retrying while the cluster is busy or has no "
+                         "leader, in seconds (default: %(default)s)")
     nd.set_defaults(func=cmd_node)
     return parser
 

@@ -254,6 +254,14 @@ class _SampleCollector(Collector):
         for name, n in sorted(s.commands.items())[:MAX_LABELS]:
             cmds.add_metric([name], n)
         yield cmds
+        results = CounterMetricFamily(
+            "raftredis_command_calls", "Command calls by name and result: ok, failed (ran "
+            "and answered an error) or rejected (refused before running: arity, NOAUTH, "
+            "MOVED, OOM, ...), as INFO commandstats counts them", labels=["command", "result"])
+        for name, counts in sorted(s.command_results.items())[:MAX_LABELS]:
+            for result, n in zip(("ok", "failed", "rejected"), counts, strict=True):
+                results.add_metric([name, result], n)
+        yield results
         errs = CounterMetricFamily("raftredis_error_replies",
                                    "Error replies sent, by their first word (ERR, MOVED, "
                                    "TRYAGAIN, UNCERTAIN, ...)", labels=["kind"])

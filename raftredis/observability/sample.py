@@ -22,7 +22,7 @@ class PeerSample:
     id: int
     match: int | None = None  # leader only: the follower's match index
     lag: int | None = None  # leader only: our last index minus its match index
-    active: bool | None = None  # leader only: heard from within the election timeout
+    active: bool | None = None  # leader only: heard from in the last 1-2 election timeouts
     connected: bool = False  # our outgoing link to it is up
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -82,6 +82,8 @@ class NodeSample:
     maxmemory: int
     peers: tuple[PeerSample, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # INFO commandstats by name: (ok, failed, rejected) calls
+    command_results: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def age(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.taken_at
@@ -133,7 +135,7 @@ def take_sample(group: Any, srv: Any = None) -> NodeSample:
             id=nid,
             match=pr.match if pr is not None else None,
             lag=max(0, st.last_index - pr.match) if pr is not None else None,
-            active=pr.recent_active if pr is not None else None,
+            active=pr.heard_recently if pr is not None else None,
             connected=bool(link.get("connected", False)),
             bytes_sent=int(link.get("bytes_sent", 0)),
             bytes_received=int(link.get("bytes_received", 0)),
@@ -172,4 +174,5 @@ def take_sample(group: Any, srv: Any = None) -> NodeSample:
         keyspace_misses=sm.keyspace_misses, evicted_keys=sm.evicted_keys,
         expired_keys=sm.expired_count(), used_memory=sm.used_memory,
         maxmemory=sm.memory.maxmemory, peers=tuple(peers),
+        command_results=stats.cmdstats.results() if stats is not None else {},
     )

@@ -419,6 +419,7 @@ class RaftCore:
                     paused=pr.paused(),
                     inflight=pr.inflight_count,
                     inflight_bytes=pr.inflight_bytes,
+                    heard_recently=pr.heard_recently,
                 )
         return RaftStatus(
             id=self.id,

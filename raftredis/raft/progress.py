@@ -71,6 +71,7 @@ class Progress:
         "_probe_sent",
         "_inflights",
         "_recent_active",
+        "_active_before",
         "_snap_index",
         "_snap_offset",
         "_snap_sent",
@@ -84,6 +85,7 @@ class Progress:
         self._probe_sent = False  # PROBE: an append is out, wait for its answer or a heartbeat
         self._inflights = Inflights(max_inflight, max_inflight_bytes)
         self._recent_active = True  # heard from within the current election timeout
+        self._active_before = True  # heard from within the check-quorum period before it
         self._snap_index = 0  # SNAPSHOT: the snapshot being sent
         self._snap_offset = 0  # SNAPSHOT: next byte the follower expects
         self._snap_sent = False  # SNAPSHOT: a chunk is out
@@ -112,6 +114,15 @@ class Progress:
     @property
     def recent_active(self) -> bool:
         return self._recent_active
+
+    @property
+    def heard_recently(self) -> bool:
+        """Heard from in this check-quorum period or the one before: what a view for
+        operators shows as active. recent_active alone reads false for a healthy
+        follower from each period's reset until its next answer (up to a heartbeat
+        interval every election timeout); this is false only for a follower silent
+        for a whole period."""
+        return self._recent_active or self._active_before
 
     @property
     def snap_index(self) -> int:
@@ -294,6 +305,7 @@ class Progress:
 
     def reset_recent_active(self) -> None:
         """Start a new check-quorum period."""
+        self._active_before = self._recent_active
         self._recent_active = False
 
     def __repr__(self) -> str:

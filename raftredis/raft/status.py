@@ -21,6 +21,8 @@ class PeerStatus:
     paused: bool  # no append may go out now (window full, probe out, snapshot)
     inflight: int  # appends in flight
     inflight_bytes: int  # bytes of entries in flight
+    # heard from in this check-quorum period or the previous one (steady for operators)
+    heard_recently: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -354,15 +354,18 @@ class ClusterView:
         if node.is_leader:
             repl.append(("role", "master"))
             peers = st.progress
-            followers = [nid for nid in sorted(peers) if nid != node.id]
+            # As Redis: only the replicas this leader hears from count and are listed
+            # (an alert on connected_slaves must fire when a follower is gone; INFO raft
+            # still shows every peer).
+            followers = [nid for nid in sorted(peers)
+                         if nid != node.id and peers[nid].heard_recently]
             repl.append(("connected_slaves", len(followers)))
             for i, nid in enumerate(followers):
                 pr = peers[nid]
                 host, port = _split_addr(self._addr(nid) or "?:0")
                 match = pr.match
                 lag = max(0, st.last_index - match)
-                state = "online" if pr.recent_active else "offline"
-                repl.append((f"slave{i}", f"ip={host},port={port},state={state},"
+                repl.append((f"slave{i}", f"ip={host},port={port},state=online,"
                              f"offset={match},lag={lag}"))
         else:
             repl.append(("role", "slave"))
@@ -385,6 +388,7 @@ class ClusterView:
             ("raft_fsync_policy", node.config.fsync),
             ("raft_fsyncs", storage_stats.get("fsync_count", 0)),
             ("raft_last_fsync_ms", storage_stats.get("last_fsync_ms", 0)),
+            ("raft_fsync_p99_ms", storage_stats.get("fsync_p99_ms", 0)),
             ("rdb_changes_since_last_save", node.applied - storage_stats.get("snapshot_index", 0)),
             ("rdb_last_save_index", storage_stats.get("snapshot_index", 0)),
             ("rdb_bgsave_in_progress", 0),
@@ -439,6 +443,6 @@ class ClusterView:
             raft.append((f"raft_peer{nid}",
                          f"addr={self._addr(nid) or ''},match={match},"
                          f"lag={max(0, st.last_index - match)},"
-                         f"state={pr.state},active={int(pr.recent_active)}"))
+                         f"state={pr.state},active={int(pr.heard_recently)}"))
         sections["raft"] = raft
         return sections

@@ -110,6 +110,11 @@ class CommandStats:
     def get(self, name: str) -> CommandStat | None:
         return self._by_name.get(name)
 
+    def results(self) -> dict[str, tuple[int, int, int]]:
+        """Calls by name and result: (ok, failed, rejected), for the metrics port."""
+        return {name: (st.calls - st.failed, st.failed, st.rejected)
+                for name, st in self._by_name.items()}
+
     def commandstats(self) -> list[tuple[str, str]]:
         out = []
         for name, st in self._by_name.items():

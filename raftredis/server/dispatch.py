@@ -140,6 +140,17 @@ class Dispatcher:
             slow.consider(name, args, started, client.addr, client.name)
         return reply
 
+    def _rejected_for_arity(self, args: list[bytes]) -> None:
+        """A known command (or subcommand) called with the wrong number of arguments is a
+        rejected call of it in INFO commandstats, as in Redis (calls=0,rejected_calls=1);
+        an unknown name is no command's call."""
+        spec = lookup(args[0])
+        if spec is None:
+            return
+        if spec.subcommands and len(args) >= 2:
+            spec = find_subcommand(spec, args[1]) or spec
+        self.srv.stats.cmdstats.rejected(spec.name)
+
     def _held(self, client: ClientState, args: list[bytes]) -> asyncio.Future | None:
         """CLIENT PAUSE: the reply to come once the pause is over (see server.pause)."""
         spec = resolve(args)
@@ -164,6 +175,8 @@ class Dispatcher:
     def _run(self, client: ClientState, args: list[bytes]) -> object:
         spec = resolve(args)
         if type(spec) is Error:
+            if spec.startswith("ERR wrong number of arguments"):
+                self._rejected_for_arity(args)
             if client.multi is not None:
                 if args[0].lower() == b"exec":
                     # Redis: a rejected EXEC discards the transaction, saying why.

@@ -11,8 +11,9 @@ from raftredis import native
 from raftredis.server.cmdstats import parse_percentiles
 from raftredis.server.state import REDIS_VERSION, ServerState
 
+# Redis 7's plain INFO (it has a modules section before errorstats; we have no modules).
 DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-                    "cluster", "keyspace")
+                    "errorstats", "cluster", "keyspace")
 _TITLES = {"cpu": "CPU", "raft": "Raft"}
 
 Pairs = list[tuple[str, object]]
@@ -77,9 +78,9 @@ def _own_sections(srv: ServerState) -> dict[str, Pairs]:
         "stats": [
             ("total_connections_received", st.total_connections_received),
             ("total_commands_processed", st.total_commands_processed),
-            ("instantaneous_ops_per_sec", 0),
             ("total_net_input_bytes", st.total_net_input_bytes),
             ("total_net_output_bytes", st.total_net_output_bytes),
+            *st.instant.info_fields(),
             ("rejected_connections", st.rejected_connections),
             ("expired_keys", 0), ("evicted_keys", 0), ("keyspace_hits", 0),
             ("keyspace_misses", 0), ("total_error_replies", st.total_error_replies),

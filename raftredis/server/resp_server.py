@@ -18,6 +18,7 @@ from raftredis.resp.parser import Limits
 from raftredis.server.backend import Backend
 from raftredis.server.cmdstats import ExecRecorder
 from raftredis.server.dispatch import Dispatcher
+from raftredis.server.instant import SAMPLE_PERIOD_S
 from raftredis.server.protocol import RespProtocol
 from raftredis.server.settings import ServerSettings
 from raftredis.server.state import ServerState
@@ -103,6 +104,7 @@ class RespServer:
             attach_exec(ExecRecorder(self.state))
         self._server: asyncio.AbstractServer | None = None  # the plain port's
         self._idle_task: asyncio.Task | None = None
+        self._instant_handle: asyncio.TimerHandle | None = None
         self._limits = Limits()
         self._sync_limits()
         self._fit_maxclients()
@@ -168,6 +170,15 @@ class RespServer:
             with contextlib.suppress(KeyError):
                 self.settings.adjust("tls-port", self.tls_port)
         self._idle_task = loop.create_task(self._idle_loop())
+        self._sample_instant()
+
+    def _sample_instant(self) -> None:
+        """INFO's instantaneous_* rates: one sample every 100 ms, as Redis's cron."""
+        st = self.state.stats
+        st.instant.sample(time.monotonic(), st.total_commands_processed,
+                          st.total_net_input_bytes, st.total_net_output_bytes)
+        self._instant_handle = asyncio.get_running_loop().call_later(
+            SAMPLE_PERIOD_S, self._sample_instant)
 
     async def _idle_loop(self) -> None:
         while True:
@@ -188,6 +199,8 @@ class RespServer:
         """Stop accepting, let every connection finish its in-flight replies, close."""
         if self._idle_task is not None:
             self._idle_task.cancel()
+        if self._instant_handle is not None:
+            self._instant_handle.cancel()
         if self._server is not None:
             self._server.close()
         if self._tls is not None:

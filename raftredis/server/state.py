@@ -17,6 +17,7 @@ from raftredis.events import EventHub
 from raftredis.server.backend import Backend
 from raftredis.server.client import ClientState
 from raftredis.server.cmdstats import CommandStats
+from raftredis.server.instant import InstantStats
 from raftredis.server.pause import ClientPause
 from raftredis.server.settings import ServerSettings
 from raftredis.server.slowlog import SlowLog
@@ -54,6 +55,7 @@ class Stats:
     commands: dict[str, int] = field(default_factory=dict)  # calls by command name
     error_kinds: dict[str, int] = field(default_factory=dict)  # error replies by first word
     cmdstats: CommandStats = field(default_factory=CommandStats)  # INFO commandstats
+    instant: InstantStats = field(default_factory=InstantStats)  # INFO instantaneous_*
     # ACL refusals by reason (auth, command, key, channel): INFO's acl_access_denied_*
     acl_denied: dict[str, int] = field(default_factory=dict)
 

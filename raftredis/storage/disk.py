@@ -22,6 +22,7 @@ a vote or entries it acknowledged, which can lose committed writes.
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import enum
 import os
@@ -47,6 +48,7 @@ from raftredis.storage.fsutil import all_zero, fsync_dir
 _SEG_RE = re.compile(r"^seg-(\d{10})-(\d{20})\.log$")
 _SNAP_RE = re.compile(r"^snap-(\d{20})\.snap$")
 HS_NAME = "hardstate"
+RECENT_FSYNCS = 512  # fsyncs behind raft_fsync_p99_ms
 _READ_SPAN = 1 << 20  # bytes read from disk per pread on a cache miss
 
 
@@ -209,6 +211,11 @@ class DiskStorage:
         self._log_bytes = 0
         self._fsyncs = 0
         self._last_fsync_ms = 0.0
+        # The recent fsync times, for their p99 in INFO and `raftredis status`; written on
+        # the syncing thread, read on the loop, hence a lock of their own.
+        self._recent_fsync_ms: collections.deque[float] = collections.deque(
+            maxlen=RECENT_FSYNCS)
+        self._recent_fsync_lock = threading.Lock()
         self._last_sync_time = time.monotonic()
         # Observability hook, called on the writing thread: ("append" | "fsync", seconds).
         self.on_timing: Callable[[str, float], None] | None = None
@@ -770,6 +777,8 @@ class DiskStorage:
         self._sync_dir()
         self._last_sync_time = time.monotonic()
         self._last_fsync_ms = (time.perf_counter() - t0) * 1000.0
+        with self._recent_fsync_lock:
+            self._recent_fsync_ms.append(self._last_fsync_ms)
         if self.on_timing is not None:
             self.on_timing("fsync", self._last_fsync_ms / 1000.0)
 
@@ -953,8 +962,16 @@ class DiskStorage:
                 "fsync_policy": self._policy.value,
                 "fsync_count": self._fsyncs,
                 "last_fsync_ms": round(self._last_fsync_ms, 3),
+                "fsync_p99_ms": round(self._fsync_p99_ms(), 3),
                 "cached_entries": len(self._cache),
             }
+
+    def _fsync_p99_ms(self) -> float:
+        """The 99th percentile (nearest rank) of the last RECENT_FSYNCS fsyncs (0 before
+        the first)."""
+        with self._recent_fsync_lock:
+            times = sorted(self._recent_fsync_ms)
+        return times[-(-99 * len(times) // 100) - 1] if times else 0.0
 
     def close(self) -> None:
         """Sync (whatever the policy), checkpoint the hard state and release files."""

@@ -18,6 +18,8 @@ from raftredis.miniclient import call
 from tests.integration.harness import Cluster, wait_for
 
 DEBUG = ["--enable-debug-command", "yes"]
+FAILOVER_RUNS = 5
+FAILOVER_MEDIAN_S = 1.0  # issue 13's bound for kill -9 / SIGSTOP of the leader
 
 
 def _terms(c: Cluster) -> dict[int, int]:
@@ -120,12 +122,12 @@ def test_debug_is_refused_unless_enabled(tmp_path: Path) -> None:
 @pytest.mark.parametrize("how", ["kill", "stop"])
 def test_a_dead_or_frozen_leader_is_replaced_quickly(tmp_path: Path, how: str) -> None:
     """kill -9 / SIGSTOP silence the keep-alive helper with the node, so nothing vouches
-    and failover takes an election timeout (300-600 ms here). The bound checked is
-    loose on purpose (a loaded CI machine); the note reports the measured median."""
+    and failover takes an election timeout (300-600 ms here). Issue 13: a new leader
+    serves within 1 s, median of 5 runs."""
     c = Cluster(tmp_path).start()
     took = []
     try:
-        for run in range(3):
+        for run in range(FAILOVER_RUNS):
             lead = c.wait_leader()
             wait_for(lambda: all(c.info(i)["raft_keepalive"] == "1" for i in c.nodes
                                  if c.nodes[i].alive()), 10, "the side channel")
@@ -155,6 +157,6 @@ def test_a_dead_or_frozen_leader_is_replaced_quickly(tmp_path: Path, how: str) -
             wait_for(lambda lead=lead: c.info(lead)["raft_role"] == "follower", 20, "rejoined")
         took.sort()
         print(f"failover after {how}: {[round(t, 3) for t in took]}")
-        assert took[1] < 3.0, took  # the median of three
+        assert took[len(took) // 2] < FAILOVER_MEDIAN_S, took
     finally:
         c.stop()

@@ -1,12 +1,14 @@
 """The metrics endpoint of a live 3-node cluster moves as it should: writes raise the
 leader's commits, a kill -9 of the leader raises leader changes on the survivors, and
-/readyz is false on a node cut off from the majority and true again once healed.
+/readyz is false on a node cut off from the majority and true again once healed, and a
+slow-disk stub on one follower raises that node's fsync histogram (and only its).
 
 Every wait is a condition with a deadline; every process is stopped by PID.
 """
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.request
 
@@ -124,3 +126,66 @@ def test_readyz_false_when_cut_off_then_true_after_heal(cluster):
     wait_for(lambda: all(ready(ports[i]) for i in others), 20, "the majority ready")
     c.heal()
     wait_for(lambda: ready(ports[lead]), 20, f"node {lead} ready again after heal")
+
+
+# A test-only sitecustomize for the node processes: os.fsync sleeps 250 ms while a flag
+# file named after the process's pid exists (the stub of a slow disk, on one node).
+SLOW_DISK_SITE = '''
+import os
+import time
+
+_real_fsync = os.fsync
+_flag = os.path.join(os.environ["RAFTREDIS_TEST_SLOW_DISK_DIR"], "slow-%d" % os.getpid())
+
+
+def _slow_fsync(fd):
+    if os.path.exists(_flag):
+        time.sleep(0.25)
+    _real_fsync(fd)
+
+
+os.fsync = _slow_fsync
+'''
+
+
+def test_a_slow_disk_on_one_follower_raises_its_fsync_histogram(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_DISK_SITE)
+    monkeypatch.setenv("RAFTREDIS_TEST_SLOW_DISK_DIR", str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p))
+    (tmp_path / "c").mkdir()
+    c = Cluster(tmp_path / "c")
+    ports = with_metrics(c)
+    c.start()
+    try:
+        lead = c.wait_leader()
+        slow = next(i for i in c.nodes if i != lead)
+        wait_for(lambda: ready(ports[slow]), 20, f"node {slow} ready")
+        above = 'raftredis_storage_fsync_duration_seconds_bucket{le="0.1"}'
+        count = "raftredis_storage_fsync_duration_seconds_count"
+
+        def slow_fsyncs(i: int) -> float:
+            m = scrape(ports[i])
+            return m[count] - m[above]
+
+        before = {i: slow_fsyncs(i) for i in c.nodes}
+        flag = site / f"slow-{c.nodes[slow].pid}"
+        flag.touch()
+        try:
+            for k in range(10):  # committed by the leader and the other follower
+                assert call("127.0.0.1", c.nodes[lead].port, "SET", f"s{k}", "v",
+                            timeout=5) == b"OK"
+            wait_for(lambda: slow_fsyncs(slow) >= before[slow] + 2, 15,
+                     f"node {slow}'s fsync histogram to count slow fsyncs")
+            wait_for(lambda: float(c.info(slow, "persistence")["raft_fsync_p99_ms"]) >= 200,
+                     10, f"node {slow}'s INFO fsync p99 to show them")
+            assert "slow fsync" in c.nodes[slow].log_path.read_text()
+        finally:
+            flag.unlink()
+        fast = next(i for i in c.nodes if i not in (lead, slow))
+        # the stub slowed one node only: the other follower saw no such fsyncs
+        assert slow_fsyncs(fast) <= before[fast] + 1
+    finally:
+        c.stop()

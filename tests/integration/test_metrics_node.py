@@ -24,6 +24,18 @@ def test_metrics_answer_while_the_loop_is_held(tmp_path):
         call("127.0.0.1", node_port, "GET", timeout=5)  # wrong arity: ERR too
         errors = call("127.0.0.1", node_port, "INFO", "errorstats", timeout=5)
         assert b"errorstat_ERR:count=2" in errors, errors
+        call("127.0.0.1", node_port, "SET", "n", "x", timeout=5)
+        call("127.0.0.1", node_port, "INCR", "n", timeout=5)  # not an integer: failed
+        call("127.0.0.1", node_port, "INCR", "m", timeout=5)
+
+        def results() -> dict[str, float] | None:  # commands by name and result
+            m = scrape(port)
+            key = 'raftredis_command_calls_total{{command="{}",result="{}"}}'
+            got = {k: m.get(key.format(*k.split(":")), 0.0)
+                   for k in ("get:rejected", "incr:failed", "incr:ok", "set:ok")}
+            return got if all(got.values()) else None
+        got = wait_for(results, 5, "commands by name and result on /metrics")
+        assert got == {"get:rejected": 1, "incr:failed": 1, "incr:ok": 1, "set:ok": 1}, got
         big = 'raftredis_event_loop_lateness_seconds_bucket{le="2.5"}'
         count = "raftredis_event_loop_lateness_seconds_count"
         before = scrape(port)

@@ -77,3 +77,60 @@ def test_serve_refuses_bad_values_before_starting(flags: list[str], expected: st
     assert main(["serve", "--data-dir", str(tmp_path / "d"), *flags]) == 2
     assert expected in capsys.readouterr().err
     assert not (tmp_path / "d").exists()  # refused before anything was made
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+@pytest.mark.parametrize("command", ["cluster", "status", "node"])
+def test_every_flag_of_the_other_commands_has_help(command: str) -> None:
+    """cluster, status and node too: what each flag does, and its default unless it is
+    an on/off switch or a positional."""
+    parser = _subcommands()[command]
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        text = action.help or ""
+        name = action.option_strings or [action.dest]
+        assert len(text.split("(default")[0].strip()) >= 15, (command, name, text)
+        if action.option_strings and not isinstance(action, argparse._StoreTrueAction):
+            assert "default" in text, (command, name, text)
+    rendered = " ".join(parser.format_help().split())
+    assert "%(default)" not in rendered
+
+
+def test_cluster_gives_each_node_its_metrics_port(monkeypatch, tmp_path, capsys) -> None:
+    """`raftredis cluster --metrics-port M`: node i serves /metrics on M+i-1 (one port for
+    all, through RAFTREDIS_METRICS_PORT, stops nodes 2.. at 'address already in use')."""
+    import io
+
+    from raftredis import cli
+
+    started: list[list[str]] = []
+
+    class Done:  # a node that has already exited: the command stops at once
+        returncode = 0
+        stdout = io.BytesIO(b"")
+
+        def __init__(self, cmd: list[str], **kw: object) -> None:
+            started.append(cmd)
+
+        def poll(self) -> int:
+            return 0
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Done)
+    monkeypatch.setattr(cli, "_lead_from_node1", lambda *a: None)  # no node to ask
+    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)  # keep pytest's handlers
+    assert cli.main(["cluster", "--nodes", "3", "--port", "30000", "--metrics-port", "39000",
+                     "--data-dir", str(tmp_path / "d"), "--secret", "x" * 16]) == 0
+    ports = [cmd[cmd.index("--metrics-port") + 1] for cmd in started]
+    assert ports == ["39000", "39001", "39002"]
+    started.clear()
+    assert cli.main(["cluster", "--nodes", "2", "--port", "30000",
+                     "--data-dir", str(tmp_path / "d"), "--secret", "x" * 16]) == 0
+    assert all("--metrics-port" not in cmd for cmd in started)  # off by default

@@ -198,3 +198,29 @@ def test_docker_healthcheck_follows_readyz() -> None:
         assert check().returncode == 0
     finally:
         srv.stop()
+
+
+def test_fsync_p99_of_recent_fsyncs_for_info_and_status(tmp_path: Path, monkeypatch) -> None:
+    """storage stats carry the p99 of the recent fsyncs (INFO's raft_fsync_p99_ms, the
+    FSYNC_P99_MS column of `raftredis status`): one slow fsync in a hundred fast ones
+    shows in it, while the last fsync alone says nothing of it."""
+    real_fsync = disk_mod.os.fsync
+    slow = {"on": False}
+
+    def fsync(fd: int) -> None:
+        if slow["on"]:
+            time.sleep(0.25)
+        real_fsync(fd)
+
+    monkeypatch.setattr(disk_mod.os, "fsync", fsync)
+    with DiskStorage.open(tmp_path / "d", ConfState(frozenset({1}))) as st:
+        assert st.stats()["fsync_p99_ms"] == 0  # none yet
+        st.persist(HardState(1, 0, 0), [Entry(1, 1, EntryKind.NORMAL, b"x")])
+        slow["on"] = True
+        st.persist(None, [Entry(1, 2, EntryKind.NORMAL, b"y")])
+        slow["on"] = False
+        for i in range(3, 60):
+            st.persist(None, [Entry(1, i, EntryKind.NORMAL, b"z")])
+        stats = st.stats()
+    assert stats["fsync_p99_ms"] >= 200, stats
+    assert stats["last_fsync_ms"] < 200, stats

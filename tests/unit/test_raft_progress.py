@@ -9,8 +9,8 @@ from raftredis.raft.progress import Inflights, Progress, ProgressState
 from raftredis.raft.storage import BytesSnapshotReader, StorageError
 from raftredis.raft.types import Snapshot, SnapshotMeta
 
-FIELDS = ("match", "next", "state", "probe_sent", "recent_active", "snap_index",
-          "snap_offset", "snap_sent")
+FIELDS = ("match", "next", "state", "probe_sent", "recent_active", "heard_recently",
+          "snap_index", "snap_offset", "snap_sent")
 
 
 def test_fields_are_read_only() -> None:
@@ -126,6 +126,22 @@ def test_recent_active() -> None:
     assert not pr.recent_active
     pr.mark_active()
     assert pr.recent_active
+
+
+def test_heard_recently_holds_across_one_reset_only() -> None:
+    """What operators see (INFO's slaveN, follower_active): steady for a follower that
+    answers each period, false once a whole period passed without a word."""
+    pr = Progress(1, 1)
+    for _ in range(3):  # a healthy follower: reset, then its next answer
+        pr.reset_recent_active()
+        assert pr.heard_recently  # between the reset and the answer
+        pr.mark_active()
+    pr.reset_recent_active()
+    assert pr.heard_recently  # silent for part of a period: still counted
+    pr.reset_recent_active()
+    assert not pr.heard_recently  # silent for a whole period
+    pr.mark_active()
+    assert pr.heard_recently
 
 
 def test_inflights_count_and_bytes() -> None:
