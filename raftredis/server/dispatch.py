@@ -151,12 +151,12 @@ class Dispatcher:
             spec = find_subcommand(spec, args[1]) or spec
         self.srv.stats.cmdstats.rejected(spec.name)
 
-    def _held(self, client: ClientState, args: list[bytes]) -> asyncio.Future | None:
+    def _held(self, client: ClientState, args: list[bytes]) -> object | None:
         """CLIENT PAUSE: the reply to come once the pause is over (see server.pause)."""
-        spec = resolve(args)
-        if not isinstance(spec, CommandSpec) or (client.multi is not None
-                                                 and spec.name != "exec"):
-            spec = None  # an error answers now; queueing in MULTI is not held
+        found = resolve(args)
+        spec: CommandSpec | None = None
+        if isinstance(found, CommandSpec) and (client.multi is None or found.name == "exec"):
+            spec = found  # (an error answers now; queueing in MULTI is not held)
         return self.srv.pause.gate(client, spec, lambda: self._dispatch(client, args),
                                    asyncio.get_running_loop())
 
