@@ -42,7 +42,6 @@ COMPILED: tuple[str, ...] = (
     "raftredis.replica.proposals",
     "raftredis.resp.parser",
     "raftredis.server.cmdstats",
-    "raftredis.server.dispatch",
     "raftredis.statemachine.access",
     "raftredis.statemachine.db",
     "raftredis.statemachine.machine",
