@@ -10,6 +10,7 @@ runs the same source. RAFTREDIS_REQUIRE_COMPILED=1 turns a fallback into an erro
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import runpy
@@ -76,6 +77,23 @@ def ext_modules() -> list:
     return extensions
 
 
+def _remove_stale_extensions(package: str) -> None:
+    """An in-place build leaves each compiled module's extension beside its source; one
+    of a module since taken out of COMPILED would shadow its .py (Python imports the
+    extension first) and fail against the new group library: remove those."""
+    wanted = {*NATIVE["COMPILED"], NATIVE["GROUP"] + "__mypyc"}
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    for root, _dirs, files in os.walk(package):
+        for name in files:
+            suffix = next((x for x in suffixes if name.endswith(x)), None)
+            if suffix is None:
+                continue
+            rel = os.path.relpath(os.path.join(root, name[:-len(suffix)]), HERE)
+            if rel.replace(os.sep, ".") not in wanted:
+                os.remove(os.path.join(root, name))
+                _say(f"removed a stale compiled module: {name}")
+
+
 class BuildWithManifest(build_ext):
     """build_ext that writes raftredis/compiled.json once every extension is built:
     the digests of the sources compiled, which raftredis.native checks at import."""
@@ -85,6 +103,8 @@ class BuildWithManifest(build_ext):
         inplace = self.inplace or getattr(self, "editable_mode", False)
         if inplace and os.path.exists(os.path.join(package, NATIVE["MANIFEST"])):
             os.remove(os.path.join(package, NATIVE["MANIFEST"]))  # until this build succeeds
+        if inplace:
+            _remove_stale_extensions(package)
         super().run()
         if not self.extensions:
             return
