@@ -78,13 +78,31 @@ class Dispatcher:
         elif client.multi is None and client.authenticated and client.reply_mode == "on" \
                 and not client.full_dispatch:
             # Fast lane for the common case: a data command by its name as sent, no
-            # subcommands, outside MULTI, authenticated, replies on (the same outcome as
-            # the full path below, with its bookkeeping done once).
+            # subcommands, outside MULTI, authenticated, replies on. The same outcome as
+            # the full path below, in one call (it runs for every command).
             spec = _DATA_BY_RAW.get(args[0])
             if spec is not None:
                 a, n = spec.arity, len(args)
                 if (n == a) if a >= 0 else (n >= -a):
-                    return self._fast(client, spec, args, started)
+                    stats = srv.stats
+                    stats.total_commands_processed += 1
+                    name = spec.name
+                    client.last_cmd = name
+                    calls = stats.commands
+                    calls[name] = calls.get(name, 0) + 1
+                    try:
+                        reply = srv.backend.execute(client, spec, args)
+                    except CommandError as e:
+                        reply = e.reply()
+                    except Exception:
+                        log.exception("command %s failed", name)
+                        stats.unexpected_error_replies += 1
+                        reply = Error("ERR internal error while running the command")
+                    if isinstance(reply, asyncio.Future):
+                        if spec.route is Route.WRITE:  # timed where it runs (see below)
+                            note_write(client, reply)
+                        return reply
+                    return self._answered(client, name, args, started, reply)
         before = client.last_cmd
         client.last_cmd = _UNRESOLVED  # a command that resolves sets its name
         try:
@@ -103,38 +121,14 @@ class Dispatcher:
             if spec is not None and (spec.route is Route.WRITE or spec.name == "exec"):
                 note_write(client, reply)
             return reply
+        return self._answered(client, name, args, started, reply)
+
+    def _answered(self, client: ClientState, name: str, args: list[bytes], started: int,
+                  reply: object) -> object:
+        """A command answered at once: its execution into commandstats and SLOWLOG."""
         elapsed = perf_counter_ns() - started
         srv = self.srv
         note_outcome(srv.stats.cmdstats, name, elapsed, reply)
-        slow = srv.slowlog
-        if slow.threshold_us >= 0 and elapsed >= slow.threshold_us * 1000:
-            slow.consider(name, args, started, client.addr, client.name)
-        return reply
-
-    def _fast(self, client: ClientState, spec: CommandSpec, args: list[bytes],
-              started: int) -> object:
-        srv = self.srv
-        stats = srv.stats
-        stats.total_commands_processed += 1
-        name = spec.name
-        client.last_cmd = name
-        calls = stats.commands
-        calls[name] = calls.get(name, 0) + 1
-        try:
-            reply = srv.backend.execute(client, spec, args)
-        except CommandError as e:
-            reply = e.reply()
-        except Exception:
-            log.exception("command %s failed", name)
-            stats.unexpected_error_replies += 1
-            reply = Error("ERR internal error while running the command")
-        if isinstance(reply, asyncio.Future):
-            # Timed where it runs (see dispatch below).
-            if spec.route is Route.WRITE:
-                note_write(client, reply)
-            return reply
-        elapsed = perf_counter_ns() - started
-        note_outcome(stats.cmdstats, name, elapsed, reply)
         slow = srv.slowlog
         if slow.threshold_us >= 0 and elapsed >= slow.threshold_us * 1000:
             slow.consider(name, args, started, client.addr, client.name)
