@@ -462,7 +462,7 @@ class Cluster(HostClients):
         """Remove everything of the project; returns what had to be force-removed."""
         problems: list[str] = []
         for cid in self.extra_containers:
-            run(["docker", "rm", "-f", cid], timeout=60, check=False)
+            run(["docker", "rm", "-f", "-v", cid], timeout=60, check=False)
         try:
             self.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=180)
         except DockerError as exc:
