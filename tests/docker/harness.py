@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO / "docker"
@@ -356,7 +357,9 @@ class WriteLoad(threading.Thread):
                         self.acked[key] = value
                         self.ack_times.append(time.monotonic())
                     i += 1
-            except (redis.RedisError, OSError):
+            # RedisClusterException is not a RedisError: redis-py raises it when no startup
+            # node answers CLUSTER SLOTS (all of them down or slow for a moment).
+            except (redis.RedisError, RedisClusterException, OSError):
                 self.errors += 1
                 if rc is not None:
                     rc.close()
