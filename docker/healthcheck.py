@@ -5,6 +5,11 @@ the node is a member with a leader heard from recently and its log applied (a no
 off from the majority turns unhealthy, and healthy again once it rejoins). Without one:
 PING the client port, healthy when the server answers RESP.
 
+`healthcheck.py live` always PINGs the client port: liveness only, for orchestrators that
+act on health. Docker swarm publishes a task's DNS name only once it is healthy and
+replaces unhealthy tasks, so a readiness check there (which needs a leader, which needs
+the peers' names) would keep a fresh cluster from ever electing one (docker/stack.yaml).
+
 Plain sockets only: the image has no redis-cli or curl and needs nothing more.
 """
 
@@ -58,12 +63,12 @@ def ping(port: int) -> int:
     return 1
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     metrics = int(os.environ.get("RAFTREDIS_METRICS_PORT", "0") or 0)
-    if metrics:
+    if metrics and argv[1:] != ["live"]:
         return ready(metrics)
     return ping(int(os.environ.get("RAFTREDIS_PORT", "7000")))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))

@@ -7,12 +7,14 @@ removes exactly what the test made and nothing else.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from typing import TypeVar
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO / "docker"
@@ -231,8 +234,143 @@ def info_field(text: str, name: str) -> str | None:
     return None
 
 
+def node_env(ports: dict[str, int]) -> dict[str, str]:
+    """The environment compose.yaml is read with (by compose or `docker stack deploy`):
+    the test image, a fresh secret, each node's client port published and announced as
+    127.0.0.1:<its free port>."""
+    env = dict(os.environ)
+    env.update({
+        "RAFTREDIS_IMAGE": IMAGE,
+        "RAFTREDIS_SECRET": secrets.token_hex(16),
+        "RAFTREDIS_FSYNC": "always",
+        "PUBLISH_ADDR": "127.0.0.1",
+    })
+    for i, svc in enumerate(SERVICES, 1):
+        env[f"NODE{i}_PORT"] = str(ports[svc])
+        env[f"NODE{i}_ANNOUNCE_HOST"] = "127.0.0.1"
+        env[f"NODE{i}_ANNOUNCE_PORT"] = str(ports[svc])
+    return env
+
+
+class HostClients:
+    """Clients on the host for a cluster whose node `svc` is reached at 127.0.0.1:ports[svc]
+    (a compose project or a swarm stack alike)."""
+
+    ports: dict[str, int]
+
+    def client(self, svc: str) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.ports[svc], socket_timeout=3,
+                           socket_connect_timeout=2, decode_responses=True)
+
+    def cluster_client(self, services: tuple[str, ...] = SERVICES) -> RedisCluster:
+        nodes = [ClusterNode("127.0.0.1", self.ports[s]) for s in services]
+        return RedisCluster(startup_nodes=nodes, socket_timeout=3, socket_connect_timeout=2,
+                            decode_responses=True)
+
+    def role(self, svc: str) -> str | None:
+        """role from INFO replication (master / slave), or None if the node is unreachable."""
+        try:
+            with self.client(svc) as c:
+                return c.info("replication").get("role")
+        except (redis.RedisError, OSError):
+            return None
+
+    def leader(self, among: tuple[str, ...] = SERVICES, timeout: float = 60) -> str:
+        """Wait until exactly one of `among` says role:master and return it."""
+        def probe() -> str | None:
+            masters = [s for s in among if self.role(s) == "master"]
+            return masters[0] if len(masters) == 1 else None
+        return wait_for(f"one leader among {among}", probe, timeout)
+
+    def raft_info(self, svc: str) -> dict:
+        """The node's INFO raft section, parsed by redis-py (numbers as ints)."""
+        with self.client(svc) as c:
+            return c.info("raft")
+
+    def local_get(self, svc: str, key: str) -> str | None:
+        """The node's own copy of key (READONLY allows a follower to answer locally)."""
+        with self.client(svc) as c:
+            pipe = c.pipeline(transaction=False)  # one connection for both commands
+            pipe.execute_command("READONLY")
+            pipe.get(key)
+            return pipe.execute()[1]
+
+
+# ---- writes and reads that must not be lost ---------------------------------------
+
+def write_keys(c: HostClients, prefix: str, n: int) -> dict[str, str]:
+    rc = c.cluster_client()
+    try:
+        written = {f"{prefix}:{i}": f"value-{prefix}-{i}" for i in range(n)}
+        for key, value in written.items():
+            assert rc.set(key, value) is True
+        return written
+    finally:
+        rc.close()
+
+
+def assert_all_readable(c: HostClients, expected: dict[str, str],
+                        services: tuple[str, ...] = SERVICES) -> None:
+    rc = c.cluster_client(services)
+    try:
+        missing = {k: v for k, v in expected.items() if rc.get(k) != v}
+    finally:
+        rc.close()
+    assert not missing, f"{len(missing)} of {len(expected)} keys lost, e.g. {list(missing)[:5]}"
+
+
+class WriteLoad(threading.Thread):
+    """Writes distinct keys in a loop; remembers exactly the acknowledged ones.
+
+    A failed write is retried with the same value, so an error whose outcome is unknown
+    can never make a key hold anything but its one value."""
+
+    def __init__(self, c: HostClients, prefix: str, max_keys: int = 20000) -> None:
+        super().__init__(daemon=True)
+        self.c, self.prefix, self.max_keys = c, prefix, max_keys
+        self.acked: dict[str, str] = {}
+        self.ack_times: list[float] = []  # time.monotonic() of each acknowledgement, in order
+        self.errors = 0
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+    def first_ack_after(self, t: float) -> float | None:
+        """When the first write acknowledged after monotonic time t was, or None yet."""
+        with self.lock:
+            i = bisect.bisect_right(self.ack_times, t)
+            return self.ack_times[i] if i < len(self.ack_times) else None
+
+    def run(self) -> None:
+        rc = None
+        i = 0
+        while not self.stop.is_set() and i < self.max_keys:
+            key, value = f"{self.prefix}:{i}", f"v{i}"
+            try:
+                if rc is None:
+                    rc = self.c.cluster_client()
+                if rc.set(key, value) is True:
+                    with self.lock:
+                        self.acked[key] = value
+                        self.ack_times.append(time.monotonic())
+                    i += 1
+            # RedisClusterException is not a RedisError: redis-py raises it when no startup
+            # node answers CLUSTER SLOTS (all of them down or slow for a moment).
+            except (redis.RedisError, RedisClusterException, OSError):
+                self.errors += 1
+                if rc is not None:
+                    rc.close()
+                rc = None  # rebuild the topology from the startup nodes
+                self.stop.wait(0.1)  # back off; stop() still wakes us at once
+        if rc is not None:
+            rc.close()
+
+
 @dataclass
-class Cluster:
+class Cluster(HostClients):
     """One compose project: three raftredis nodes, client ports published on 127.0.0.1."""
 
     project: str
@@ -245,19 +383,11 @@ class Cluster:
     def create(cls, base_image: str) -> Cluster:
         project = f"rrtest{os.getpid()}{secrets.token_hex(3)}"
         ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
-        env = dict(os.environ)
+        env = node_env(ports)
         env.update({
-            "RAFTREDIS_IMAGE": IMAGE,
             "BASE_IMAGE": base_image,
-            "RAFTREDIS_SECRET": secrets.token_hex(16),
-            "RAFTREDIS_FSYNC": "always",
             "RAFTREDIS_RESTART": "no",  # a killed node must stay down until the test says
-            "PUBLISH_ADDR": "127.0.0.1",
         })
-        for i, svc in enumerate(SERVICES, 1):
-            env[f"NODE{i}_PORT"] = str(ports[svc])
-            env[f"NODE{i}_ANNOUNCE_HOST"] = "127.0.0.1"
-            env[f"NODE{i}_ANNOUNCE_PORT"] = str(ports[svc])
         return cls(project=project, base_image=base_image, ports=ports, env=env)
 
     # -- compose and docker plumbing --
@@ -335,7 +465,7 @@ class Cluster:
         """Remove everything of the project; returns what had to be force-removed."""
         problems: list[str] = []
         for cid in self.extra_containers:
-            run(["docker", "rm", "-f", cid], timeout=60, check=False)
+            run(["docker", "rm", "-f", "-v", cid], timeout=60, check=False)
         try:
             self.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=180)
         except DockerError as exc:
@@ -352,31 +482,7 @@ class Cluster:
                 run([*cmd, *ids], timeout=120, check=False)
         return problems
 
-    # -- talking to the nodes from the host --
-
-    def client(self, svc: str) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.ports[svc], socket_timeout=3,
-                           socket_connect_timeout=2, decode_responses=True)
-
-    def cluster_client(self, services: tuple[str, ...] = SERVICES) -> RedisCluster:
-        nodes = [ClusterNode("127.0.0.1", self.ports[s]) for s in services]
-        return RedisCluster(startup_nodes=nodes, socket_timeout=3, socket_connect_timeout=2,
-                            decode_responses=True)
-
-    def role(self, svc: str) -> str | None:
-        """role from INFO replication (master / slave), or None if the node is unreachable."""
-        try:
-            with self.client(svc) as c:
-                return c.info("replication").get("role")
-        except (redis.RedisError, OSError):
-            return None
-
-    def leader(self, among: tuple[str, ...] = SERVICES, timeout: float = 60) -> str:
-        """Wait until exactly one of `among` says role:master and return it."""
-        def probe() -> str | None:
-            masters = [s for s in among if self.role(s) == "master"]
-            return masters[0] if len(masters) == 1 else None
-        return wait_for(f"one leader among {among}", probe, timeout)
+    # -- waiting --
 
     def wait_ready(self, timeout: float = 90) -> str:
         """All nodes answer PING and one is the leader; returns the leader."""
@@ -395,10 +501,3 @@ class Cluster:
             wait_for(f"{svc} to answer PING", lambda s=svc: pong(s), timeout)
         return self.leader(timeout=timeout)
 
-    def local_get(self, svc: str, key: str) -> str | None:
-        """The node's own copy of key (READONLY allows a follower to answer locally)."""
-        with self.client(svc) as c:
-            pipe = c.pipeline(transaction=False)  # one connection for both commands
-            pipe.execute_command("READONLY")
-            pipe.get(key)
-            return pipe.execute()[1]

@@ -7,13 +7,18 @@ redis-cli and redis-py's RedisCluster, following MOVED to the announced 127.0.0.
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 
 import pytest
-import redis
 
-from tests.docker.harness import SERVICES, Cluster, wait_for
+from tests.docker.harness import (
+    SERVICES,
+    Cluster,
+    WriteLoad,
+    assert_all_readable,
+    wait_for,
+    write_keys,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -22,67 +27,6 @@ def redis_cli(port: int, *args: str) -> str:
     proc = subprocess.run(["redis-cli", "-c", "-p", str(port), *args], capture_output=True,
                           text=True, timeout=30, check=True)
     return proc.stdout.strip()
-
-
-def write_keys(c: Cluster, prefix: str, n: int) -> dict[str, str]:
-    rc = c.cluster_client()
-    try:
-        written = {f"{prefix}:{i}": f"value-{prefix}-{i}" for i in range(n)}
-        for key, value in written.items():
-            assert rc.set(key, value) is True
-        return written
-    finally:
-        rc.close()
-
-
-def assert_all_readable(c: Cluster, expected: dict[str, str],
-                        services: tuple[str, ...] = SERVICES) -> None:
-    rc = c.cluster_client(services)
-    try:
-        missing = {k: v for k, v in expected.items() if rc.get(k) != v}
-    finally:
-        rc.close()
-    assert not missing, f"{len(missing)} of {len(expected)} keys lost, e.g. {list(missing)[:5]}"
-
-
-class WriteLoad(threading.Thread):
-    """Writes distinct keys in a loop; remembers exactly the acknowledged ones.
-
-    A failed write is retried with the same value, so an error whose outcome is unknown
-    can never make a key hold anything but its one value."""
-
-    def __init__(self, c: Cluster, prefix: str, max_keys: int = 20000) -> None:
-        super().__init__(daemon=True)
-        self.c, self.prefix, self.max_keys = c, prefix, max_keys
-        self.acked: dict[str, str] = {}
-        self.errors = 0
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.acked)
-
-    def run(self) -> None:
-        rc = None
-        i = 0
-        while not self.stop.is_set() and i < self.max_keys:
-            key, value = f"{self.prefix}:{i}", f"v{i}"
-            try:
-                if rc is None:
-                    rc = self.c.cluster_client()
-                if rc.set(key, value) is True:
-                    with self.lock:
-                        self.acked[key] = value
-                    i += 1
-            except (redis.RedisError, OSError):
-                self.errors += 1
-                if rc is not None:
-                    rc.close()
-                rc = None  # rebuild the topology from the startup nodes
-                self.stop.wait(0.1)  # back off; stop() still wakes us at once
-        if rc is not None:
-            rc.close()
 
 
 def test_cluster_up_write_read_from_host(cluster: Cluster) -> None:
