@@ -33,7 +33,7 @@ from raftredis.raft.core import RaftCore
 from raftredis.raft.messages import Append, Heartbeat, InstallSnapshot, Message
 from raftredis.raft.ready import Ready
 from raftredis.raft.status import RaftStatus
-from raftredis.raft.types import ConfState, EntryKind, Role, SoftState
+from raftredis.raft.types import ConfState, EntryKind, HardState, Role, SoftState
 from raftredis.replica import ops as logops
 from raftredis.replica.applier import Applier
 from raftredis.replica.clock import EntryClock, SystemClock
@@ -208,6 +208,8 @@ class ReplicaGroup:
         self._clock = ports.clock
         self._storage: GroupStorage = ports.storage
         self._persister = ports.persister
+        # A commit-only hard state not yet written (see _handle_ready).
+        self._lazy_hard_state: HardState | None = None
         self._transport: Transport | None = None
         self._wake = asyncio.Event()
         self._running = False
@@ -326,6 +328,12 @@ class ReplicaGroup:
         self._fail_all(CLUSTERDOWN)
         if self._transport is not None:
             await self._transport.stop()
+        if self._lazy_hard_state is not None:  # a clean stop keeps the latest commit index
+            try:
+                await self._persister.persist(self._lazy_hard_state, ())
+            except Exception:
+                log.exception("could not write the last commit index at stop")
+            self._lazy_hard_state = None
         await self._persister.close()
         close = getattr(self._storage, "close", None)
         if close is not None:
@@ -444,12 +452,20 @@ class ReplicaGroup:
             index = rd.snapshot.meta.index
             self.tracker.snapshot_installed(index)
             self.proposals.snapshot_installed(index)
-        if rd.hard_state is not None or rd.entries:
-            await self._persister.persist(rd.hard_state, rd.entries)
+        if rd.must_sync or rd.entries:
+            hs = rd.hard_state if rd.hard_state is not None else self._lazy_hard_state
+            self._lazy_hard_state = None
+            await self._persister.persist(hs, rd.entries)
             for ent in reversed(rd.entries):
                 if ent.kind == EntryKind.NORMAL and len(ent.data) >= 8:
                     self.stamps.note_logged(logops.stamp_of(ent.data))
                     break
+        elif rd.hard_state is not None:
+            # Only the commit index moved. Raft keeps it in no durable state (a restarted
+            # node learns it again from its leader), so it goes to disk with the next
+            # durable write rather than costing an fsync and a disk round trip before
+            # the entries it commits can be applied and answered.
+            self._lazy_hard_state = rd.hard_state
         self._send(rd.messages_after_persist)
         if rd.committed_entries:
             self._apply(rd.committed_entries)
