@@ -118,6 +118,10 @@ class _Sink:
         self._buf = io.BytesIO()
 
 
+class NodeCrashed(OSError):
+    """Storage of a crashed node: nothing written after the crash is kept."""
+
+
 class SimPersister:
     """Storage work completes after a seeded delay; a crash before that loses it."""
 
@@ -134,6 +138,10 @@ class SimPersister:
             await asyncio.get_running_loop().create_future()  # never: the node is gone
 
     async def persist(self, hard_state, entries: Sequence[Entry]) -> None:
+        if not self.alive:
+            # A write asked for after the crash (a stopping group's last commit index)
+            # fails as on a dead disk; one already in flight above never completes.
+            raise NodeCrashed(f"n{self._node.id} has crashed")
         await self._delay()
         st = self._node.storage
         if entries:
@@ -285,7 +293,7 @@ class GroupSim:
             pre_vote=rng.random() >= 0.25,
             check_quorum=rng.random() >= 0.25,
             # Small in some seeds, so applying lags commit across several Readys.
-            max_committed_size_per_ready=rng.choice((64, 64, 400, 64 << 20)),
+            max_committed_size_per_ready=rng.choice((1, 64, 400, 64 << 20)),
         )
         self.snapshot_threshold = rng.choice((6, 15, 40))
         # Virtual CPU time applying one entry takes, per node: a slow machine lets commit
@@ -521,13 +529,23 @@ class GroupSim:
                 # a GC pause): the next leader takes over with committed entries still to
                 # apply, which its ReadIndex waiters and WATCH checks must respect.
                 leaders = [m for m in up if m.group is not None and m.group.is_leader]
-                if leaders and len(up) > 1:
-                    slow = rng.choice([m for m in up if m is not leaders[0]])
+                core = leaders[0].group.core if leaders and leaders[0].group else None
+                # A voter: a spare outside the configuration can never take over.
+                voters = [m for m in up if m is not leaders[0] and core is not None
+                          and m.id in core.conf.voters] if leaders else []
+                if voters:
+                    slow = rng.choice(voters)
                     slow.slow_until = self.loop.time() + rng.uniform(0.6, 1.5)
                     self.log(f"SLOW APPLY n{slow.id}")
-                    # Commit runs ahead of their apply for a while, then the leader dies.
+                    # Commit runs ahead of their apply for a while, then the leader dies,
+                    # or hands over to the slow node itself (CLUSTER FAILOVER there): it
+                    # leads with that backlog still to apply.
                     await asyncio.sleep(rng.uniform(0.15, 0.5))
                     if leaders[0].group is None:
+                        continue
+                    if rng.random() < 0.5 and slow.group is not None:
+                        self.log(f"FAILOVER to n{slow.id}")
+                        slow.group.request_leadership()
                         continue
                     await self.crash_node(leaders[0])
                     self.loop.call_later(rng.uniform(0.1, 0.4), self._restart_later,

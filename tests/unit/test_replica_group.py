@@ -491,3 +491,54 @@ def test_reads_need_no_tick_when_no_key_has_a_ttl(tmp_path: Path, clock: Clock) 
             await node.stop()
 
     go(body)
+
+
+# ---------------------------------------------------------------- lazy commit index
+class CountingPersister:
+    """The real disk persister, counting the writes the Ready loop waits for."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.writes: list[tuple[HardState | None, int]] = []
+
+    async def persist(self, hard_state, entries) -> None:
+        self.writes.append((hard_state, len(entries)))
+        await self.inner.persist(hard_state, entries)
+
+    async def call(self, fn):
+        return await self.inner.call(fn)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def test_a_commit_only_ready_costs_no_write_and_a_clean_stop_keeps_the_commit(
+        tmp_path: Path, clock: Clock) -> None:
+    """The commit index is in no durable Raft state, so a Ready that only moves it was
+    written and fsynced before its entries were applied: a second disk round trip per
+    write. Now it rides with the next durable write, and a clean stop writes it."""
+
+    async def body() -> None:
+        cfg = make_config(tmp_path)
+        ports = production_ports(cfg)
+        counting = CountingPersister(ports.persister)
+        node = ReplicaGroup(cfg, dataclasses.replace(ports, clock=clock, persister=counting))
+        await node.start()
+        try:
+            await wait_for(lambda: node.is_leader, "the single voter to lead")
+            await run(node, Conn(), b"SET", b"warm", b"up")
+            before = len(counting.writes)
+            for i in range(20):
+                assert await run(node, Conn(), b"SET", b"k%d" % i, b"v") is not None
+            writes = counting.writes[before:]
+            assert all(n > 0 for _, n in writes), f"a write carried no entries: {writes}"
+            assert len(writes) <= 20, f"{len(writes)} awaited writes for 20 SETs"
+            last = node.core.log.last_index()
+            assert node.core.log.committed == last
+        finally:
+            await node.stop()
+        with DiskStorage.open(str(tmp_path),
+                              initial_conf=ConfState(voters=frozenset({1}))) as st:
+            assert st.hard_state().commit == last
+
+    go(body)
