@@ -46,7 +46,7 @@ from raftredis.replica import Ports, ReplicaGroup
 from raftredis.replica import ops as logops
 from raftredis.reply import NULL_ARRAY, Error
 from tests import linearizability as lin
-from tests.sim.simloop import SimLoop
+from tests.sim.simloop import MACHINE, SimLoop, machine_context
 
 TICK_MS = 10
 
@@ -180,14 +180,15 @@ class SimTransport:
 class SimClock:
     """A node's clock: virtual time, skewed, and (with the tick rate) running apart."""
 
-    def __init__(self, loop: SimLoop, skew_ms: int) -> None:
-        self._loop, self._skew = loop, skew_ms
+    def __init__(self, loop: SimLoop, skew_ms: int, machine: int) -> None:
+        self._loop, self._skew, self._machine = loop, skew_ms, machine
 
     def wall_ms(self) -> int:
-        return 1_700_000_000_000 + int(self._loop.time() * 1000) + self._skew
+        return 1_700_000_000_000 + int(self.monotonic() * 1000) + self._skew
 
     def monotonic(self) -> float:
-        return self._loop.time()
+        # Time a busy node has spent computing has passed for it already.
+        return self._loop.busy_until(self._machine)
 
 
 @dataclass
@@ -280,7 +281,7 @@ class GroupSim:
         self.seed = seed
         self.p = params or GroupSimParams()
         self.rng = random.Random(seed)
-        self.loop = SimLoop()
+        self.loop = SimLoop(machines=True)  # each node its own machine
         self.ids = list(range(1, self.p.nodes + 1))
         self.conf = ConfState(voters=frozenset(self.ids))
         rng = self.rng
@@ -305,6 +306,7 @@ class GroupSim:
         # membership change adds them; a removed id is never added again.
         self.all_ids = list(range(1, self.p.nodes + self.p.spares + 1))
         self.retired: set[int] = set()
+        self._machines = {i: machine_context(i) for i in self.all_ids}
         for i in self.all_ids:
             skew = rng.randint(-self.p.max_skew_ms, self.p.max_skew_ms)
             tick = rng.choice((TICK_MS - 1, TICK_MS, TICK_MS + 1))
@@ -359,7 +361,8 @@ class GroupSim:
             delay = rng.uniform(0.0002, self.p.max_delay_ms / 1000)
             if self.faults and rng.random() < self.p.late:
                 delay = rng.uniform(0.15, 0.9)
-            self.loop.call_later(delay, self._deliver, msg)
+            # Delivered on the receiver's machine: it waits while that one is busy.
+            self.loop.call_later(delay, self._deliver, msg, context=self._machines[msg.dst])
 
     def _deliver(self, msg: Message) -> None:
         if (msg.src, msg.dst) in self.cut:
@@ -387,7 +390,7 @@ class GroupSim:
             n.transport = SimTransport(self, n.id, on_message, on_meta)
             return n.transport
 
-        ports = Ports(clock=SimClock(self.loop, n.skew_ms), storage=n.storage,
+        ports = Ports(clock=SimClock(self.loop, n.skew_ms, n.id), storage=n.storage,
                       persister=persister, rng=random.Random(self.rng.random()),
                       transport=transport, fork_snapshots=False,
                       read_ctx_prefix=n.incarnation.to_bytes(4, "big"), raft_config=self.raft)
@@ -396,7 +399,12 @@ class GroupSim:
         group.reads.observe(lambda index, applied, n=n: self._on_read_released(n, index, applied))
         n.group, n.persister = group, persister
         n.term = n.commit = n.applied = n.last_stamp = 0
-        await group.start()
+        self.loop.forget_machine(n.id)
+        token = MACHINE.set(n.id)  # the group's tasks and timers run on node n's machine
+        try:
+            await group.start()
+        finally:
+            MACHINE.reset(token)
         n.applied = group.applied
         n.last_stamp = group.stamps.apply_clock
         self.log(f"n{n.id} started (incarnation {n.incarnation}, applied {n.applied})")
@@ -431,7 +439,7 @@ class GroupSim:
         if n.slow_until > self.loop.time():
             cost = max(cost, 0.03)
         if cost:
-            self.loop.spend(cost)
+            self.loop.spend_on(n.id, cost)
         n.applied = ent.index
         crc = zlib.crc32(ent.data, ent.kind)
         known = self.applied_entries.get(ent.index)

@@ -11,8 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.base_events
+import contextvars
 
 TURN_S = 1e-6  # virtual time one turn of the loop takes
+
+# The simulated machine a callback runs on (0: none, e.g. the simulator's own tasks). A
+# callback scheduled in a context that names a machine waits while that machine is busy.
+MACHINE: contextvars.ContextVar[int] = contextvars.ContextVar("sim_machine", default=0)
+
+
+def machine_context(machine: int) -> contextvars.Context:
+    """A context whose callbacks run on `machine` (for work addressed to it, such as a
+    message delivered to it, scheduled from another machine's code)."""
+    ctx = contextvars.copy_context()
+    ctx.run(MACHINE.set, machine)
+    return ctx
 
 
 class _VirtualSelector:
@@ -33,11 +46,15 @@ class _VirtualSelector:
 
 
 class SimLoop(asyncio.base_events.BaseEventLoop):
-    def __init__(self) -> None:
+    def __init__(self, machines: bool = False) -> None:
+        """machines: callbacks run on the machine their context names (MACHINE), and
+        wait while it is busy (spend_on)."""
         super().__init__()
+        self._machines = machines
         self._now = 0.0
         self._selector = _VirtualSelector(self)
         self._clock_resolution = 1e-9
+        self._busy: dict[int, float] = {}  # machine -> busy until (spend_on)
 
     def time(self) -> float:
         return self._now
@@ -53,8 +70,41 @@ class SimLoop(asyncio.base_events.BaseEventLoop):
         self._now = target
 
     def spend(self, seconds: float) -> None:
-        """Running code took this long (virtual CPU time): timers due meanwhile run late."""
+        """Running code took this long (virtual CPU time) on the one machine everything
+        runs on: the whole world's timers due meanwhile run late."""
         self._now += seconds
+
+    def spend_on(self, machine: int, seconds: float) -> None:
+        """Code running on `machine` took this long: only that machine's callbacks wait
+        (until busy_until), while the other machines go on, as separate processes do.
+        So a machine that applies slowly really falls behind the others."""
+        assert self._machines, "a loop made with machines=True"
+        self._busy[machine] = max(self._busy.get(machine, 0.0), self._now) + seconds
+
+    def busy_until(self, machine: int) -> float:
+        return max(self._now, self._busy.get(machine, 0.0))
+
+    def forget_machine(self, machine: int) -> None:
+        self._busy.pop(machine, None)  # it crashed: what it was running is gone
+
+    def call_soon(self, callback, *args, context=None):  # type: ignore[override]
+        if not self._machines:
+            return super().call_soon(callback, *args, context=context)
+        return super().call_soon(self._on_machine, callback, args, context=context)
+
+    def call_at(self, when, callback, *args, context=None):  # type: ignore[override]
+        if not self._machines:
+            return super().call_at(when, callback, *args, context=context)
+        return super().call_at(when, self._on_machine, callback, args, context=context)
+
+    def _on_machine(self, callback, args: tuple) -> None:
+        """Run now, or, if this callback's machine is busy, once it is free again."""
+        machine = MACHINE.get()
+        free_at = self._busy.get(machine, 0.0) if machine else 0.0
+        if free_at > self._now:
+            super().call_at(free_at, self._on_machine, callback, args)
+            return
+        callback(*args)
 
     def _process_events(self, event_list: list) -> None:
         pass
