@@ -380,18 +380,18 @@ class PeerTransport:
     async def _dial(
         self, p: _Peer
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Session]:
-        # open_connection resolves the name every time: container addresses change.
+        # The name is resolved on every dial: container addresses change.
         if self._tls is not None:  # the TLS handshake has its own bound within
             async with asyncio.timeout(self.connect_timeout + self.handshake_timeout):
                 # (the closing handshake bounded too: asyncio waits 30 s by default for
                 # a gone peer's close_notify, holding the socket)
-                reader, writer = await asyncio.open_connection(
-                    p.host, p.port, ssl=self._tls.client,
+                reader, writer = await _open_resolved(
+                    p.host, p.port, ssl=self._tls.client, server_hostname=p.host,
                     ssl_handshake_timeout=self.handshake_timeout,
                     ssl_shutdown_timeout=self.handshake_timeout)
         else:
             async with asyncio.timeout(self.connect_timeout):
-                reader, writer = await asyncio.open_connection(p.host, p.port)
+                reader, writer = await _open_resolved(p.host, p.port)
         try:
             sock = writer.get_extra_info("socket")
             if sock is not None:
@@ -732,3 +732,21 @@ class PeerTransport:
         self._ratelog.event(f"inbound:{p.id}", logging.WARNING,
                             f"node {self.node_id}: closing inbound from peer {p.id} ({addr}): "
                             f"{exc}")
+
+
+async def _open_resolved(host: str, port: int, **kw: Any) -> tuple[
+        asyncio.StreamReader, asyncio.StreamWriter]:
+    """open_connection to the first of `host`'s addresses that answers. The name is
+    resolved here rather than inside open_connection: uvloop's create_connection, when
+    cancelled (a dial timing out, a node stopping) while it resolves, leaves the
+    resolver's failure in a future no one reads ("Future exception was never
+    retrieved ... gaierror"); getaddrinfo on its own is cancelled cleanly."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                          type=socket.SOCK_STREAM)
+    last: OSError = OSError(f"no address for {host}")
+    for family, _, _, _, sockaddr in infos:
+        try:
+            return await asyncio.open_connection(sockaddr[0], sockaddr[1], family=family, **kw)
+        except OSError as exc:
+            last = exc
+    raise last

@@ -475,6 +475,39 @@ def test_works_on_uvloop() -> None:
         asyncio.set_event_loop_policy(old)
 
 
+def test_stopping_while_a_peer_name_resolves_leaves_no_stray_failure() -> None:
+    """uvloop's create_connection, cancelled while it resolves a name, left the
+    resolver's gaierror in a future no one read: every stop of a node whose peers'
+    names did not resolve (a swarm task being replaced) logged "Future exception was
+    never retrieved"."""
+    import gc
+
+    uvloop = pytest.importorskip("uvloop")
+    problems: list[str] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, ctx: problems.append(str(ctx.get("message"))))
+        for _ in range(10):
+            t = PeerTransport(1, SECRET, HOST, 0, {2: ("raftredis-no-such-peer.invalid", 7000)},
+                              Sink())
+            await t.start()
+            await asyncio.sleep(0)  # the dial has begun resolving
+            await t.stop()
+        # A future that failed unread is reported when collected.
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            gc.collect()
+
+    old = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        run(main())
+    finally:
+        asyncio.set_event_loop_policy(old)
+    assert problems == []
+
+
 def test_newest_handshake_wins_when_the_pending_bound_is_reached() -> None:
     async def main() -> None:
         (a, b), (sa, _sb) = await cluster(2, handshake_timeout=30.0, step_timeout=30.0,
