@@ -10,7 +10,6 @@ runs the same source. RAFTREDIS_REQUIRE_COMPILED=1 turns a fallback into an erro
 
 from __future__ import annotations
 
-import importlib.machinery
 import json
 import os
 import runpy
@@ -78,20 +77,9 @@ def ext_modules() -> list:
 
 
 def _remove_stale_extensions(package: str) -> None:
-    """An in-place build leaves each compiled module's extension beside its source; one
-    of a module since taken out of COMPILED would shadow its .py (Python imports the
-    extension first) and fail against the new group library: remove those."""
-    wanted = {*NATIVE["COMPILED"], NATIVE["GROUP"] + "__mypyc"}
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    for root, _dirs, files in os.walk(package):
-        for name in files:
-            suffix = next((x for x in suffixes if name.endswith(x)), None)
-            if suffix is None:
-                continue
-            rel = os.path.relpath(os.path.join(root, name[:-len(suffix)]), HERE)
-            if rel.replace(os.sep, ".") not in wanted:
-                os.remove(os.path.join(root, name))
-                _say(f"removed a stale compiled module: {name}")
+    for path in NATIVE["stale_extensions"](package):
+        os.remove(path)
+        _say(f"removed a stale compiled module: {os.path.basename(path)}")
 
 
 class BuildWithManifest(build_ext):

@@ -74,6 +74,26 @@ def _has_extension(module: str, package_dir: str) -> bool:
     return any(os.path.exists(stem + suffix) for suffix in importlib.machinery.EXTENSION_SUFFIXES)
 
 
+def stale_extensions(package_dir: str) -> list[str]:
+    """Compiled extensions in the package directory that the build no longer makes (a
+    module taken out of COMPILED): each would shadow its .py, since Python imports the
+    extension first, and fail against the new group library. setup.py removes them
+    before an in-place build."""
+    wanted = {*COMPILED, GROUP + "__mypyc"}
+    top = os.path.basename(os.path.normpath(package_dir))
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    stale = []
+    for root, _dirs, files in os.walk(package_dir):
+        for name in sorted(files):
+            suffix = next((x for x in suffixes if name.endswith(x)), None)
+            if suffix is None:
+                continue
+            rel = os.path.relpath(os.path.join(root, name[:-len(suffix)]), package_dir)
+            if f"{top}.{rel.replace(os.sep, '.')}" not in wanted:
+                stale.append(os.path.join(root, name))
+    return stale
+
+
 def why_not_compiled(package_dir: str) -> str | None:
     """None when the compiled build can be used, else the reason it cannot."""
     if os.environ.get("RAFTREDIS_PURE", "") not in ("", "0"):

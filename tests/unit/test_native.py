@@ -92,3 +92,20 @@ def test_pure_at_run_time_loads_the_source() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=120, check=True).stdout.splitlines()
     assert out == ["False pure Python (RAFTREDIS_PURE is set)", "True"]
+
+
+def test_a_module_taken_out_of_the_build_has_its_extension_found_stale(tmp_path: Path) -> None:
+    """An in-place build leaves extensions beside their sources; one of a module no
+    longer in COMPILED would be imported instead of its .py. setup.py removes what
+    stale_extensions finds before building."""
+    pkg = fake_build(tmp_path)
+    assert native.stale_extensions(str(pkg)) == []
+    gone = pkg / "server" / ("dispatch" + SUFFIX)
+    gone.parent.mkdir(parents=True, exist_ok=True)
+    gone.write_bytes(b"")
+    (pkg / "server" / "dispatch.py").write_text("# pure now\n")
+    assert native.stale_extensions(str(pkg)) == [str(gone)]
+
+
+def test_the_installed_package_holds_no_stale_extension() -> None:
+    assert native.stale_extensions(PACKAGE_DIR) == []
