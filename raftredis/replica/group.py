@@ -182,12 +182,16 @@ def _script_user(conn, spec: CommandSpec, args: list[bytes]) -> bytes | None:
 # How execute() takes a command at the leader, by spec name (computed once per spec).
 _PLAIN_WRITE = 1  # a write proposed as is: no script, no blocking, no session wrapper
 _PLAIN_WRITE_OOM = 2  # the same, and denyoom: maxmemory may refuse it first
-_OTHER = 3
+_PLAIN_READ = 3  # a read served by ReadIndex as is: no script, no blocking, no wrapper
+_OTHER = 4
 
 
 def _lane(spec: CommandSpec) -> int:
-    if spec.route != Route.WRITE or spec.group == "scripting" or "blocking" in spec.flags \
-            or spec.name == "session.exec":
+    if spec.group == "scripting" or "blocking" in spec.flags or spec.name == "session.exec":
+        return _OTHER
+    if spec.route == Route.READ:
+        return _PLAIN_READ
+    if spec.route != Route.WRITE:
         return _OTHER
     return _PLAIN_WRITE_OOM if "denyoom" in spec.flags else _PLAIN_WRITE
 
@@ -536,8 +540,13 @@ class ReplicaGroup:
         if lane is None:
             lane = _LANES[spec.name] = _lane(spec)
         if lane != _OTHER and self.router.is_leader:
-            # The common write: what the general path below does for it, minus the tests
-            # that cannot apply (no script user, not blocking, no wrapper).
+            # The common read or write: what the general path below does for it, minus
+            # the tests that cannot apply (no script user, not blocking, no wrapper).
+            if lane == _PLAIN_READ:
+                fut = self.reads.submit(args)
+                if getattr(conn, "tls", False):
+                    self._tls_reads.add(fut)  # routed again after a failed round: as TLS
+                return fut
             if lane == _PLAIN_WRITE_OOM and self.sm.memory.maxmemory and \
                     (oom := self.duties.admit_write()) is not None:
                 return oom  # refused before the log, as Redis refuses it

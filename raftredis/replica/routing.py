@@ -42,6 +42,8 @@ class Router:
         if own_tls_addr:
             self._tls_addr[node_id] = own_tls_addr
         self.role = Role.FOLLOWER
+        # role == LEADER, kept with it: asked several times for every command.
+        self.is_leader = False
         self.leader = 0
         self._leader_heard = 0.0  # monotonic time we last heard from the leader
         self._leader_changed = asyncio.Event()
@@ -52,6 +54,7 @@ class Router:
             self._leader_heard = self._clock.monotonic() if ss.leader else 0.0
         self.leader = ss.leader
         self.role = ss.role
+        self.is_leader = ss.role == Role.LEADER
         if ss.leader:
             # Wake requests waiting for an election; later waiters use a fresh event.
             self._leader_changed.set()
@@ -76,10 +79,6 @@ class Router:
         if tls and node_id in self._tls_addr:
             return self._tls_addr[node_id]
         return self._addr.get(node_id)
-
-    @property
-    def is_leader(self) -> bool:
-        return self.role == Role.LEADER
 
     def known_leader(self) -> int:
         """The leader we may advertise: self, or one heard from within an election timeout."""
