@@ -31,6 +31,16 @@ def run(coro: Awaitable[Any], timeout: float = 60.0) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
+def run_on(uvloop: Any, coro: Awaitable[Any]) -> Any:
+    """run() on a uvloop event loop."""
+    old = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        return run(coro)
+    finally:
+        asyncio.set_event_loop_policy(old)
+
+
 class Sink:
     """Collects delivered messages and lets a test wait for a condition on them."""
 
@@ -467,12 +477,7 @@ def test_works_on_uvloop() -> None:
         finally:
             await stop_all([a, b])
 
-    old = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    try:
-        run(main())
-    finally:
-        asyncio.set_event_loop_policy(old)
+    run_on(uvloop, main())
 
 
 def test_stopping_while_a_peer_name_resolves_leaves_no_stray_failure() -> None:
@@ -499,12 +504,7 @@ def test_stopping_while_a_peer_name_resolves_leaves_no_stray_failure() -> None:
             await asyncio.sleep(0.01)
             gc.collect()
 
-    old = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    try:
-        run(main())
-    finally:
-        asyncio.set_event_loop_policy(old)
+    run_on(uvloop, main())
     assert problems == []
 
 
