@@ -303,6 +303,19 @@ class Cluster:
 
         return wait_for(cond, timeout, "a leader")
 
+    def terms(self) -> dict[int, int]:
+        return {i: int(self.info(i)["raft_term"]) for i in self.nodes}
+
+    def wait_settled(self, lead: int, timeout: float = 20) -> dict[int, int]:
+        """Every node follows `lead` in one term, and those terms: a baseline to check
+        that nothing moves them (a node may still be learning the term a moment after
+        the leader is known)."""
+        def agreed() -> dict[int, int] | None:
+            terms = self.terms()
+            leaders = {self.info(i).get("raft_leader_id") for i in self.nodes}
+            return terms if len(set(terms.values())) == 1 and leaders == {str(lead)} else None
+        return wait_for(agreed, timeout, "every node to follow the leader")
+
     def wait_applied(self, i: int, index: int, timeout: float = 30) -> None:
         wait_for(lambda: int(self.info(i)["raft_applied_index"]) >= index, timeout,
                  f"node{i} to apply index {index}")

@@ -24,10 +24,6 @@ def _client(c: Cluster, i: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=c.nodes[i].port, socket_timeout=120)
 
 
-def _terms(c: Cluster) -> dict[int, int]:
-    return {i: int(c.info(i)["raft_term"]) for i in c.nodes}
-
-
 def _load(r: redis.Redis, n: int) -> None:
     for lo in range(0, n, BATCH):
         hi = min(n, lo + BATCH)
@@ -68,7 +64,7 @@ def _run(tmp_path: Path, n: int) -> list[tuple[str, int, bool]]:
                  "the keep-alive side channel")
         report = []
         for name, fn in _cases(n):
-            before = _terms(c)
+            before = c.terms()
             for i in c.nodes:
                 _client(c, i).execute_command("LATENCY", "RESET")
             try:
@@ -80,7 +76,7 @@ def _run(tmp_path: Path, n: int) -> list[tuple[str, int, bool]]:
             for i in c.nodes:
                 c.wait_applied(i, commit, timeout=120)
             stall = max(_worst_stall(_client(c, i)) for i in c.nodes)
-            moved = _terms(c) != before or c.leader() != lead
+            moved = c.terms() != before or c.leader() != lead
             report.append((name, stall, moved))
             assert not moved, (name, report, c.logs()[-6000:])
         return report

@@ -22,19 +22,6 @@ FAILOVER_RUNS = 5
 FAILOVER_MEDIAN_S = 1.0  # issue 13's bound for kill -9 / SIGSTOP of the leader
 
 
-def _terms(c: Cluster) -> dict[int, int]:
-    return {i: int(c.info(i)["raft_term"]) for i in c.nodes}
-
-
-def _settled(c: Cluster, lead: int) -> dict[int, int]:
-    """Every node follows `lead` in one term (a node may still be connecting)."""
-    def agreed() -> dict[int, int] | None:
-        terms = _terms(c)
-        leaders = {c.info(i).get("raft_leader_id") for i in c.nodes}
-        return terms if len(set(terms.values())) == 1 and leaders == {str(lead)} else None
-    return wait_for(agreed, 20, "every node to follow the leader")
-
-
 def _sleep_on(c: Cluster, i: int, seconds: float) -> threading.Thread:
     def run() -> None:
         assert call("127.0.0.1", c.nodes[i].port, "DEBUG", "SLEEP", str(seconds),
@@ -65,13 +52,13 @@ def test_a_two_second_stall_keeps_the_term(cluster: Cluster, who: str) -> None:
     # Every node has heard the others' notices before the stall starts.
     wait_for(lambda: all(c.info(i)["raft_keepalive"] == "1" for i in c.nodes), 10,
              "the keep-alive side channel on every node")
-    before = _settled(c, lead)
+    before = c.wait_settled(lead)
     target = lead if who == "leader" else next(i for i in c.nodes if i != lead)
     t = _sleep_on(c, target, 2)
     t.join(timeout=40)
     assert not t.is_alive()
     _writes_work(c, lead, "after")
-    assert _terms(c) == before, c.logs()
+    assert c.terms() == before, c.logs()
     assert c.leader() == lead
     others = [i for i in c.nodes if i != target]
     # Someone saw the stalled node's notices and used them (not a lucky quiet run).
