@@ -543,10 +543,7 @@ class ReplicaGroup:
             # The common read or write: what the general path below does for it, minus
             # the tests that cannot apply (no script user, not blocking, no wrapper).
             if lane == _PLAIN_READ:
-                fut = self.reads.submit(args)
-                if getattr(conn, "tls", False):
-                    self._tls_reads.add(fut)  # routed again after a failed round: as TLS
-                return fut
+                return self._submit_read(conn, args)
             if lane == _PLAIN_WRITE_OOM and self.sm.memory.maxmemory and \
                     (oom := self.duties.admit_write()) is not None:
                 return oom  # refused before the log, as Redis refuses it
@@ -574,10 +571,7 @@ class ReplicaGroup:
                                                lambda slot: self.router.redirect_now(slot, tls),
                                                self.proposals.submit_command)
                 return self.proposals.submit_command(args)
-            fut = self.reads.submit(args)
-            if _tls(conn):
-                self._tls_reads.add(fut)  # routed again after a failed round: as TLS
-            return fut
+            return self._submit_read(conn, args)
         if route == Route.READ and getattr(conn, "readonly", False) and \
                 self.membership.is_member():
             # (A node removed or not yet joined never serves reads: it may be far behind.)
@@ -588,6 +582,12 @@ class ReplicaGroup:
         keys = spec.keys(args)
         return self.router.redirect(key_slot(keys[0]) if keys else 0,
                                      lambda: self.execute(conn, spec, args), _tls(conn))
+
+    def _submit_read(self, conn, args: list[bytes]) -> asyncio.Future:
+        fut = self.reads.submit(args)
+        if _tls(conn):
+            self._tls_reads.add(fut)  # routed again after a failed round: as TLS
+        return fut
 
     def execute_multi(self, conn, commands: list[tuple[CommandSpec, list[bytes]]]) -> object:
         # The marks are read now: dispatch clears conn.watched once this returns, and a

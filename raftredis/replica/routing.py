@@ -82,7 +82,7 @@ class Router:
 
     def known_leader(self) -> int:
         """The leader we may advertise: self, or one heard from within an election timeout."""
-        if self.role == Role.LEADER:
+        if self.is_leader:
             return self.id
         if not self.leader:
             return 0
