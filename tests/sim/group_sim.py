@@ -536,11 +536,12 @@ class GroupSim:
                 # The leader dies while every other node applies slowly (a slow command,
                 # a GC pause): the next leader takes over with committed entries still to
                 # apply, which its ReadIndex waiters and WATCH checks must respect.
-                leaders = [m for m in up if m.group is not None and m.group.is_leader]
-                core = leaders[0].group.core if leaders and leaders[0].group else None
+                leader = next((m for m in up if m.group is not None and m.group.is_leader),
+                              None)
+                core = leader.group.core if leader is not None and leader.group else None
                 # A voter: a spare outside the configuration can never take over.
-                voters = [m for m in up if m is not leaders[0] and core is not None
-                          and m.id in core.conf.voters] if leaders else []
+                voters = [m for m in up if m is not leader and m.id in core.conf.voters] \
+                    if core is not None else []
                 if voters:
                     slow = rng.choice(voters)
                     slow.slow_until = self.loop.time() + rng.uniform(0.6, 1.5)
@@ -549,15 +550,15 @@ class GroupSim:
                     # or hands over to the slow node itself (CLUSTER FAILOVER there): it
                     # leads with that backlog still to apply.
                     await asyncio.sleep(rng.uniform(0.15, 0.5))
-                    if leaders[0].group is None:
+                    if leader.group is None:
                         continue
                     if rng.random() < 0.5 and slow.group is not None:
                         self.log(f"FAILOVER to n{slow.id}")
                         slow.group.request_leadership()
                         continue
-                    await self.crash_node(leaders[0])
+                    await self.crash_node(leader)
                     self.loop.call_later(rng.uniform(0.1, 0.4), self._restart_later,
-                                         leaders[0])
+                                         leader)
 
     def _change_membership(self) -> None:
         """On whichever node believes it leads: add a spare (promoted by the group once
