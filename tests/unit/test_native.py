@@ -100,10 +100,10 @@ def test_a_module_taken_out_of_the_build_has_its_extension_found_stale(tmp_path:
     stale_extensions finds before building."""
     pkg = fake_build(tmp_path)
     assert native.stale_extensions(str(pkg)) == []
-    gone = pkg / "server" / ("dispatch" + SUFFIX)
+    gone = pkg / "server" / ("protocol" + SUFFIX)
     gone.parent.mkdir(parents=True, exist_ok=True)
     gone.write_bytes(b"")
-    (pkg / "server" / "dispatch.py").write_text("# pure now\n")
+    (pkg / "server" / "protocol.py").write_text("# pure now\n")
     assert native.stale_extensions(str(pkg)) == [str(gone)]
 
 
