@@ -307,6 +307,8 @@ class Membership:
             return
         if self._pending is not None and not self._pending.future.done():
             return
+        if not core.conf.learners:
+            return  # the common case, checked before status() (which runs every 100 ms)
         st = core.status()
         for nid in sorted(st.conf.learners):
             if not self.addr(nid).promote:
