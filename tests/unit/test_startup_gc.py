@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -32,9 +33,11 @@ def _cycle() -> _Node:
 
 def test_startup_garbage_is_collected_and_survivors_frozen(thawed: None) -> None:
     kept = _cycle()
-    _cycle()  # startup garbage: collected, never frozen
+    garbage = weakref.ref(_cycle())  # startup garbage: collected, never frozen
+    assert garbage() is not None  # a cycle: reference counting alone cannot free it
     frozen, took_ms = freeze_startup_heap()
     assert took_ms >= 0
+    assert garbage() is None
     assert frozen == gc.get_freeze_count() > 0
     tracked = {id(o) for o in gc.get_objects()}
     assert id(kept) not in tracked  # frozen objects are not in any collected generation
@@ -42,5 +45,7 @@ def test_startup_garbage_is_collected_and_survivors_frozen(thawed: None) -> None
 
 def test_a_cycle_made_after_the_freeze_is_still_collected(thawed: None) -> None:
     freeze_startup_heap()
-    _cycle()
+    later = weakref.ref(_cycle())
+    assert later() is not None
     assert gc.collect() >= 2
+    assert later() is None
