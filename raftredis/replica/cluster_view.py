@@ -433,6 +433,7 @@ class ClusterView:
             ("raft_leader_changes", loop.leader_changes),
             ("raft_keepalive", int(loop.keepalive)),
             ("raft_keepalive_vouches", loop.vouches),
+            ("raft_keepalive_leader_heard", int(loop.leader_heard)),
         ]
         progress = st.progress
         for nid in sorted(progress):

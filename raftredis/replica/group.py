@@ -99,6 +99,9 @@ class LoopStats:
     leader_changes: int  # new (leader, term) pairs this node learned
     keepalive: bool  # the keep-alive side channel runs
     vouches: int  # election timers restarted / followers counted active, by keep-alive
+    # A follower has heard its leader's helper say it leads this term: only from then on
+    # can a stall of the leader be vouched for (a leader wedged at once is not).
+    leader_heard: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -791,7 +794,14 @@ class ReplicaGroup:
                          elections_started=roles.elections_started,
                          leader_changes=roles.leader_changes,
                          keepalive=self._ports.keepalive is not None
-                         and self._ports.keepalive.running(), vouches=self.vouches)
+                         and self._ports.keepalive.running(), vouches=self.vouches,
+                         leader_heard=self._leader_heard())
+
+    def _leader_heard(self) -> bool:
+        ka, core = self._ports.keepalive, self.core
+        if ka is None or core is None or core.leader in (0, self.id):
+            return False
+        return ka.heard_leader(core.leader, core.term)
 
     def latency(self, args: list[bytes]) -> object:
         """LATENCY <subcommand> ...: this node's loop stalls (the server's optional hook)."""
