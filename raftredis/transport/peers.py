@@ -20,9 +20,14 @@ an undecodable message) closes that connection only; the dialer then reconnects.
 The peer port is open to anyone who can reach it, so unauthenticated connections are
 kept cheap: each handshake read has a short deadline (`step_timeout`), a bounded number
 of handshakes may be pending per source address and in all, and when a bound is reached
-the oldest pending handshake is evicted (one that has not even sent a HELLO first) rather
-than the newest refused, so a flood of silent connections cannot keep a restarted peer
-out. Log lines that anyone can provoke are rate-limited (ratelog.py).
+the oldest pending handshake is evicted rather than the newest refused, so a flood of
+silent connections cannot keep a restarted peer out. The victim is the oldest that has sent
+no byte at all, else the oldest without a well-formed HELLO, else the oldest: a genuine
+dialer sends its HELLO at once, and whether bytes have arrived is known when they reach the
+connection's reader, before its task has run to read them (under a flood, hundreds of
+newer connections are admitted in that gap, so judging by the HELLO alone evicted the real
+peer's connection more often than not). Log lines that anyone can provoke are rate-limited
+(ratelog.py).
 
 With `tls` (the node's `tls-cluster yes`) each connection is first upgraded to mutual TLS
 with the cluster CA (raftredis/tls.py), then runs the same handshake and sealing inside
@@ -35,10 +40,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import random
 import socket
 import ssl
+import struct
+import termios
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -75,6 +83,7 @@ MAX_PENDING_PER_HOST = 32
 LISTEN_BACKLOG = 1024
 BATCH_BYTES = 4 << 20  # at most this much encoded data per write (and per record)
 READ_CHUNK = 256 << 10
+PLAIN_READ_LIMIT = 64 << 10  # asyncio.start_server's default stream limit
 
 
 def _describe(exc: BaseException) -> str:
@@ -82,15 +91,46 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class HeardReader(asyncio.StreamReader):
+    """A StreamReader that remembers whether any byte has reached it (`heard`)."""
+
+    heard = False
+
+    def feed_data(self, data: Any) -> None:  # (typeshed says Iterable[SupportsIndex])
+        if data:
+            self.heard = True
+        super().feed_data(data)
+
+
+def _bytes_waiting(fd: int) -> bool:
+    """Whether the kernel holds unread bytes for socket `fd` (FIONREAD: nothing consumed)."""
+    if fd < 0:
+        return False
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0] > 0
+    except OSError:  # the socket is gone
+        return False
+
+
 class _Pending:
     """One inbound connection still in its handshake."""
 
-    __slots__ = ("host", "writer", "hello")
+    __slots__ = ("host", "writer", "reader", "fd", "hello")
 
-    def __init__(self, host: str, writer: asyncio.StreamWriter | None) -> None:
+    def __init__(self, host: str, writer: asyncio.StreamWriter | None,
+                 reader: HeardReader | None, fd: int) -> None:
         self.host = host
         self.writer = writer
+        self.reader = reader  # set once its stream exists (after TLS, for a TLS one)
+        self.fd = fd  # its socket, to see bytes the loop has not yet read
         self.hello = False  # sent a well-formed HELLO for a known node id
+
+    def spoke(self) -> bool:
+        """Whether any byte has come from the other end: a silent socket has sent none.
+        Bytes count from when they reach the kernel, not when a task reads them."""
+        if self.hello or (self.reader is not None and self.reader.heard):
+            return True
+        return _bytes_waiting(self.fd)
 
 
 class _Peer:
@@ -204,8 +244,13 @@ class PeerTransport:
             self._acceptor.start()
             self.listen_port = self._acceptor.port
         else:
-            self._server = await asyncio.start_server(
-                self._serve_inbound, self._listen_host, self.listen_port, reuse_address=True,
+            loop = asyncio.get_running_loop()
+            # (start_server's own wiring, with a reader that tells eviction it has data)
+            self._server = await loop.create_server(
+                lambda: asyncio.StreamReaderProtocol(
+                    HeardReader(limit=PLAIN_READ_LIMIT, loop=loop), self._serve_inbound,
+                    loop=loop),
+                self._listen_host, self.listen_port, reuse_address=True,
                 backlog=LISTEN_BACKLOG,
             )
             self.listen_port = self._server.sockets[0].getsockname()[1]
@@ -514,8 +559,8 @@ class PeerTransport:
 
     # ---- admission of unauthenticated connections ----------------------------------------
 
-    def _admit(self, task: asyncio.Task[Any], addr: Any,
-               writer: asyncio.StreamWriter | None) -> None:
+    def _admit(self, task: asyncio.Task[Any], addr: Any, writer: asyncio.StreamWriter | None,
+               reader: asyncio.StreamReader | None, fd: int) -> None:
         """Take a handshake slot for `task`, evicting an older pending handshake if a bound
         is reached: the newest connection always gets its chance."""
         host = str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
@@ -523,23 +568,30 @@ class PeerTransport:
             self._evict(host, addr)
         elif len(self._pending) >= self.max_pending_handshakes:
             self._evict(None, addr)
-        self._pending[task] = _Pending(host, writer)
+        heard = reader if isinstance(reader, HeardReader) else None
+        self._pending[task] = _Pending(host, writer, heard, fd)
         self._pending_per_host[host] = self._pending_per_host.get(host, 0) + 1
 
     def _evict(self, host: str | None, addr: Any) -> None:
-        # The oldest that has not even said HELLO, else the oldest: a genuine dialer sends
-        # its HELLO at once, so silent sockets go first.
+        # The oldest that has sent nothing, else the oldest without a HELLO, else the
+        # oldest: a genuine dialer sends its HELLO at once, so silent sockets go first.
         victim: asyncio.Task[Any] | None = None
-        for t, pend in self._pending.items():
-            if host is not None and pend.host != host:
+        unproven: asyncio.Task[Any] | None = None
+        for t, cand in self._pending.items():
+            if host is not None and cand.host != host:
                 continue
-            if not pend.hello:
+            if not cand.spoke():
                 victim = t
                 break
+            if unproven is None and not cand.hello:
+                unproven = t
             if victim is None:
                 victim = t
+        else:
+            victim = unproven or victim
         if victim is None:
             return
+        silent = not self._pending[victim].spoke()
         pend = self._release(victim)
         victim.cancel()
         if pend is not None:
@@ -549,7 +601,7 @@ class PeerTransport:
         self._ratelog.event(
             "evict", logging.WARNING,
             f"node {self.node_id}: too many pending peer handshakes {scope}: dropped "
-            f"the oldest{'' if pend is None or pend.hello else ' silent'} one "
+            f"the oldest{' silent' if silent else ''} one "
             f"(from {pend.host if pend else '?'}) for a new connection from {addr}",
         )
 
@@ -585,9 +637,9 @@ class PeerTransport:
         self._inbound_tasks.add(task)
         # The slot is taken before the TLS handshake: silent TLS connections are evicted
         # like silent plain ones.
-        self._admit(task, addr, None)
+        self._admit(task, addr, None, None, sock.fileno())
         try:
-            reader = asyncio.StreamReader(limit=READ_CHUNK, loop=loop)
+            reader = HeardReader(limit=READ_CHUNK, loop=loop)
             # (kept here: uvloop returns its TLS protocol, not this one)
             protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
             try:
@@ -605,6 +657,7 @@ class PeerTransport:
             pend = self._pending.get(task)
             if pend is not None:
                 pend.writer = writer
+                pend.reader = reader
             await self._inbound(reader, writer, admitted=True)
         except asyncio.CancelledError:
             pass
@@ -621,7 +674,8 @@ class PeerTransport:
         task = asyncio.current_task()
         assert task is not None
         if not admitted:
-            self._admit(task, addr, writer)
+            sock = writer.get_extra_info("socket")
+            self._admit(task, addr, writer, reader, sock.fileno() if sock is not None else -1)
         try:
             session = await accept_handshake(
                 reader, writer, self.node_id, self._secret, self._meta,

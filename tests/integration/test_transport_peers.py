@@ -207,8 +207,6 @@ def test_one_dead_peer_does_not_delay_another() -> None:
         try:
             a.set_peer(3, HOST, hole_srv.sockets[0].getsockname()[1])
             a.set_peer(4, HOST, 1)  # nothing listens on port 1: refused at once
-            loop = asyncio.get_running_loop()
-            started = loop.time()
             n = 3000
             for k in range(0, n, 250):  # bursts the live peer's queue can hold
                 for i in range(k, k + 250):
@@ -217,9 +215,10 @@ def test_one_dead_peer_does_not_delay_another() -> None:
                     a.send(hb(1, 2, i))
                 await sb.until(lambda k=k: len(sb.msgs) >= k + 250, timeout=10.0)
             await sb.until(lambda: len(sb.msgs) == n, timeout=10.0)
-            elapsed = loop.time() - started
-            assert elapsed < 3.0, f"delivery to the live peer took {elapsed:.2f}s"
             st = a.status()
+            # All delivered while the first dial to the hole still waits out its 30 s
+            # handshake: the live peer did not wait behind it (a load-proof way to say so).
+            assert st[3]["last_error"] == "", st[3]["last_error"]
             assert st[2]["dropped"] == 0
             assert not st[3]["connected"] and not st[4]["connected"]
             assert st[3]["queued"] == 500 and st[3]["dropped"] == n - 500
@@ -538,6 +537,39 @@ def test_newest_handshake_wins_when_the_pending_bound_is_reached() -> None:
     run(main())
 
 
+def test_a_connection_that_has_sent_bytes_is_kept_over_silent_ones() -> None:
+    """Bytes count from their arrival, not from when the handshake task reads a whole
+    HELLO: under a flood, many newer connections are admitted before that task runs."""
+
+    async def main() -> None:
+        (a, b), _ = await cluster(2, handshake_timeout=30.0, step_timeout=30.0,
+                                  max_pending_handshakes=8, max_pending_per_host=4)
+        conns = []
+        try:
+            r, w = await asyncio.open_connection(HOST, a.listen_port)
+            w.write(b"\x00\x00")  # half a frame header: not a HELLO, but not silent
+            await w.drain()
+            conns.append((r, w))
+            for _ in range(10):
+                conns.append(await asyncio.open_connection(HOST, a.listen_port))
+            await until(lambda: a.handshakes_evicted == 7)
+            assert a.pending_handshakes == 4
+            with contextlib.suppress(asyncio.TimeoutError):
+                async with asyncio.timeout(0.2):  # still open: no EOF
+                    await r.read(1 << 16)
+            assert not r.at_eof()
+            # Every silent one before it went first: the 7 evicted are the oldest silent.
+            for r2, _w2 in conns[1:8]:
+                async with asyncio.timeout(5):
+                    assert await r2.read() == b""
+        finally:
+            for _r, w in conns:
+                w.close()
+            await stop_all([a, b])
+
+    run(main())
+
+
 def test_a_hello_is_kept_over_silent_connections() -> None:
     from raftredis.transport.handshake import PROTOCOL
 
@@ -592,8 +624,6 @@ def test_a_restarted_peer_rejoins_through_a_flood_of_silent_connections(
             caplog.clear()
             silent = await _open_silent(a.listen_port, flood)  # and held open
             assert a.pending_handshakes <= a.max_pending_per_host
-            loop = asyncio.get_running_loop()
-            started = loop.time()
             sb2 = Sink()
             b2 = PeerTransport(2, SECRET, HOST, 0, {1: (HOST, a.listen_port)}, sb2)
             await b2.start()
@@ -603,8 +633,9 @@ def test_a_restarted_peer_rejoins_through_a_flood_of_silent_connections(
                 a.send(hb(1, 2, i))
             await sa.until(lambda: len(sa.msgs) == 100, timeout=10.0)
             await sb2.until(lambda: len(sb2.msgs) == 100, timeout=10.0)
-            elapsed = loop.time() - started
-            assert elapsed < 3.0, f"the restarted peer needed {elapsed:.2f}s"
+            # In on its first dial: its connection evicted a silent one, not the reverse.
+            assert b2.status()[1]["last_error"] == "", b2.status()[1]["last_error"]
+            assert b2.status()[1]["reconnects"] == 0
             assert [m.commit for m in sa.msgs] == list(range(100))
             # Every silent socket is closed by a within the step deadline (1 s).
             async with asyncio.timeout(10):
@@ -659,15 +690,16 @@ def test_a_peer_gets_through_while_silent_connections_keep_coming() -> None:
             sb2 = Sink()
             b2 = PeerTransport(2, SECRET, HOST, 0, {1: (HOST, a.listen_port)}, sb2)
             await b2.start()
-            loop = asyncio.get_running_loop()
-            started = loop.time()
             a.set_peer(2, HOST, b2.listen_port)
             for i in range(100):
                 b2.send(hb(2, 1, i))
-            await sa.until(lambda: len(sa.msgs) == 100, timeout=15.0)
-            elapsed = loop.time() - started
-            print(f"through the flood in {elapsed:.2f}s, {opened} flood connections")
-            assert elapsed < 4.0, f"the restarted peer needed {elapsed:.2f}s"
+            # The deadline is a hang guard, not a speed goal: through while the flood runs
+            # (one test loop hosts a, b2 and all 300 flooders, so b2 itself is slow to write
+            # its HELLO; separate processes write it within microseconds of connecting).
+            await sa.until(lambda: len(sa.msgs) == 100, timeout=30.0)
+            evicted = a.handshakes_evicted
+            await until(lambda: a.handshakes_evicted > evicted + 100)  # the flood went on
+            assert [m.commit for m in sa.msgs] == list(range(100))
         finally:
             stop.set()
             for t in floods:
