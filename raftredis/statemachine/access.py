@@ -15,6 +15,7 @@ reading of the other kind (the policy changed) is recognised and started afresh.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from raftredis.statemachine.memory import MemoryPolicy
 
@@ -26,7 +27,9 @@ _MINUTES = 1 << 16
 class AccessClock:
     """Turns accesses into db.access readings under the current policy. One int object
     per LRU tick (and per LFU value of the current minute) is shared by every key read
-    in it, so the readings cost a dict slot per key, not an int object too."""
+    in it, so the readings cost a dict slot per key, not an int object too. (Those shared
+    objects are typed `object`: compiled, an `int` field is a machine integer, boxed into
+    a new int object at every store, 32 bytes per key and a free of the one it replaced.)"""
 
     __slots__ = ("policy", "_rng", "_tick", "_tick_obj", "_lfu_minute", "_lfu_objs",
                  "_seen", "_lfu")
@@ -37,13 +40,14 @@ class AccessClock:
         # generator will do (owned here, never the global one).
         self._rng = random.Random(0x1F)
         self._tick = -1
-        self._tick_obj = 0
+        self._tick_obj: object = 0
         self._lfu_minute = -1
-        self._lfu_objs: dict[int, int] = {}
+        self._lfu_objs: dict[int, object] = {}
         self._seen = ""  # the policy name `_lfu` was derived from (touch runs per access)
         self._lfu = False
 
-    def touch(self, access: dict[bytes, int], key: bytes, now_ms: int) -> None:
+    def touch(self, access: dict[bytes, Any], key: bytes, now_ms: int) -> None:
+        # (values Any: the shared reading objects are stored as they are, not re-boxed)
         name = self.policy.policy
         if name is not self._seen:
             self._seen, self._lfu = name, name.endswith("-lfu")
@@ -87,11 +91,14 @@ class AccessClock:
                 counter += 1
         return counter
 
-    def _lfu_value(self, counter: int, now_ms: int) -> int:
+    def _lfu_value(self, counter: int, now_ms: int) -> object:
         minute = (now_ms // 60_000) % _MINUTES
         if minute != self._lfu_minute:
             self._lfu_minute, self._lfu_objs = minute, {}
         obj = self._lfu_objs.get(counter)
         if obj is None:
-            obj = self._lfu_objs[counter] = -1 - ((minute << 8) | counter)
+            # (read back: compiled, `obj` would be narrowed to int, kept unboxed, and
+            # boxed anew for the table and for the caller)
+            self._lfu_objs[counter] = -1 - ((minute << 8) | counter)
+            obj = self._lfu_objs[counter]
         return obj

@@ -55,3 +55,19 @@ def test_deleted_keys_leave_no_reading() -> None:
     sm.apply_expire(sm.expired_keys(NOW + 20, 10), NOW + 20)
     assert set(sm.db.access) == {b"b"}
     assert sm.expired_count() == 1
+
+
+def test_keys_read_in_one_tick_share_one_reading_object() -> None:
+    """The readings cost a dict slot per key, not an int object each (the memory estimate
+    counts only the slot). Compiled with an `int`-typed field, every store re-boxed the
+    reading: a new 32-byte int per key, and a free per access of the one it replaced."""
+    for policy in ("allkeys-lru", "allkeys-lfu"):
+        sm = StateMachine()
+        sm.memory.policy = policy
+        for k in (b"a", b"b", b"c"):
+            sm.apply([b"SET", k, b"v"], NOW)
+        for k in (b"a", b"b", b"c"):
+            sm.read([b"GET", k], NOW + 1)
+        readings = [sm.db.access[k] for k in (b"a", b"b", b"c")]
+        assert readings[0] > 255 or readings[0] < -5  # not one of the cached small ints
+        assert readings[0] is readings[1] is readings[2], (policy, readings)
