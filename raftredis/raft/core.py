@@ -191,6 +191,10 @@ class RaftCore:
         # Follower: snapshot being received in chunks.
         self._snap_rx: _SnapshotRx | None = None
         self._need_bcast = False
+        # Leader: the commit index last sent to every follower (heartbeats, broadcast
+        # appends). A commit is not announced the moment it advances: the next append
+        # carries it, and _tick_leader sends it within a tick when no append does.
+        self._announced_commit = 0
         self._prev_soft = SoftState(0, Role.FOLLOWER)
         self._prev_hard = hs
         # The term of the last hard state known durable (handed out in a Ready that was
@@ -400,8 +404,8 @@ class RaftCore:
         if self.role == Role.LEADER and self.id in self.progress:
             # The leader's own log counts toward commit only once durable.
             me = self.progress[self.id]
-            if me.maybe_update(lg.persisted) and self._maybe_commit():
-                self._bcast_append(empty_ok=True)
+            if me.maybe_update(lg.persisted):
+                self._maybe_commit()
 
     def status(self) -> RaftStatus:
         lg = self.log
@@ -539,8 +543,7 @@ class RaftCore:
                 self.progress[pid] = self._new_progress(last + 1)
         if self.lead_transferee and self.lead_transferee not in conf.voters:
             self.lead_transferee = 0
-        if self._maybe_commit():
-            self._bcast_append(empty_ok=True)
+        self._maybe_commit()
 
     def _new_progress(self, next_index: int) -> Progress:
         return Progress(next_index, self.cfg.max_inflight, self.cfg.max_inflight_bytes)
@@ -664,7 +667,8 @@ class RaftCore:
                     self._become_follower(self.term, 0)  # §6.2: step down without a quorum
                     return
             self.lead_transferee = 0  # a transfer that did not finish in time is aborted
-        if self.role == Role.LEADER and self.heartbeat_elapsed >= self.cfg.heartbeat_tick:
+        if self.role == Role.LEADER and (self.heartbeat_elapsed >= self.cfg.heartbeat_tick
+                                         or self.log.committed > self._announced_commit):
             self.heartbeat_elapsed = 0
             if self._reads_next:
                 self._start_read_round()
@@ -904,8 +908,7 @@ class RaftCore:
             return
         if not pr.on_append_ack(m.index):
             return
-        if self._maybe_commit():
-            self._bcast_append(empty_ok=True)
+        self._maybe_commit()
         if self.role != Role.LEADER:
             return  # the commit removed us (§4.2.2)
         while self._send_append(m.src, empty_ok=False):
@@ -1004,6 +1007,7 @@ class RaftCore:
             self._bcast_append(empty_ok=False)
 
     def _bcast_append(self, empty_ok: bool) -> None:
+        self._announced_commit = self.log.committed
         for pid in self.progress:
             if pid != self.id and self._send_append(pid, empty_ok):
                 # Pipeline the rest of the backlog up to the inflight window.
@@ -1012,6 +1016,7 @@ class RaftCore:
 
     def _bcast_heartbeat(self) -> None:
         ctx = self._rounds[-1].rid.to_bytes(8, "big") if self._rounds else b""
+        self._announced_commit = self.log.committed
         for pid, pr in self.progress.items():
             if pid != self.id:
                 commit = min(pr.match, self.log.committed)

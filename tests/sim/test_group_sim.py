@@ -47,6 +47,7 @@ def test_the_same_seed_replays_the_same_run() -> None:
 def test_mutation_is_caught_by_the_default_seeds(mutation: str) -> None:
     caught = first_catch(mutation, SEEDS)
     assert caught is not None, f"mutation {mutation} survived {len(SEEDS)} seeds"
-    assert CAUGHT_BY[mutation] in caught[2], f"caught by the wrong checker: {caught[2]}"
+    assert any(said in caught[2] for said in CAUGHT_BY[mutation]), \
+        f"caught by the wrong checker: {caught[2]}"
     # and the tree is healthy again once the mutation is undone
     run_group_seed(caught[0], caught[1])

@@ -185,9 +185,44 @@ def test_append_batches_respect_byte_limit_and_inflight_window() -> None:
     s.nodes[1].storage.append(rd.entries)
     c.advance(rd)
     s.queue.extend(rd.messages)
-    s.run("stabilize")
+    s.run("stabilize\ntick 1\nstabilize")  # followers learn the last commit at a tick
     assert all(s.core(i).commit == 41 for i in (1, 2, 3))  # no-op + 40
 
+
+def _deliver_until_quiet(s: Script) -> list[object]:
+    """Stabilize, returning every message that was delivered."""
+    seen: list[object] = []
+    while s.queue:
+        seen.extend(s.queue)
+        s.run("deliver")
+    return seen
+
+
+def test_commit_rides_on_the_next_append_or_a_tick_never_a_message_of_its_own() -> None:
+    # A message per commit (to every follower, each answered) doubled the peer traffic
+    # of a lone client: the leader's next append or its next tick carries the index.
+    s = leader_of_three(heartbeat_tick=3)
+    c = s.core(1)
+    c.propose(b"a")
+    s._process(1)
+    sent = _deliver_until_quiet(s)
+    idx = c.commit
+    assert c.log.last_index() == idx  # "a" is committed on the leader
+    assert not [m for m in sent if isinstance(m, Append) and not m.entries]
+    assert [s.core(i).commit for i in (2, 3)] == [idx - 1, idx - 1]
+    c.propose(b"b")  # the next append carries the commit of "a"
+    s._process(1)
+    apps = [m for m in s.queue if isinstance(m, Append)]
+    assert len(apps) == 2 and all(m.commit == idx for m in apps)
+    _deliver_until_quiet(s)
+    assert [s.core(i).commit for i in (2, 3)] == [idx, idx]
+    s.run("tick 1")  # no append follows "b": the leader's next tick announces it
+    beats = [m for m in s.queue if isinstance(m, Heartbeat)]
+    assert len(beats) == 2 and all(m.commit == idx + 1 for m in beats)
+    _deliver_until_quiet(s)
+    assert [s.core(i).commit for i in (2, 3)] == [idx + 1, idx + 1]
+    s.run("tick 1")  # nothing new to announce and no heartbeat due: silence
+    assert not s.queue
 
 def test_conflict_hint_skips_a_term_per_round_trip() -> None:
     """A follower with a long divergent tail is repaired in a few round trips."""
@@ -298,7 +333,7 @@ def test_membership_add_learner_promote_and_remove_leader() -> None:
     assert s.core(2).role == Role.LEADER
     s.core(2).propose(b"after")
     s._process(2)
-    s.run("stabilize")
+    s.run("stabilize\ntick 2\nstabilize")
     assert s.core(4).commit == s.core(2).commit
     s.run("tick 1 60")  # the removed node never campaigns
     assert s.core(1).role == Role.FOLLOWER and s.core(1).term < s.core(2).term + 1
