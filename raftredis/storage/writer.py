@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from raftredis.raft.types import Entry, HardState
 from raftredis.storage.disk import DiskStorage
+from raftredis.storage.diskthread import DiskThread
 
 T = TypeVar("T")
 MAX_MERGED_ENTRIES = 65536  # bound on one merged write, so one fsync never covers unbounded work
@@ -56,7 +56,7 @@ class AsyncPersister:
 
     def __init__(self, storage: DiskStorage) -> None:
         self._storage = storage
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raftredis-disk")
+        self._disk = DiskThread("raftredis-disk")
         # queued work, in order: ("persist", (hs, entries), fut) or ("call", fn, fut)
         self._queue: list[tuple[str, Any, asyncio.Future]] = []
         self._running = False
@@ -89,7 +89,7 @@ class AsyncPersister:
                     fn = functools.partial(self._storage.persist, hs, ents)
                 else:
                     fn = arg
-                return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+                return await self._disk.submit(fn)
             finally:
                 self._running = False
                 if self._queue:  # work that arrived meanwhile, in order
@@ -103,13 +103,12 @@ class AsyncPersister:
         return await fut
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._queue:
                 kind, arg, fut = self._queue[0]
                 if kind == "call":
                     self._queue.pop(0)
-                    await self._run(loop, arg, [fut])
+                    await self._run(arg, [fut])
                     continue
                 # take the run of consecutive persists, up to a bound, as one write
                 n, total = 0, 0
@@ -126,14 +125,13 @@ class AsyncPersister:
                     hs, ents = group[0][1]
                 del self._queue[: len(group)]
                 write = functools.partial(self._storage.persist, hs, ents)
-                await self._run(loop, write, [g[2] for g in group])
+                await self._run(write, [g[2] for g in group])
         finally:
             self._running = False
 
-    async def _run(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Any],
-                   futs: list[asyncio.Future]) -> None:
+    async def _run(self, fn: Callable[[], Any], futs: list[asyncio.Future]) -> None:
         try:
-            result = await loop.run_in_executor(self._pool, fn)
+            result = await self._disk.submit(fn)
         except Exception as exc:  # handed to every waiter of this write
             for f in futs:
                 if not f.done():
@@ -149,4 +147,4 @@ class AsyncPersister:
             return
         await self._submit("call", lambda: None)  # queued last: resolves after all earlier work
         self._closed = True
-        self._pool.shutdown(wait=True)
+        self._disk.shutdown()
