@@ -522,8 +522,12 @@ class PeerTransport:
                         writer.writelines(records)
                     p.sent += n
                     p.bytes_sent += sum(map(len, records))
-                    async with asyncio.timeout(WRITE_TIMEOUT):
-                        await writer.drain()
+                    if writer.transport.get_write_buffer_size():
+                        # The kernel did not take it all: wait for room, bounded. When it
+                        # did (the usual case), drain() could not block, and arming a
+                        # timeout for it cost a timer per write.
+                        async with asyncio.timeout(WRITE_TIMEOUT):
+                            await writer.drain()
         finally:
             watcher.remove_done_callback(on_closed)
             watcher.cancel()
