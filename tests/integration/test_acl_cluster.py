@@ -205,8 +205,11 @@ def test_requirepass_is_the_default_users_password_and_is_stored_hashed(
     assert client(c, lead).config_set("requirepass", password)
     try:
         for i in c.nodes:
-            wait_for(lambda i=i: authenticates(c, i, "default", password), 15,
+            # A nopass default user takes any password: the change is in once a wrong
+            # one is refused (followers apply it when they learn its commit).
+            wait_for(lambda i=i: not authenticates(c, i, "default", "not-" + password), 15,
                      f"node{i} to take the requirepass")
+            assert authenticates(c, i, "default", password)
             r = client(c, i, password=password)
             try:
                 # Stored and shown hashed; it is the default user's password (as Redis).
