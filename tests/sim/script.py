@@ -108,6 +108,7 @@ class _SNode:
     core: RaftCore | None = None
     applied: list[tuple[int, int, bytes]] = field(default_factory=list)
     term_vote: tuple[int, int] = (0, 0)  # last shown in the trace
+    commit: int = 0  # the highest commit index it has persisted since it started
     timer: ElectionTimerWatch | None = None
 
 
@@ -260,6 +261,7 @@ class Script:
         n.applied = []
         hs = n.storage.initial_state()[0]
         n.term_vote = (hs.term, hs.vote)
+        n.commit = hs.commit
 
     def core(self, i: int) -> RaftCore:
         c = self.nodes[i].core
@@ -289,6 +291,11 @@ class Script:
             if hs is not None and (hs.term, hs.vote) != n.term_vote:
                 n.term_vote = (hs.term, hs.vote)
                 self._say(f"{i}: term={hs.term} vote={hs.vote}")
+            if hs is not None:
+                if hs.commit < n.commit:  # a committed entry is never uncommitted (§5.4)
+                    raise CheckerFailure(f"commit index of node {i} went back from "
+                                         f"{n.commit} to {hs.commit}")
+                n.commit = hs.commit
             if rd.soft_state is not None:
                 self._say(f"{i}: role={rd.soft_state.role.name.lower()} "
                           f"leader={rd.soft_state.leader}")
