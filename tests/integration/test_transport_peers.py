@@ -18,9 +18,10 @@ import pytest
 
 from raftredis.raft.messages import Append, AppendResp, Heartbeat, Message, Vote
 from raftredis.raft.types import Entry
+from raftredis.transport import peers as peers_mod
 from raftredis.transport.codec import encode
 from raftredis.transport.framing import frame
-from raftredis.transport.handshake import Session, dial_handshake
+from raftredis.transport.handshake import Session, accept_handshake, dial_handshake
 from raftredis.transport.peers import PeerTransport
 
 SECRET = b"s3cret-for-tests"
@@ -264,6 +265,43 @@ def test_garbage_on_the_peer_port_harms_nothing_else(caplog: pytest.LogCaptureFi
     refused = [r for r in caplog.records if "refused" in r.getMessage()]
     assert refused and all("127.0.0.1" in r.getMessage() for r in refused)
 
+
+
+def test_a_peer_that_stops_reading_is_dropped_after_the_write_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pump waits for room in the kernel's buffer only under WRITE_TIMEOUT; past it the
+    # connection is dropped and redialled, and a live peer is served meanwhile.
+    monkeypatch.setattr(peers_mod, "WRITE_TIMEOUT", 0.5)
+
+    async def main() -> None:
+        held: list[asyncio.StreamWriter] = []
+
+        async def stuck(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await accept_handshake(reader, writer, 3, SECRET, {}, lambda _i: True, 5.0)
+            held.append(writer)  # authenticated, then it never reads again
+
+        srv = await asyncio.start_server(stuck, HOST, 0)
+        (a, b), (_sa, sb) = await cluster(2)
+        try:
+            a.set_peer(3, HOST, srv.sockets[0].getsockname()[1])
+            await until(lambda: a.status()[3]["connected"])
+            big = Append(1, 3, 1, 0, 0, (Entry(1, 1, data=b"x" * (512 << 10)),), 0)
+            for _ in range(64):  # 32 MiB: more than loopback's socket buffers hold
+                a.send(big)
+            for i in range(100):
+                a.send(hb(1, 2, i))
+            await sb.until(lambda: len(sb.msgs) == 100)
+            await until(lambda: a.status()[3]["last_error"].startswith("connection lost"),
+                        timeout=20.0)
+            assert "TimeoutError" in a.status()[3]["last_error"]
+            await until(lambda: len(held) >= 2, timeout=20.0)  # it dialled again
+        finally:
+            await stop_all([a, b])
+            for w in held:
+                w.close()
+            srv.close()
+
+    run(main())
 
 async def _impostor(t: PeerTransport, as_id: int) -> tuple[asyncio.StreamReader,
                                                             asyncio.StreamWriter, Session]:
