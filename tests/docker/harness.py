@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -24,6 +23,8 @@ from typing import TypeVar
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
+
+from tests.ports import free_ports  # below the ephemeral range: tests/ports.py
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO / "docker"
@@ -156,19 +157,6 @@ def build_image(base: str, workdir: Path) -> float:
 
 
 # ---- the cluster ----------------------------------------------------------------------
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
 
 # Runs inside a node's container (its venv python): speaks RESP to the node's own client
 # port over loopback, so it works even while the container is cut off the network.

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import ports
+
 
 def server_argv(port: int, data_dir: Path) -> list[str]:
     """The command line of a one-node server listening on 127.0.0.1:port: the real
@@ -28,15 +30,9 @@ def server_argv(port: int, data_dir: Path) -> list[str]:
 
 
 def free_port() -> int:
-    """A free port P whose default peer port (P + 10000) is a valid port too: a node
-    given only --port refuses to start otherwise, and the kernel hands out ephemeral
-    ports up to 60999, often several high ones in a row."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + 10000 < 65536:
-            return port
+    """A free port P whose default peer port (P + 10000) is free too: a node given only
+    --port uses both. Below the ephemeral range (tests/ports.py says why)."""
+    return ports.free_run(1, gap=10000)
 
 
 def wait_until(cond: Callable[[], object], timeout: float, what: str) -> object:

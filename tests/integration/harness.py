@@ -18,49 +18,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from raftredis.miniclient import MiniClientError, call, parse_info
+from tests import ports
 from tests.integration.netproxy import OPEN, REFUSE, NetProxy
 
 SECRET = "test-cluster-secret"
 
 
 def free_ports(n: int) -> list[int]:
-    """n distinct ports that were free a moment ago (bound to port 0, then released)."""
-    socks, ports = [], []
-    try:
-        while len(ports) < n:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
+    """n distinct free ports, below the ephemeral range (tests/ports.py says why)."""
+    return ports.free_ports(n)
 
 
 def free_base(n: int) -> int:
     """A base port with port+i and port+10000+i free for i < n (what `raftredis cluster
     --port base` and a node given only --port use: the peer port is port + 10000)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + 10000 + n >= 65536:
-            continue
-        ok = True
-        for p in [base + i for i in range(n)] + [base + 10000 + i for i in range(n)]:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    pytest.skip("no free port range for a local cluster")
+    return ports.free_run(n, gap=10000)
 
 
 def wait_for(cond: Callable[[], object], timeout: float, what: str, interval: float = 0.02):

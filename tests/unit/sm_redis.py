@@ -29,6 +29,7 @@ from raftredis.commands import lookup
 from raftredis.commands.spec import Route
 from raftredis.resp.encoder import encode
 from raftredis.statemachine import StateMachine
+from tests import ports
 
 REDIS_SERVER = shutil.which("redis-server")
 NOW = 1_700_000_000_000  # fixed apply time of the state machine side
@@ -36,9 +37,7 @@ Cmd = Sequence[str | bytes | int]
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return ports.free_port()
 
 
 def _arg(a: str | bytes | int) -> bytes:

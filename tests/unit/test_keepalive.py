@@ -17,6 +17,7 @@ import pytest
 from raftredis.raft.types import Role
 from raftredis.replica.keepalive import KeepAlive, KeepAliveTimes, process_stopped
 from raftredis.transport import beacon
+from tests import ports
 from tests.sim.script import Script
 
 KEY = beacon.derive_key(b"a cluster secret of some length")
@@ -85,9 +86,7 @@ def test_default_times_vouch_before_a_follower_campaigns() -> None:
 
 
 def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return ports.free_port(socket.SOCK_DGRAM)
 
 
 def wait_for(cond, timeout: float = 5.0) -> None:

@@ -26,6 +26,7 @@ from raftredis.replica.loopwatch import (
 )
 from raftredis.replica.rolelog import RoleLog
 from raftredis.reply import Error, Verbatim
+from tests import ports
 from tests.unit.test_replica_group import make_group, wait_for
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -291,9 +292,7 @@ def test_a_blocked_loop_shows_in_info_and_latency(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- shapes vs redis-server
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return ports.free_port()
 
 
 def _read_reply(f) -> tuple:
