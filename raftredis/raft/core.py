@@ -381,10 +381,39 @@ class RaftCore:
             )
         rd.read_states = tuple(self.read_states)
         rd.dropped_reads = tuple(self.dropped)
+        rd.durable_hi = lg.persisted if lg.snapshot is None else 0
         self.read_states = []
         self.dropped = []
         self._pending_ready = rd
         return rd
+
+    def take_committed(self) -> tuple[Entry, ...]:
+        """While the pending Ready persists: entries committed since it was handed out
+        that are durable here, for the application to apply at once and in order, after
+        the pending Ready's own committed entries (raft.ready, Pipelining). They count as
+        applied from now on: no later Ready hands them out again. Empty when a snapshot
+        is pending or the pending Ready's committed entries are not all durable."""
+        lg = self.log
+        rd = self._pending_ready
+        if lg.snapshot is not None or (rd is not None and rd.snapshot is not None):
+            return ()
+        handed = lg.applied
+        if rd is not None and rd.committed_entries:
+            handed = max(handed, rd.committed_entries[-1].index)
+        hi = min(lg.committed, lg.persisted, lg.last_index())
+        if hi <= handed:
+            return ()
+        ents = lg.slice(handed + 1, hi + 1, self.cfg.max_committed_size_per_ready)
+        lg.applied = ents[-1].index
+        return tuple(ents)
+
+    def take_read_states(self) -> tuple[tuple[ReadState, ...], tuple[bytes, ...]]:
+        """While the pending Ready persists: the reads confirmed and dropped since it was
+        handed out (they depend on no persistence), which the next Ready would carry."""
+        states, dropped = tuple(self.read_states), tuple(self.dropped)
+        self.read_states = []
+        self.dropped = []
+        return states, dropped
 
     def advance(self, rd: Ready) -> None:
         if rd is not self._pending_ready:

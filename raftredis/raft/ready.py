@@ -29,6 +29,16 @@ class Ready:
     6. Call advance(rd): it tells the core that everything in rd is durable and
        applied. Never before step 2 has finished.
 
+    Pipelining (all optional; the order above is always correct):
+    - Committed entries at or below `durable_hi` are on this node's disk already, so
+      with no `snapshot` they may be applied (and `read_states` served) while step 2
+      runs, rather than after it: an entry committed by a quorum and durable here is
+      final wherever it is applied from. Those above `durable_hi` wait for step 2.
+    - While step 2 runs, RaftCore.take_committed() hands out entries committed since
+      (durable here, after every committed entry of the pending Ready), and
+      take_read_states() the reads confirmed since: apply and serve them at once, in
+      order, once the pending Ready's own committed entries are applied.
+
     Preconditions and notes:
     - Do not call ready() again before advance(rd). step(), tick(), propose() and
       read_index() may be called in between (e.g. while step 2 runs on a disk thread);
@@ -66,6 +76,9 @@ class Ready:
     dropped_reads: tuple[bytes, ...] = ()
     # True when hard_state's term/vote or entries or snapshot must be fsynced.
     must_sync: bool = False
+    # Entries up to this index were durable before this Ready: committed ones at or
+    # below it may be applied while step 2 runs (see Pipelining).
+    durable_hi: int = 0
 
 
 __all__ = ["Ready", "ReadState"]

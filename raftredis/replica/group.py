@@ -7,11 +7,15 @@ For each Ready of the core, in this order (raft.ready documents why):
   3. send `messages_after_persist` (vote grants, append acks: only once durable);
   4. apply committed entries, answer their proposals, serve ReadIndex reads;
   5. advance the core.
+Step 4 overlaps step 2 where that is safe (raft.ready, Pipelining): committed entries
+already durable here are applied while the disk writes, and entries that commit while
+it writes are applied as the acknowledgements arrive, so no answer waits for the fsync
+of the entries after it.
 Client commands that arrive while a persist is in flight wait in a batch; the next
 turn proposes the whole batch as ONE log entry (group commit and batching in one).
 
 Clock, storage, persister, transport and randomness come in through `Ports`, so the
-simulator (tests/sim/groupsim.py) runs this very code under its own scheduler.
+simulator (tests/sim/group_sim.py) runs this very code under its own scheduler.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from raftredis.raft.core import RaftCore
 from raftredis.raft.messages import Append, Heartbeat, InstallSnapshot, Message
 from raftredis.raft.ready import Ready
 from raftredis.raft.status import RaftStatus
-from raftredis.raft.types import ConfState, EntryKind, HardState, Role, SoftState
+from raftredis.raft.types import ConfState, EntryKind, HardState, ReadState, Role, SoftState
 from raftredis.replica import ops as logops
 from raftredis.replica.applier import Applier
 from raftredis.replica.clock import EntryClock, SystemClock
@@ -459,10 +463,31 @@ class ReplicaGroup:
             index = rd.snapshot.meta.index
             self.tracker.snapshot_installed(index)
             self.proposals.snapshot_installed(index)
+        committed = rd.committed_entries
+        reads_taken = False
         if rd.must_sync or rd.entries:
             hs = rd.hard_state if rd.hard_state is not None else self._lazy_hard_state
             self._lazy_hard_state = None
-            await self._persister.persist(hs, rd.entries)
+            writing = asyncio.ensure_future(self._persister.persist(hs, rd.entries))
+            try:
+                if rd.snapshot is None:
+                    # The disk works while we apply what is durable already and answer
+                    # its clients, then what commits meanwhile (raft.ready, Pipelining):
+                    # an answer never waits for the fsync of the entries after it.
+                    early = 0
+                    while early < len(committed) and committed[early].index <= rd.durable_hi:
+                        early += 1
+                    if early:
+                        self._apply(committed[:early])
+                        committed = committed[early:]
+                    self._take_reads(rd.read_states, rd.dropped_reads)
+                    reads_taken = True
+                    if not committed:
+                        await self._while_writing(writing)
+                await writing
+            except asyncio.CancelledError:
+                writing.cancel()
+                raise
             for ent in reversed(rd.entries):
                 if ent.kind == EntryKind.NORMAL and len(ent.data) >= 8:
                     self.stamps.note_logged(logops.stamp_of(ent.data))
@@ -474,13 +499,41 @@ class ReplicaGroup:
             # the entries it commits can be applied and answered.
             self._lazy_hard_state = rd.hard_state
         self._send(rd.messages_after_persist)
-        if rd.committed_entries:
-            self._apply(rd.committed_entries)
-        if rd.read_states:
-            self.reads.confirmed(rd.read_states)
-        if rd.dropped_reads:
-            self.reads.dropped(rd.dropped_reads)
+        if committed:
+            self._apply(committed)
+        if reads_taken:
+            self.reads.serve(self._read_now, self._timed_read, self._need_time)
+        else:
+            self._take_reads(rd.read_states, rd.dropped_reads)
+
+    def _take_reads(self, states: tuple[ReadState, ...], dropped: tuple[bytes, ...]) -> None:
+        if states:
+            self.reads.confirmed(states)
+        if dropped:
+            self.reads.dropped(dropped)
         self.reads.serve(self._read_now, self._timed_read, self._need_time)
+
+    async def _while_writing(self, writing: asyncio.Future) -> None:
+        """Until the pending Ready's write is durable: apply each entry that commits
+        meanwhile and serve each read confirmed meanwhile, as soon as the core knows
+        (peer messages and the write's end wake us). Proposals and new read rounds wait
+        for the next Ready, which batches them."""
+        core = self.core
+        assert core is not None
+        writing.add_done_callback(lambda _: self._wake.set())
+        while not writing.done():
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._running:
+                return
+            ents = core.take_committed()
+            if ents:
+                self._apply(ents)
+            states, dropped = core.take_read_states()
+            if ents or states or dropped:
+                self._take_reads(states, dropped)
+        # (Whatever else woke us meanwhile, proposals, reads, peer messages, is looked at
+        # after advance: the loop flushes the batches and asks the core for a Ready.)
 
     def _read_now(self) -> int | None:
         return self.stamps.read_now(bool(self.sm.db.expires))

@@ -243,6 +243,14 @@ MUTATIONS: list[Mutation] = [
                     "self.vote = m.src\n        self.election_elapsed = 0\n",
                     "self.vote = m.src\n"),
         CORE),  # the core simulator's election timer checker (liveness: §3.4's timing)
+    Mutation(
+        "pipelined-apply-past-commit",
+        "while a Ready writes, the core hands out durable entries up to the end of its log, "
+        "committed or not (raft.ready, Pipelining)",
+        SourcePatch(RaftCore, "take_committed",
+                    "hi = min(lg.committed, lg.persisted, lg.last_index())",
+                    "hi = min(lg.persisted, lg.last_index())"),
+        ("group",)),  # only the group applies while a Ready writes
     # ---- storage (tests/sim/test_sim_disk.py) ------------------------------------------------
     Mutation(
         "storage-skips-fsync",

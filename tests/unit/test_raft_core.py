@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import pathlib
 import random
 
@@ -225,6 +226,56 @@ def test_commit_rides_on_the_next_append_or_a_tick_never_a_message_of_its_own() 
     assert [s.core(i).commit for i in (2, 3)] == [idx + 1, idx + 1]
     s.run("tick 1")  # nothing new to announce and no heartbeat due: silence
     assert not s.queue
+
+
+def test_entries_committed_while_a_ready_persists_are_handed_out_once() -> None:
+    # raft.ready, Pipelining: what commits while the next Ready writes is applied then,
+    # not after that write; the next Ready must not hand it out again.
+    s = leader_of_three()
+    c = s.core(1)
+    c.propose(b"a")
+    s._process(1)
+    s.run("deliver")  # the followers persist "a"; their acks wait in the queue
+    a = c.log.last_index()
+    assert c.commit < a
+    c.propose(b"b")
+    rd = c.ready()  # "b" to write; "a" is durable here but not committed yet
+    assert [e.data for e in rd.entries] == [b"b"] and rd.durable_hi == a
+    assert not rd.committed_entries and c.take_committed() == ()
+    acks, s.queue = [m for m in s.queue if m.dst == 1], [m for m in s.queue if m.dst != 1]
+    for m in acks:
+        c.step(m)
+    assert c.commit == a
+    assert [e.index for e in c.take_committed()] == [a]
+    assert c.take_committed() == ()  # once
+    c.storage.append(rd.entries)
+    c.advance(rd)
+    assert c.applied == a
+    while c.has_ready():
+        nxt = c.ready()
+        assert all(e.index > a for e in nxt.committed_entries)
+        c.storage.append(nxt.entries)
+        c.advance(nxt)
+
+
+def test_nothing_is_taken_past_committed_entries_that_are_not_durable() -> None:
+    # A follower told of a commit covering entries it has not written yet applies
+    # them after the write; nothing after them may be applied before.
+    s = leader_of_three()
+    c1 = s.core(1)
+    c1.propose(b"x")
+    s._process(1)
+    app = next(m for m in s.queue if isinstance(m, Append) and m.dst == 2)
+    s.queue = []
+    f = s.core(2)
+    f.step(dataclasses.replace(app, commit=app.entries[-1].index))
+    rd = f.ready()
+    x = app.entries[-1].index
+    assert [e.index for e in rd.committed_entries][-1] == x and rd.durable_hi < x
+    assert f.take_committed() == ()
+    f.storage.append(rd.entries)
+    f.advance(rd)
+    assert f.applied == x
 
 
 def test_conflict_hint_skips_a_term_per_round_trip() -> None:

@@ -19,7 +19,7 @@ from raftredis.raft.types import ConfState, Entry, EntryKind, HardState, Role, S
 from raftredis.replica import ReplicaGroup
 from raftredis.replica import ops as logops
 from raftredis.replica.group import production_ports
-from raftredis.reply import NULL_ARRAY, Error
+from raftredis.reply import NULL_ARRAY, OK, Error
 from raftredis.storage import DiskStorage
 
 DEADLINE_S = 10.0
@@ -540,5 +540,69 @@ def test_a_commit_only_ready_costs_no_write_and_a_clean_stop_keeps_the_commit(
         with DiskStorage.open(str(tmp_path),
                               initial_conf=ConfState(voters=frozenset({1}))) as st:
             assert st.hard_state().commit == last
+
+    go(body)
+
+
+class GatePersister:
+    """The real disk persister, holding writes that carry entries while `open` is
+    below the number of such writes asked for."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.asked = 0  # writes with entries asked for
+        self.allowed = 1 << 30  # how many of them may go through
+        self._changed = asyncio.Event()
+
+    def allow(self, n: int) -> None:
+        self.allowed = n
+        self._changed.set()
+
+    async def persist(self, hard_state, entries) -> None:
+        if entries:
+            self.asked += 1
+            mine = self.asked
+            while mine > self.allowed:
+                self._changed.clear()
+                await self._changed.wait()
+        await self.inner.persist(hard_state, entries)
+
+    async def call(self, fn):
+        return await self.inner.call(fn)
+
+    async def close(self) -> None:
+        self.allow(1 << 30)
+        await self.inner.close()
+
+
+def test_an_answer_does_not_wait_for_the_write_of_the_entries_after_it(
+        tmp_path: Path, clock: Clock) -> None:
+    """A committed entry already on disk is applied and answered while the next Ready's
+    entries are being written: the Ready loop used to write first and apply after, so
+    under load every answer waited one more fsync."""
+
+    async def body() -> None:
+        cfg = make_config(tmp_path)
+        ports = production_ports(cfg)
+        gate = GatePersister(ports.persister)
+        node = ReplicaGroup(cfg, dataclasses.replace(ports, clock=clock, persister=gate))
+        await node.start()
+        try:
+            await wait_for(lambda: node.is_leader, "the single voter to lead")
+            await run(node, Conn(), b"SET", b"warm", b"up")
+            gate.allow(gate.asked)  # hold every later write with entries
+            spec = lookup(b"SET")
+            first = node.execute(Conn(), spec, [b"SET", b"a", b"1"])
+            await wait_for(lambda: gate.asked == gate.allowed + 1, "the write of a")
+            second = node.execute(Conn(), spec, [b"SET", b"b", b"2"])
+            assert isinstance(first, asyncio.Future) and isinstance(second, asyncio.Future)
+            gate.allow(gate.allowed + 1)  # a's write completes; b's is then held
+            await wait_for(lambda: gate.asked == gate.allowed + 1, "the write of b")
+            assert await asyncio.wait_for(first, DEADLINE_S) == OK
+            assert not second.done()  # b is not durable, so not committed
+            gate.allow(1 << 30)
+            assert await asyncio.wait_for(second, DEADLINE_S) == OK
+        finally:
+            await node.stop()
 
     go(body)
