@@ -10,6 +10,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -512,6 +513,26 @@ class CountingPersister:
         await self.inner.close()
 
 
+P = TypeVar("P")
+
+
+async def leading_with(data_dir: Path, clock: Clock,
+                       wrap: Callable[[Any], P]) -> tuple[ReplicaGroup, P]:
+    """A single voter whose persister is `wrap(the real one)`, leading, one SET applied."""
+    cfg = make_config(data_dir)
+    ports = production_ports(cfg)
+    persister = wrap(ports.persister)
+    node = ReplicaGroup(cfg, dataclasses.replace(ports, clock=clock, persister=persister))
+    await node.start()
+    try:
+        await wait_for(lambda: node.is_leader, "the single voter to lead")
+        await run(node, Conn(), b"SET", b"warm", b"up")
+    except BaseException:
+        await node.stop()
+        raise
+    return node, persister
+
+
 def test_a_commit_only_ready_costs_no_write_and_a_clean_stop_keeps_the_commit(
         tmp_path: Path, clock: Clock) -> None:
     """The commit index is in no durable Raft state, so a Ready that only moves it was
@@ -519,14 +540,8 @@ def test_a_commit_only_ready_costs_no_write_and_a_clean_stop_keeps_the_commit(
     write. Now it rides with the next durable write, and a clean stop writes it."""
 
     async def body() -> None:
-        cfg = make_config(tmp_path)
-        ports = production_ports(cfg)
-        counting = CountingPersister(ports.persister)
-        node = ReplicaGroup(cfg, dataclasses.replace(ports, clock=clock, persister=counting))
-        await node.start()
+        node, counting = await leading_with(tmp_path, clock, CountingPersister)
         try:
-            await wait_for(lambda: node.is_leader, "the single voter to lead")
-            await run(node, Conn(), b"SET", b"warm", b"up")
             before = len(counting.writes)
             for i in range(20):
                 assert await run(node, Conn(), b"SET", b"k%d" % i, b"v") is not None
@@ -545,8 +560,8 @@ def test_a_commit_only_ready_costs_no_write_and_a_clean_stop_keeps_the_commit(
 
 
 class GatePersister:
-    """The real disk persister, holding writes that carry entries while `open` is
-    below the number of such writes asked for."""
+    """The real disk persister, holding each write that carries entries until
+    `allowed` reaches its number (writes with entries counted from 1)."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -582,14 +597,8 @@ def test_an_answer_does_not_wait_for_the_write_of_the_entries_after_it(
     under load every answer waited one more fsync."""
 
     async def body() -> None:
-        cfg = make_config(tmp_path)
-        ports = production_ports(cfg)
-        gate = GatePersister(ports.persister)
-        node = ReplicaGroup(cfg, dataclasses.replace(ports, clock=clock, persister=gate))
-        await node.start()
+        node, gate = await leading_with(tmp_path, clock, GatePersister)
         try:
-            await wait_for(lambda: node.is_leader, "the single voter to lead")
-            await run(node, Conn(), b"SET", b"warm", b"up")
             gate.allow(gate.asked)  # hold every later write with entries
             spec = lookup(b"SET")
             first = node.execute(Conn(), spec, [b"SET", b"a", b"1"])
