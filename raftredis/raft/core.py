@@ -364,10 +364,7 @@ class RaftCore:
             rd.snapshot = lg.snapshot
             lg.snap_in_progress = True
             rd.must_sync = True
-        now: list[Message] = []
-        later: list[Message] = []
-        for m in self.msgs:
-            (later if self._waits_for_persist(m) else now).append(m)
+        now, later = self._split_outbox()
         rd.messages = tuple(now)
         rd.messages_after_persist = tuple(later)
         self.msgs = []
@@ -414,6 +411,25 @@ class RaftCore:
         self.read_states = []
         self.dropped = []
         return states, dropped
+
+    def take_messages(self) -> tuple[Message, ...]:
+        """While the pending Ready persists: the messages made since it was handed out
+        that promise no state of ours (heartbeats and their answers, ReadIndex, pre-votes,
+        appends of entries already in the log), to send at once: a slow disk must not
+        silence a leader or a follower (raft.ready, Pipelining). Those that wait for a
+        persist (_waits_for_persist) stay for the next Ready."""
+        if not self.msgs:
+            return ()
+        now, self.msgs = self._split_outbox()
+        return tuple(now)
+
+    def _split_outbox(self) -> tuple[list[Message], list[Message]]:
+        """The outbox as (send now, send once the Ready they leave in is durable)."""
+        now: list[Message] = []
+        later: list[Message] = []
+        for m in self.msgs:
+            (later if self._waits_for_persist(m) else now).append(m)
+        return now, later
 
     def advance(self, rd: Ready) -> None:
         if rd is not self._pending_ready:

@@ -38,6 +38,10 @@ class Ready:
       (durable here, after every committed entry of the pending Ready), and
       take_read_states() the reads confirmed since: apply and serve them at once, in
       order, once the pending Ready's own committed entries are applied.
+    - While step 2 runs (a snapshot's too), RaftCore.take_messages() hands out the
+      messages made since that wait for no persist: send them at once, so heartbeats
+      and their answers keep flowing through a slow fsync. The others stay in the
+      core for the next Ready's messages_after_persist.
 
     Preconditions and notes:
     - Do not call ready() again before advance(rd). step(), tick(), propose() and

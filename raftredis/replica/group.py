@@ -482,8 +482,7 @@ class ReplicaGroup:
                         committed = committed[early:]
                     self._take_reads(rd.read_states, rd.dropped_reads)
                     reads_taken = True
-                    if not committed:
-                        await self._while_writing(writing)
+                await self._while_writing(writing, apply=rd.snapshot is None)
                 await writing
             except asyncio.CancelledError:
                 writing.cancel()
@@ -513,11 +512,13 @@ class ReplicaGroup:
             self.reads.dropped(dropped)
         self.reads.serve(self._read_now, self._timed_read, self._need_time)
 
-    async def _while_writing(self, writing: asyncio.Future) -> None:
-        """Until the pending Ready's write is durable: apply each entry that commits
-        meanwhile and serve each read confirmed meanwhile, as soon as the core knows
-        (peer messages and the write's end wake us). Proposals and new read rounds wait
-        for the next Ready, which batches them."""
+    async def _while_writing(self, writing: asyncio.Future, apply: bool) -> None:
+        """Until the pending Ready's write is durable: send what the core says needs no
+        persist (heartbeats and their answers: a slow fsync must not look like a dead
+        node), and with `apply`, apply each entry that commits meanwhile and serve each
+        read confirmed meanwhile, as soon as the core knows (peer messages, ticks and
+        the write's end wake us). Proposals and new read rounds wait for the next
+        Ready, which batches them."""
         core = self.core
         assert core is not None
         writing.add_done_callback(lambda _: self._wake.set())
@@ -526,6 +527,9 @@ class ReplicaGroup:
             self._wake.clear()
             if not self._running:
                 return
+            self._send(core.take_messages())
+            if not apply:
+                continue
             ents = core.take_committed()
             if ents:
                 self._apply(ents)

@@ -33,8 +33,9 @@ import logging
 import random
 import zlib
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from raftredis.commands.spec import lookup
 from raftredis.config import NodeConfig
@@ -49,6 +50,7 @@ from tests import linearizability as lin
 from tests.sim.simloop import MACHINE, SimLoop, machine_context
 
 TICK_MS = 10
+T = TypeVar("T")
 
 
 class SimFailure(AssertionError):
@@ -901,10 +903,41 @@ class GroupSim:
                 self.fail("not linearizable:\n" + report.explain())
 
     def run(self) -> dict:
+        return self._run_on_loop(self._main())
+
+    def run_script(self, script: Callable[[GroupSim], Awaitable[None]]) -> None:
+        """Every node started, the invariant checks running, no faults or clients of
+        the random run: `script(self)` sets up one situation and asserts what follows
+        (tests of one behaviour on the same simulated machines)."""
+        async def main() -> None:
+            self._tasks = set()
+            for n in self.nodes.values():
+                await self.start_node(n)
+            self._spawn(self._watch_nodes())
+            await script(self)
+            self._raise_failure()
+            for n in self.nodes.values():
+                await self.crash_node(n)
+        self._run_on_loop(main())
+
+    def leader(self) -> SimNode | None:
+        """The node every voter follows, if there is one."""
+        leads = [n for n in self.nodes.values()
+                 if n.id in self.ids and n.group is not None and n.group.is_leader]
+        if len(leads) != 1:
+            return None
+        lead = leads[0]
+        for i in self.ids:
+            g = self.group(i)
+            if g is None or g.core is None or g.core.leader != lead.id:
+                return None
+        return lead
+
+    def _run_on_loop(self, main: Coroutine[Any, Any, T]) -> T:
         logging.getLogger("raftredis").setLevel(logging.CRITICAL)
         gc.collect()  # the collector's counters, too, start the same for every run
         try:
-            return self.loop.run_until_complete(self._main())
+            return self.loop.run_until_complete(main)
         finally:
             self.faults = self.clients_on = False  # the nemesis and clients end their loops
             pending = [t for t in asyncio.all_tasks(self.loop) if not t.done()]

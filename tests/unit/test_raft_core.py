@@ -16,6 +16,7 @@ from raftredis.raft.messages import (
     Append,
     AppendResp,
     Heartbeat,
+    HeartbeatResp,
     InstallSnapshot,
     InstallSnapshotResp,
     PreVote,
@@ -276,6 +277,36 @@ def test_nothing_is_taken_past_committed_entries_that_are_not_durable() -> None:
     f.storage.append(rd.entries)
     f.advance(rd)
     assert f.applied == x
+
+
+def test_heartbeats_and_their_answers_leave_while_a_ready_persists() -> None:
+    # A slow fsync must not silence a node: the leader's heartbeats and a follower's
+    # answers to them go while its write runs; an append ack still waits for it.
+    s = leader_of_three()
+    c1, f = s.core(1), s.core(2)
+    c1.propose(b"x")
+    rd1 = c1.ready()  # the leader's write of "x" is in flight from here on
+    s.queue = []
+    app = next(m for m in rd1.messages if isinstance(m, Append) and m.dst == 2)
+    f.step(app)
+    rd2 = f.ready()  # the follower's write of "x" is in flight too
+    assert any(isinstance(m, AppendResp) for m in rd2.messages_after_persist)
+    for _ in range(c1.cfg.heartbeat_tick):
+        c1.tick()
+    beats = c1.take_messages()
+    assert {m.dst for m in beats if isinstance(m, Heartbeat)} == {2, 3}
+    assert c1.take_messages() == ()
+    f.step(next(m for m in beats if m.dst == 2))
+    answers = f.take_messages()
+    assert [type(m) for m in answers] == [HeartbeatResp]
+    assert not any(isinstance(m, AppendResp) for m in answers)
+    f.step(dataclasses.replace(app, commit=0))  # a duplicate append: acked only once durable
+    assert not any(isinstance(m, AppendResp) for m in f.take_messages())
+    c1.storage.append(rd1.entries)
+    c1.advance(rd1)
+    f.storage.append(rd2.entries)
+    f.advance(rd2)
+    assert any(isinstance(m, AppendResp) for m in f.ready().messages_after_persist)
 
 
 def test_conflict_hint_skips_a_term_per_round_trip() -> None:
