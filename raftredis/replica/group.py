@@ -10,7 +10,9 @@ For each Ready of the core, in this order (raft.ready documents why):
 Step 4 overlaps step 2 where that is safe (raft.ready, Pipelining): committed entries
 already durable here are applied while the disk writes, and entries that commit while
 it writes are applied as the acknowledgements arrive, so no answer waits for the fsync
-of the entries after it.
+of the entries after it; messages that promise nothing about this node's disk
+(heartbeats and their answers) leave during the write too, so a slow fsync does not
+look like a dead node.
 Client commands that arrive while a persist is in flight wait in a batch; the next
 turn proposes the whole batch as ONE log entry (group commit and batching in one).
 
