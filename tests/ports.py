@@ -27,6 +27,9 @@ def _ephemeral_low() -> int:
 
 _HIGH = min(_ephemeral_low(), 65536)
 _next = _LOW + (os.getpid() * 7919) % max(1, _HIGH - _LOW)
+# Handed out already by this process: free to bind until its server starts, so the bind
+# check alone would hand a run's gap ports (base + gap) to a later caller.
+_given: set[int] = set()
 
 
 def _is_free(port: int, kind: int) -> bool:
@@ -53,16 +56,23 @@ def free_run(n: int, *, gap: int = 0, kind: int = socket.SOCK_STREAM) -> int:
     if room <= 0:  # an ephemeral range that starts low: fall back to the kernel's choice
         for _ in range(200):
             base = _from_kernel(kind)
-            if base + span < 65536 and all(
-                    _is_free(p, kind) for p in _wanted(base, n, gap)):
+            if base + span < 65536 and _take(_wanted(base, n, gap), kind):
                 return base
         raise RuntimeError("no free ports for a test server")
     for _ in range(room):
         base = _LOW + (_next - _LOW) % room
         _next = base + n
-        if all(_is_free(p, kind) for p in _wanted(base, n, gap)):
+        if _take(_wanted(base, n, gap), kind):
             return base
     raise RuntimeError("no free ports below the ephemeral range")
+
+
+def _take(wanted: list[int], kind: int) -> bool:
+    """Claim `wanted` if none was handed out before and all are free now."""
+    if _given.intersection(wanted) or not all(_is_free(p, kind) for p in wanted):
+        return False
+    _given.update(wanted)
+    return True
 
 
 def _wanted(base: int, n: int, gap: int) -> list[int]:
