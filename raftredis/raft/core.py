@@ -407,6 +407,8 @@ class RaftCore:
     def take_read_states(self) -> tuple[tuple[ReadState, ...], tuple[bytes, ...]]:
         """While the pending Ready persists: the reads confirmed and dropped since it was
         handed out (they depend on no persistence), which the next Ready would carry."""
+        if not self.read_states and not self.dropped:
+            return (), ()  # the usual case: this runs on every wake during a write
         states, dropped = tuple(self.read_states), tuple(self.dropped)
         self.read_states = []
         self.dropped = []
